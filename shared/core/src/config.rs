@@ -1,0 +1,277 @@
+//! shipgate's configuration: one service, its approvers and policies. Read once at
+//! start-up (`shipgate.toml` locally, the environment in Lambda) and validated as a whole,
+//! so a gate never meets a half-valid setting.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ReleaseType, ServiceName};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub service: ServiceConfig,
+    pub approvals: ApprovalsConfig,
+    pub approvers: Vec<Approver>,
+    pub window: WindowConfig,
+    pub deploy: DeployConfig,
+    pub health: HealthConfig,
+    pub monitor: MonitorConfig,
+    pub notifications: NotificationsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: ServiceName,
+    pub cluster: String,
+    pub task_family: String,
+    /// The repository whose pushes to `main` start releases (`owner/name`).
+    pub repository: String,
+    /// Container image without tag; a release deploys `<image>:<version>`.
+    pub image: String,
+    /// The container in the task definition whose image changes.
+    pub container: String,
+    #[serde(default)]
+    pub migration: Option<MigrationConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationConfig {
+    pub command: Vec<String>,
+    pub reverse_command: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// How long approvers have before the release expires.
+    pub expires_after_hours: u32,
+    /// Roles whose approval each release type needs; all listed roles must approve.
+    pub required: BTreeMap<ReleaseType, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approver {
+    /// The short handle people approve as (`--as dana`).
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub slack_user: Option<String>,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Daily window, UTC, `HH:MM`.
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+    /// Minutes a deploy and its health checks are expected to take.
+    pub expected_deploy_minutes: u32,
+    /// Extra minutes that must remain before the window closes.
+    pub margin_minutes: u32,
+    /// Whether a hotfix with a stated reason may skip the window.
+    pub hotfix_bypass: bool,
+    #[serde(default)]
+    pub freezes: Vec<Freeze>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    /// How often the flow asks whether the deployment is stable.
+    pub stability_poll_seconds: u32,
+    /// A deployment not stable after this long is rolled back.
+    pub stability_timeout_minutes: u32,
+    /// How long the per-service deploy lock lasts without a heartbeat.
+    pub lock_lease_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    pub base_url: String,
+    pub timeout_seconds: u32,
+    pub checks: Vec<HealthCheck>,
+}
+
+/// One critical path: an HTTP request and the status it must answer with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    pub name: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    pub expect_status: u16,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    pub duration_minutes: u32,
+    pub interval_seconds: u32,
+    pub alarms: Vec<String>,
+    /// Highest tolerated share of 5xx responses (0.01 = 1 %).
+    pub max_error_rate: f64,
+    pub max_p99_latency_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    pub slack_channel: String,
+    pub status_page: String,
+    /// Addresses told of every outcome besides the approvers.
+    #[serde(default)]
+    pub email_to: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration is not valid TOML or has a wrong field: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("the configuration is not valid: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: cross-field rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        for kind in [ReleaseType::Hotfix, ReleaseType::Minor, ReleaseType::Major] {
+            let Some(roles) = self.approvals.required.get(&kind).filter(|r| !r.is_empty()) else {
+                return invalid(format!(
+                    "approvals.required has no roles for {kind} releases"
+                ));
+            };
+            for role in roles {
+                if !self.approvers.iter().any(|a| a.roles.contains(role)) {
+                    return invalid(format!(
+                        "{kind} releases need role `{role}`, but no approver holds it"
+                    ));
+                }
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for approver in &self.approvers {
+            if approver.id.trim().is_empty() || !ids.insert(approver.id.as_str()) {
+                return invalid(format!(
+                    "approver id `{}` is empty or repeated",
+                    approver.id
+                ));
+            }
+        }
+        if self.window.start >= self.window.end {
+            return invalid("window.start must be before window.end (same UTC day)".into());
+        }
+        for freeze in &self.window.freezes {
+            if freeze.start >= freeze.end {
+                return invalid(format!("freeze `{}` ends before it starts", freeze.reason));
+            }
+        }
+        if self.monitor.interval_seconds == 0 || self.monitor.duration_minutes == 0 {
+            return invalid(
+                "monitor.interval_seconds and monitor.duration_minutes must be > 0".into(),
+            );
+        }
+        if self.deploy.stability_poll_seconds == 0 {
+            return invalid("deploy.stability_poll_seconds must be > 0".into());
+        }
+        if self.health.checks.is_empty() {
+            return invalid("health.checks must list at least one critical path".into());
+        }
+        if !(0.0..=1.0).contains(&self.monitor.max_error_rate) {
+            return invalid("monitor.max_error_rate is a share between 0 and 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn approver(&self, id: &str) -> Option<&Approver> {
+        self.approvers.iter().find(|a| a.id == id)
+    }
+
+    pub fn approver_by_slack(&self, slack_user: &str) -> Option<&Approver> {
+        self.approvers
+            .iter()
+            .find(|a| a.slack_user.as_deref() == Some(slack_user))
+    }
+
+    /// Minutes from the start of a deploy until it is done being watched.
+    pub fn release_minutes(&self) -> i64 {
+        i64::from(self.window.expected_deploy_minutes) + i64::from(self.monitor.duration_minutes)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The procedure's own setup, as the repository's `shipgate.toml` describes it.
+    pub(crate) const EXAMPLE: &str = include_str!("../../../shipgate.toml");
+
+    pub(crate) fn example() -> Config {
+        Config::from_toml_str(EXAMPLE).unwrap()
+    }
+
+    #[test]
+    fn the_example_configuration_is_valid() {
+        let config = example();
+        assert_eq!(config.service.name.as_str(), "api");
+        assert_eq!(config.service.cluster, "roleferry-prod");
+        assert_eq!(config.service.task_family, "roleferry-api");
+        assert_eq!(
+            config.approvals.required[&ReleaseType::Major],
+            vec!["CEO", "CTO"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let text = EXAMPLE.replace("[window]", "[window]\nstrat = \"03:00\"");
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("strat"), "{err}");
+    }
+
+    #[test]
+    fn a_role_nobody_holds_is_refused() {
+        let mut config = example();
+        config
+            .approvals
+            .required
+            .insert(ReleaseType::Hotfix, vec!["Janitor".into()]);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("Janitor"), "{err}");
+    }
+
+    #[test]
+    fn a_backwards_window_is_refused() {
+        let mut config = example();
+        std::mem::swap(&mut config.window.start, &mut config.window.end);
+        assert!(config.validate().is_err());
+    }
+}

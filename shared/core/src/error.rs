@@ -1,0 +1,201 @@
+//! `GateError`: every way a gate can fail, and the stable `errorType` name each one has
+//! in Step Functions. `statemachine.json` matches these names in `Retry` and `Catch`; the
+//! Lambda entry points and the local engine both report exactly them.
+
+use crate::lifecycle::IllegalTransition;
+use crate::policy::approval::ApprovalError;
+use crate::ports::{
+    AlarmsError, BoxError, DeployError, NotifyError, ProbeError, StoreError, WorkflowError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("invalid gate input: {0}")]
+    InvalidInput(String),
+    #[error("release {0} does not exist")]
+    NotFound(String),
+    #[error("release {release} is {state}; {expected}")]
+    InvalidState {
+        release: String,
+        state: String,
+        expected: String,
+    },
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    #[error("release {0} was changed by someone else at the same time; nothing was overwritten")]
+    Conflict(String, #[source] StoreError),
+    #[error(transparent)]
+    ApprovalRefused(#[from] ApprovalError),
+    #[error("release rejected by {by}: {reason}")]
+    Rejected { by: String, reason: String },
+    #[error("deploy failed: {0}")]
+    DeployFailed(#[source] DeployError),
+    #[error("migration `{command}` exited with code {exit_code}")]
+    MigrationFailed { command: String, exit_code: i32 },
+    #[error("deployment not stable: {0}")]
+    NotStable(String),
+    #[error("health check failed: {0}")]
+    HealthCheckFailed(String),
+    #[error("alarm fired: {0}")]
+    AlarmFired(String),
+    #[error("threshold breached: {0}")]
+    ThresholdBreached(String),
+    #[error("rollback requested outside the pipeline: {0}")]
+    RollbackRequested(String),
+    #[error("rollback failed: {0}")]
+    RollbackFailed(String),
+    #[error("no deploy window in the configured horizon: {0}")]
+    NoWindow(String),
+    #[error("{what} is unavailable; try again")]
+    Unavailable {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl GateError {
+    /// Every `errorType` the gates can produce.
+    pub const ERROR_TYPES: [&'static str; 16] = [
+        "Gate.InvalidInput",
+        "Gate.Unavailable",
+        "Release.NotFound",
+        "Release.InvalidState",
+        "Release.Conflict",
+        "Approval.Refused",
+        "Approval.Rejected",
+        "Deploy.Failed",
+        "Deploy.MigrationFailed",
+        "Deploy.NotStable",
+        "HealthCheck.Failed",
+        "Monitor.AlarmFired",
+        "Monitor.ThresholdBreached",
+        "Monitor.RollbackRequested",
+        "Rollback.Failed",
+        "Window.None",
+    ];
+
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            GateError::InvalidInput(_) => "Gate.InvalidInput",
+            GateError::Unavailable { .. } => "Gate.Unavailable",
+            GateError::NotFound(_) => "Release.NotFound",
+            GateError::InvalidState { .. } | GateError::IllegalTransition(_) => {
+                "Release.InvalidState"
+            }
+            GateError::Conflict(..) => "Release.Conflict",
+            GateError::ApprovalRefused(_) => "Approval.Refused",
+            GateError::Rejected { .. } => "Approval.Rejected",
+            GateError::DeployFailed(_) => "Deploy.Failed",
+            GateError::MigrationFailed { .. } => "Deploy.MigrationFailed",
+            GateError::NotStable(_) => "Deploy.NotStable",
+            GateError::HealthCheckFailed(_) => "HealthCheck.Failed",
+            GateError::AlarmFired(_) => "Monitor.AlarmFired",
+            GateError::ThresholdBreached(_) => "Monitor.ThresholdBreached",
+            GateError::RollbackRequested(_) => "Monitor.RollbackRequested",
+            GateError::RollbackFailed(_) => "Rollback.Failed",
+            GateError::NoWindow(_) => "Window.None",
+        }
+    }
+
+    /// The message with its chain of causes, for people and for the `Cause` field.
+    pub fn describe(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+}
+
+impl From<StoreError> for GateError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict { ref id, .. } => GateError::Conflict(id.clone(), err),
+            StoreError::NotFound(id) => GateError::NotFound(id),
+            StoreError::AlreadyExists(id) => {
+                GateError::InvalidInput(format!("release {id} already exists"))
+            }
+            StoreError::Backend(source) => GateError::Unavailable {
+                what: "the release store".into(),
+                source,
+            },
+        }
+    }
+}
+
+impl From<DeployError> for GateError {
+    fn from(err: DeployError) -> Self {
+        match err {
+            DeployError::Unavailable(source) => GateError::Unavailable {
+                what: "the deploy target".into(),
+                source,
+            },
+            other => GateError::DeployFailed(other),
+        }
+    }
+}
+
+impl From<AlarmsError> for GateError {
+    fn from(err: AlarmsError) -> Self {
+        GateError::Unavailable {
+            what: "alarms and metrics".into(),
+            source: Box::new(err),
+        }
+    }
+}
+
+impl From<NotifyError> for GateError {
+    fn from(err: NotifyError) -> Self {
+        GateError::Unavailable {
+            what: "notifications".into(),
+            source: Box::new(err),
+        }
+    }
+}
+
+impl From<WorkflowError> for GateError {
+    fn from(err: WorkflowError) -> Self {
+        GateError::Unavailable {
+            what: "the workflow service".into(),
+            source: Box::new(err),
+        }
+    }
+}
+
+impl From<ProbeError> for GateError {
+    fn from(err: ProbeError) -> Self {
+        GateError::HealthCheckFailed(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_type_is_listed_once() {
+        let mut names = GateError::ERROR_TYPES.to_vec();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), GateError::ERROR_TYPES.len());
+    }
+
+    #[test]
+    fn store_conflicts_keep_their_cause() {
+        let err: GateError = StoreError::Conflict {
+            id: "r1".into(),
+            expected: 3,
+        }
+        .into();
+        assert_eq!(err.error_type(), "Release.Conflict");
+        assert!(
+            err.describe().contains("expected version 3"),
+            "{}",
+            err.describe()
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The announce gate, last in every path of the flow: it makes sure the release has ended
+//! (a release that failed before deploying is marked `Failed`; a live one is rolled back
+//! first — nothing leaves a new version running unannounced), tells people the outcome
+//! once, frees the service's deploy lock and lets the next queued release through.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::GateError;
+use crate::gates::{CaughtError, Deps, messages, rollback, window};
+use crate::model::{Release, ReleaseId, ReleaseState};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    pub release_id: ReleaseId,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Output {
+    pub state: ReleaseState,
+    pub outcome: Option<String>,
+    pub announced: usize,
+}
+
+#[tracing::instrument(skip(deps), fields(release_id = %input.release_id))]
+pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
+    let before = deps.load(&input.release_id).await?;
+    let already = before.announced == Some(before.state);
+    let release = announce(deps, &input.release_id, input.error).await?;
+    let sent = if already {
+        0
+    } else {
+        messages::outcome(&deps.config, &release).len()
+    };
+    Ok(Output {
+        state: release.state,
+        outcome: release.outcome,
+        announced: sent,
+    })
+}
+
+/// Ends the release if it has not ended, announces its outcome once, and frees its service.
+pub async fn announce(
+    deps: &Deps,
+    id: &ReleaseId,
+    error: Option<CaughtError>,
+) -> Result<Release, GateError> {
+    let mut release = deps.load(id).await?;
+    let why = error
+        .map(|e| e.summary())
+        .unwrap_or_else(|| "the pipeline ended early".into());
+    if release.state.is_live() {
+        release = match rollback::roll_back(deps, release, "announce", &why).await {
+            Ok(r) => r,
+            Err(GateError::RollbackFailed(_)) => deps.load(id).await?,
+            Err(other) => return Err(other),
+        };
+    } else if !release.state.is_terminal() && release.state != ReleaseState::RollingBack {
+        release.outcome = Some(why.clone());
+        release.approval_token = None;
+        release.window_token = None;
+        release.transition(ReleaseState::Failed, "announce", why, deps.now())?;
+        release = deps.save(&release).await?;
+    }
+    if release.announced != Some(release.state) && release.state.is_terminal() {
+        for message in messages::outcome(&deps.config, &release) {
+            deps.notifier.send(&message).await?;
+        }
+        release.announced = Some(release.state);
+        release.note(
+            deps.now(),
+            "announce",
+            "announced",
+            format!("outcome announced: {}", release.state),
+        );
+        release = deps.save(&release).await?;
+    }
+    if deps
+        .store
+        .release_lock(&release.service, &release.id)
+        .await?
+    {
+        window::dispatch(deps, &release.service).await?;
+    }
+    Ok(release)
+}

@@ -1,0 +1,194 @@
+//! The deploy gate. `start` records the exact task definition the service runs *before*
+//! changing anything, registers a copy with the release's image, runs the migration if one
+//! is configured, and updates the service. `status` is polled by the flow until the
+//! deployment is stable (or has failed, or taken too long).
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::error::GateError;
+use crate::gates::{Deps, messages, rolled_back_elsewhere, wrong_state};
+use crate::model::{MigrationRecord, ReleaseId, ReleaseState};
+use crate::ports::Rollout;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Input {
+    Start { release_id: ReleaseId },
+    Status { release_id: ReleaseId },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Output {
+    pub stable: bool,
+    pub previous_task_definition: Option<String>,
+    pub task_definition: Option<String>,
+}
+
+#[tracing::instrument(skip(deps))]
+pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
+    match input {
+        Input::Start { release_id } => start(deps, &release_id).await,
+        Input::Status { release_id } => status(deps, &release_id).await,
+    }
+}
+
+async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
+    let mut release = deps.load(id).await?;
+    let target = deps.target();
+    let service = &deps.config.service;
+    if let Some(err) = rolled_back_elsewhere(&release) {
+        return Err(err);
+    }
+    if release.state == ReleaseState::AwaitingWindow {
+        // Before anything changes: what runs now is what a rollback returns to.
+        let previous = deps.deployer.current_task_definition(&target).await?;
+        let now = deps.now();
+        release.previous_task_definition = Some(previous.clone());
+        release.deploy_started_at = Some(now);
+        release.transition(
+            ReleaseState::Deploying,
+            "deploy",
+            format!("deploying; the service ran {previous}"),
+            now,
+        )?;
+        release = deps.save(&release).await?;
+        deps.notifier
+            .send(&messages::maintenance(&deps.config, &release))
+            .await?;
+    } else if release.state != ReleaseState::Deploying {
+        return Err(wrong_state(
+            &release,
+            "deploy starts only after the window gate",
+        ));
+    }
+    let previous = release.previous_task_definition.clone().ok_or_else(|| {
+        wrong_state(
+            &release,
+            "deploying without a recorded previous task definition",
+        )
+    })?;
+    let new = match release.new_task_definition.clone() {
+        Some(existing) => existing,
+        None => {
+            let new = deps
+                .deployer
+                .register_with_image(&previous, &service.container, &release.image)
+                .await?;
+            release.new_task_definition = Some(new.clone());
+            release.note(
+                deps.now(),
+                "deploy",
+                "registered",
+                format!("registered {new} with image {}", release.image),
+            );
+            release = deps.save(&release).await?;
+            new
+        }
+    };
+    if let (Some(migration), None) = (&service.migration, &release.migration) {
+        let outcome = deps
+            .deployer
+            .run_task(&target, &new, &service.container, &migration.command)
+            .await?;
+        let command = migration.command.join(" ");
+        release.migration = Some(MigrationRecord {
+            task_arn: outcome.task_arn.clone(),
+            exit_code: outcome.exit_code,
+            at: deps.now(),
+            reversed: false,
+        });
+        release.note(
+            deps.now(),
+            "deploy",
+            "migration",
+            format!(
+                "`{command}` exited with {} ({})",
+                outcome.exit_code, outcome.task_arn
+            ),
+        );
+        release = deps.save(&release).await?;
+        if outcome.exit_code != 0 {
+            return Err(GateError::MigrationFailed {
+                command,
+                exit_code: outcome.exit_code,
+            });
+        }
+    }
+    deps.deployer.update_service(&target, &new).await?;
+    release.note(
+        deps.now(),
+        "deploy",
+        "updated",
+        format!("service {} now deploying {new}", service.name),
+    );
+    deps.save(&release).await?;
+    info!(previous = %previous, new = %new, "service updated");
+    Ok(Output {
+        stable: false,
+        previous_task_definition: Some(previous),
+        task_definition: Some(new),
+    })
+}
+
+async fn status(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
+    let mut release = deps.load(id).await?;
+    if let Some(err) = rolled_back_elsewhere(&release) {
+        return Err(err);
+    }
+    let done = |release: &crate::model::Release| Output {
+        stable: true,
+        previous_task_definition: release.previous_task_definition.clone(),
+        task_definition: release.new_task_definition.clone(),
+    };
+    match release.state {
+        ReleaseState::Deploying => {}
+        ReleaseState::HealthChecking | ReleaseState::Monitoring => return Ok(done(&release)),
+        _ => {
+            return Err(wrong_state(
+                &release,
+                "only a deploying release has a deployment to watch",
+            ));
+        }
+    }
+    let expected = release.new_task_definition.clone().unwrap_or_default();
+    let status = deps.deployer.deployment_status(&deps.target()).await?;
+    if status.task_definition != expected {
+        return Err(GateError::NotStable(format!(
+            "the service's primary deployment runs {}, not {expected}",
+            status.task_definition
+        )));
+    }
+    let now = deps.now();
+    match status.rollout {
+        Rollout::Completed => {
+            let detail = format!(
+                "deployment stable: {}/{} tasks running {expected}",
+                status.running, status.desired
+            );
+            release.transition(ReleaseState::HealthChecking, "deploy", detail, now)?;
+            let release = deps.save(&release).await?;
+            Ok(done(&release))
+        }
+        Rollout::Failed => Err(GateError::NotStable(format!(
+            "the deployment failed: {}",
+            status.reason.unwrap_or_else(|| "no reason given".into())
+        ))),
+        Rollout::InProgress => {
+            let started = release.deploy_started_at.unwrap_or(now);
+            let limit = Duration::minutes(i64::from(deps.config.deploy.stability_timeout_minutes));
+            if now - started > limit {
+                return Err(GateError::NotStable(format!(
+                    "not stable after {} minutes ({}/{} tasks running)",
+                    deps.config.deploy.stability_timeout_minutes, status.running, status.desired
+                )));
+            }
+            Ok(Output {
+                stable: false,
+                previous_task_definition: release.previous_task_definition,
+                task_definition: release.new_task_definition,
+            })
+        }
+    }
+}

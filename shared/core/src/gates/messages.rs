@@ -1,0 +1,236 @@
+//! What shipgate tells people, in the procedure's words (§6): the `#releases` Slack post
+//! (Block Kit), emails, and status-page updates.
+
+use serde_json::{Value, json};
+
+use crate::config::{Approver, Config};
+use crate::model::{Release, ReleaseState};
+use crate::ports::Notification;
+
+fn title(release: &Release) -> String {
+    format!("v{} of {}", release.semver, release.service)
+}
+
+/// `roleferry-api:42` from a task definition ARN, as the procedure's commands write it.
+pub fn family_revision(task_definition: &str) -> &str {
+    task_definition
+        .rsplit('/')
+        .next()
+        .unwrap_or(task_definition)
+}
+
+fn rollback_command(config: &Config, task_definition: &str) -> String {
+    format!(
+        "aws ecs update-service --cluster {} --service {} --task-definition {}",
+        config.service.cluster,
+        config.service.name,
+        family_revision(task_definition)
+    )
+}
+
+fn changelog_lines(release: &Release) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (heading, items) in [
+        ("Features", &release.changelog.features),
+        ("Fixes", &release.changelog.fixes),
+    ] {
+        if !items.is_empty() {
+            lines.push(format!("{heading}:"));
+            lines.extend(items.iter().map(|i| format!("- {i}")));
+        }
+    }
+    lines
+}
+
+fn slack(config: &Config, release: &Release, text: String) -> Notification {
+    let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
+    Notification::Slack {
+        to: config.notifications.slack_channel.clone(),
+        text,
+        blocks,
+        release_id: release.id.to_string(),
+    }
+}
+
+/// The messages asking one approver to decide.
+pub fn approval_request(
+    config: &Config,
+    release: &Release,
+    approver: &Approver,
+    missing: &[String],
+) -> Vec<Notification> {
+    let mut body = vec![
+        format!(
+            "{} ({} release, commit {}) by {} needs your approval.",
+            title(release),
+            release.release_type,
+            release.commit,
+            release.author
+        ),
+        format!("Still needed: {}.", missing.join(" + ")),
+    ];
+    body.extend(changelog_lines(release));
+    body.push(format!(
+        "It deploys in the next {}–{} UTC window after approval.",
+        config.window.start.format("%H:%M"),
+        config.window.end.format("%H:%M")
+    ));
+    body.push(format!(
+        "Approve: shipgate release approve {} --as {}",
+        release.id, approver.id
+    ));
+    body.push(format!(
+        "Reject:  shipgate release reject {} --as {} --reason \"...\"",
+        release.id, approver.id
+    ));
+    let text = body.join("\n");
+    let mut out = vec![Notification::Email {
+        to: vec![approver.email.clone()],
+        subject: format!(
+            "Approval needed: {} ({})",
+            title(release),
+            release.release_type
+        ),
+        text: text.clone(),
+        links: vec![],
+        release_id: release.id.to_string(),
+    }];
+    if let Some(user) = &approver.slack_user {
+        out.push(Notification::Slack {
+            to: user.clone(),
+            text: text.clone(),
+            blocks: json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]),
+            release_id: release.id.to_string(),
+        });
+    }
+    out
+}
+
+pub fn bypass(config: &Config, release: &Release, reason: &str) -> Vec<Notification> {
+    vec![slack(
+        config,
+        release,
+        format!(
+            "⚠️ Hotfix {} bypasses the {}–{} UTC window: {reason}",
+            title(release),
+            config.window.start.format("%H:%M"),
+            config.window.end.format("%H:%M")
+        ),
+    )]
+}
+
+/// Procedure §4: "Status page updated (Maintenance in progress)".
+pub fn maintenance(config: &Config, release: &Release) -> Notification {
+    Notification::StatusPage {
+        to: config.notifications.status_page.clone(),
+        status: "maintenance".into(),
+        text: format!("Maintenance in progress: deploying {}", title(release)),
+        release_id: release.id.to_string(),
+    }
+}
+
+fn when(release: &Release) -> String {
+    release
+        .deploy_started_at
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "not deployed".into())
+}
+
+/// The announcement of a release's final outcome, in every channel.
+pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
+    let why = release.outcome.clone().unwrap_or_default();
+    let previous = release.previous_task_definition.as_deref();
+    let mut lines = Vec::new();
+    let status = match release.state {
+        ReleaseState::Succeeded => {
+            lines.push(format!(
+                "🚀 Release v{} deployed to production",
+                release.semver
+            ));
+            lines.extend(changelog_lines(release));
+            lines.push(format!("Deployed: {}", when(release)));
+            if let Some(prev) = previous {
+                lines.push(format!("Rollback: {}", rollback_command(config, prev)));
+            }
+            Some(("operational", format!("{} released", title(release))))
+        }
+        ReleaseState::RolledBack => {
+            lines.push(format!("⏪ Release v{} rolled back: {why}", release.semver));
+            if let Some(prev) = previous {
+                lines.push(format!("Serving again: {}", family_revision(prev)));
+            }
+            if release.migration.as_ref().is_some_and(|m| m.reversed) {
+                lines.push("The database migration was reversed.".into());
+            }
+            lines.push(format!("Deploy started: {}", when(release)));
+            Some((
+                "operational",
+                format!("{} rolled back; service restored", title(release)),
+            ))
+        }
+        ReleaseState::Rejected => {
+            lines.push(format!(
+                "🛑 Release v{} rejected: {why}. Nothing was deployed.",
+                release.semver
+            ));
+            None
+        }
+        ReleaseState::Expired => {
+            lines.push(format!(
+                "⌛ Release v{} expired: {why}. Nothing was deployed.",
+                release.semver
+            ));
+            None
+        }
+        _ => {
+            lines.push(format!("❌ Release v{} FAILED: {why}", release.semver));
+            if release.deploy_started_at.is_some() {
+                lines.push("The service may not be running the previous version: act now.".into());
+                if let Some(prev) = previous {
+                    lines.push(format!(
+                        "Manual rollback: {}",
+                        rollback_command(config, prev)
+                    ));
+                }
+            } else {
+                lines.push("Nothing was deployed.".into());
+            }
+            Some(("degraded", format!("{} failed", title(release))))
+        }
+    };
+    let text = lines.join("\n");
+    let mut to: Vec<String> = config.notifications.email_to.clone();
+    for approval in &release.approvals {
+        if let Some(a) = config.approver(&approval.approver) {
+            to.push(a.email.clone());
+        }
+    }
+    to.dedup();
+    let mut out = vec![
+        slack(config, release, text.clone()),
+        Notification::Email {
+            to,
+            subject: format!("{}: {}", title(release), release.state),
+            text: text.clone(),
+            links: vec![],
+            release_id: release.id.to_string(),
+        },
+    ];
+    if let Some((status, text)) = status {
+        out.push(Notification::StatusPage {
+            to: config.notifications.status_page.clone(),
+            status: status.into(),
+            text,
+            release_id: release.id.to_string(),
+        });
+    }
+    out
+}
+
+/// The Slack blocks of a message, for an outbox or an API.
+pub fn blocks_of(message: &Notification) -> Value {
+    match message {
+        Notification::Slack { blocks, .. } => blocks.clone(),
+        _ => Value::Null,
+    }
+}

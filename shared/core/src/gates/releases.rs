@@ -1,0 +1,287 @@
+//! Operations people start: opening a release, deciding on it, rolling it back by hand.
+//! (The GitHub trigger, the CLI and the approval links all end up here.)
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::info;
+
+use crate::error::GateError;
+use crate::gates::{Deps, announce, rollback, wrong_state};
+use crate::model::{Decision, NewRelease, Release, ReleaseId, ReleaseState};
+use crate::policy::approval::{self, Quorum};
+use crate::ports::{StoreError, WorkflowError};
+
+/// Settings the flow reads from its input (`$.settings`), taken from configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowSettings {
+    pub approval_timeout_seconds: u64,
+    pub stability_poll_seconds: u64,
+    pub monitor_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Started {
+    pub release: Release,
+    /// False when this push had already started a release (a redelivered trigger).
+    pub created: bool,
+    pub execution_id: String,
+}
+
+/// Opens a release and starts its pipeline. Idempotent per commit: a second call for the
+/// same service, version and commit returns the existing release and execution.
+pub async fn start(deps: &Deps, new: NewRelease) -> Result<Started, GateError> {
+    let config = &deps.config;
+    if new.service != config.service.name {
+        return Err(GateError::InvalidInput(format!(
+            "service `{}` is not configured (this shipgate releases `{}`)",
+            new.service, config.service.name
+        )));
+    }
+    let id = ReleaseId::for_commit(&new.service, &new.version, &new.commit);
+    let (release, created) = match deps.store.get(&id).await? {
+        Some(existing) => (existing, false),
+        None => {
+            let last = deps.store.last_released(&new.service).await?;
+            let derived = new
+                .version
+                .release_type_since(last.as_ref().map(|r| &r.semver))
+                .map_err(|e| GateError::InvalidInput(e.to_string()))?;
+            let kind = new.release_type.unwrap_or(derived);
+            let image = format!("{}:{}", config.service.image, new.version);
+            let release = Release::open(new, kind, image, deps.now());
+            match deps.store.create(&release).await {
+                Ok(()) => (release, true),
+                Err(StoreError::AlreadyExists(_)) => (deps.load(&id).await?, false),
+                Err(other) => return Err(other.into()),
+            }
+        }
+    };
+    let settings = FlowSettings {
+        approval_timeout_seconds: u64::from(config.approvals.expires_after_hours) * 3600,
+        stability_poll_seconds: u64::from(config.deploy.stability_poll_seconds),
+        monitor_interval_seconds: u64::from(config.monitor.interval_seconds),
+    };
+    let execution_id = deps
+        .executions
+        .start(
+            release.id.as_str(),
+            json!({ "release_id": release.id, "settings": settings }),
+        )
+        .await?;
+    info!(release_id = %release.id, created, "release started");
+    Ok(Started {
+        release,
+        created,
+        execution_id,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decided {
+    pub release: Release,
+    pub quorum: QuorumView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuorumView {
+    pub met: bool,
+    pub covered: Vec<(String, String)>,
+    pub missing: Vec<String>,
+}
+
+impl From<Quorum> for QuorumView {
+    fn from(q: Quorum) -> Self {
+        QuorumView {
+            met: q.is_met(),
+            covered: q.covered,
+            missing: q.missing,
+        }
+    }
+}
+
+/// How often a decision re-reads the release when a concurrent write beat it. Each try
+/// re-checks everything against the fresh record, so nothing is retried blindly.
+const DECISION_TRIES: usize = 3;
+
+/// Records an approver's decision. Approving twice is harmless; when the quorum is met the
+/// approval wait is resumed; a rejection (with its reason) ends the release.
+pub async fn decide(
+    deps: &Deps,
+    id: &ReleaseId,
+    approver: &str,
+    decision: Decision,
+    reason: Option<String>,
+) -> Result<Decided, GateError> {
+    let mut last_conflict = None;
+    for _ in 0..DECISION_TRIES {
+        match try_decide(deps, id, approver, decision, reason.clone()).await {
+            Err(GateError::Conflict(id, source)) => {
+                last_conflict = Some(GateError::Conflict(id, source))
+            }
+            other => return other,
+        }
+    }
+    Err(last_conflict.unwrap_or_else(|| GateError::NotFound(id.to_string())))
+}
+
+async fn try_decide(
+    deps: &Deps,
+    id: &ReleaseId,
+    approver: &str,
+    decision: Decision,
+    reason: Option<String>,
+) -> Result<Decided, GateError> {
+    let mut release = deps.load(id).await?;
+    let already = release
+        .approvals
+        .iter()
+        .find(|a| a.approver == approver)
+        .cloned();
+    if let Some(previous) = already {
+        if previous.decision != decision {
+            return Err(GateError::InvalidInput(format!(
+                "{approver} already {} this release; a decision cannot be changed",
+                if previous.decision == Decision::Approved {
+                    "approved"
+                } else {
+                    "rejected"
+                }
+            )));
+        }
+        // The same decision again: show where things stand, and make sure the wait was resumed.
+        resume_if_quorum(deps, &release).await?;
+        let quorum = approval::quorum(&deps.config, &release).into();
+        return Ok(Decided { release, quorum });
+    }
+    if release.state != ReleaseState::AwaitingApproval {
+        return Err(wrong_state(
+            &release,
+            "decisions are taken only while it awaits approval",
+        ));
+    }
+    let now = deps.now();
+    let record = approval::decide(&deps.config, &release, approver, decision, reason, now)?;
+    release.approvals.push(record.clone());
+    match decision {
+        Decision::Approved => {
+            release.note(
+                now,
+                approver,
+                "approved",
+                format!("approved as {}", record.role),
+            );
+        }
+        Decision::Rejected => {
+            let why = record.reason.clone().unwrap_or_default();
+            release.outcome = Some(format!("rejected by {approver}: {why}"));
+            release.transition(
+                ReleaseState::Rejected,
+                approver,
+                format!("rejected: {why}"),
+                now,
+            )?;
+        }
+    }
+    let quorum = approval::quorum(&deps.config, &release);
+    if decision == Decision::Approved && quorum.is_met() {
+        release.note(
+            now,
+            "shipgate",
+            "quorum",
+            "every required role has approved",
+        );
+    }
+    let token = release.approval_token.clone();
+    let release = deps.save(&release).await?;
+    info!(release_id = %release.id, approver, ?decision, quorum_met = quorum.is_met(), "decision recorded");
+    match (decision, token) {
+        (Decision::Rejected, Some(token)) => {
+            let cause = release.outcome.clone().unwrap_or_default();
+            ignore_ended(deps.tokens.fail(&token, "Approval.Rejected", &cause).await)?;
+        }
+        (Decision::Approved, _) => resume_if_quorum(deps, &release).await?,
+        (Decision::Rejected, None) => {}
+    }
+    Ok(Decided {
+        release,
+        quorum: quorum.into(),
+    })
+}
+
+async fn resume_if_quorum(deps: &Deps, release: &Release) -> Result<(), GateError> {
+    if release.state != ReleaseState::AwaitingApproval
+        || !approval::quorum(&deps.config, release).is_met()
+    {
+        return Ok(());
+    }
+    if let Some(token) = &release.approval_token {
+        let approvers: Vec<_> = release
+            .approvals_granted()
+            .map(|a| a.approver.clone())
+            .collect();
+        ignore_ended(
+            deps.tokens
+                .succeed(token, json!({ "approved_by": approvers }))
+                .await,
+        )?;
+    }
+    Ok(())
+}
+
+/// A token whose task already ended has nothing left to resume: not an error for a
+/// decision that is being repeated.
+fn ignore_ended(result: Result<(), WorkflowError>) -> Result<(), GateError> {
+    match result {
+        Ok(()) | Err(WorkflowError::TaskTimedOut) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A person rolls a release back: one that is live, or the latest that succeeded and still
+/// serves. A live release's pipeline notices and announces; a finished one is announced here.
+pub async fn manual_rollback(
+    deps: &Deps,
+    id: &ReleaseId,
+    actor: &str,
+    reason: &str,
+) -> Result<Release, GateError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(GateError::InvalidInput(
+            "a manual rollback needs a reason".into(),
+        ));
+    }
+    let release = deps.load(id).await?;
+    let finished = release.state == ReleaseState::Succeeded;
+    if finished {
+        let serving = deps
+            .deployer
+            .current_task_definition(&deps.target())
+            .await?;
+        if release.new_task_definition.as_deref() != Some(serving.as_str()) {
+            return Err(wrong_state(
+                &release,
+                &format!(
+                    "the service now runs {serving}, not this release; roll back the release that runs it"
+                ),
+            ));
+        }
+    } else if !release.state.is_live() {
+        return Err(wrong_state(
+            &release,
+            "only a live or the latest succeeded release can be rolled back",
+        ));
+    }
+    let release = rollback::roll_back(
+        deps,
+        release,
+        actor,
+        &format!("manual rollback by {actor}: {reason}"),
+    )
+    .await?;
+    if finished {
+        // No pipeline is running for it any more: announce here.
+        return announce::announce(deps, &release.id, None).await;
+    }
+    Ok(release)
+}

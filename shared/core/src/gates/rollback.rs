@@ -1,0 +1,212 @@
+//! The rollback gate: back to the exact task definition recorded before the deploy (never
+//! "revision − 1"), then the reverse migration if a migration ran. Reached from every gate
+//! after deploy starts (the flow's `Catch`), from an alarm event, or by hand. Exactly once:
+//! the move to `RollingBack` is a conditional write, so a second caller finds it done.
+
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::error::GateError;
+use crate::gates::{CaughtError, Deps};
+use crate::model::{Release, ReleaseId, ReleaseState};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    pub release_id: ReleaseId,
+    /// What the flow caught, when it got here from a failing gate.
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Output {
+    pub state: ReleaseState,
+    pub serving_task_definition: Option<String>,
+}
+
+#[tracing::instrument(skip(deps), fields(release_id = %input.release_id))]
+pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
+    let release = deps.load(&input.release_id).await?;
+    let why = input
+        .error
+        .map(|e| e.summary())
+        .unwrap_or_else(|| "rollback requested".into());
+    let release = match release.state {
+        s if s.is_live() || s == ReleaseState::RollingBack => {
+            roll_back(deps, release, "rollback", &why).await?
+        }
+        // Nothing was changed yet (the failure came before deploy): the release just fails.
+        ReleaseState::Pending | ReleaseState::AwaitingApproval | ReleaseState::AwaitingWindow => {
+            fail_before_deploy(deps, release, &why).await?
+        }
+        _ => release,
+    };
+    Ok(Output {
+        state: release.state,
+        serving_task_definition: release.previous_task_definition,
+    })
+}
+
+async fn fail_before_deploy(
+    deps: &Deps,
+    mut release: Release,
+    why: &str,
+) -> Result<Release, GateError> {
+    release.outcome = Some(format!("failed before deploying, nothing changed: {why}"));
+    release.approval_token = None;
+    release.window_token = None;
+    release.transition(
+        ReleaseState::Failed,
+        "rollback",
+        format!("nothing to roll back: {why}"),
+        deps.now(),
+    )?;
+    deps.save(&release).await
+}
+
+/// Rolls a live (or just succeeded) release back and records every step.
+pub async fn roll_back(
+    deps: &Deps,
+    mut release: Release,
+    actor: &str,
+    why: &str,
+) -> Result<Release, GateError> {
+    let now = deps.now();
+    if release.state != ReleaseState::RollingBack {
+        release.outcome = Some(why.to_string());
+        release.transition(ReleaseState::RollingBack, actor, why, now)?;
+        release = deps.save(&release).await?;
+    }
+    let target = deps.target();
+    let Some(previous) = release.previous_task_definition.clone() else {
+        return finish(
+            deps,
+            release,
+            ReleaseState::Failed,
+            "no previous task definition was recorded",
+        )
+        .await;
+    };
+    if let Err(err) = deps.deployer.update_service(&target, &previous).await {
+        let err = GateError::from(err);
+        if err.error_type() == "Gate.Unavailable" {
+            return Err(err);
+        }
+        return finish(
+            deps,
+            release,
+            ReleaseState::Failed,
+            &format!("could not restore {previous}: {err}"),
+        )
+        .await;
+    }
+    release.note(
+        deps.now(),
+        actor,
+        "restored",
+        format!("service set back to {previous}"),
+    );
+    release = deps.save(&release).await?;
+
+    let reverse = deps
+        .config
+        .service
+        .migration
+        .as_ref()
+        .map(|m| m.reverse_command.clone());
+    let migration_ran = release
+        .migration
+        .as_ref()
+        .is_some_and(|m| m.exit_code == 0 && !m.reversed);
+    if let (true, Some(command), Some(new)) =
+        (migration_ran, reverse, release.new_task_definition.clone())
+    {
+        // The reverse migration needs the code that knows the migration: the new image.
+        let outcome = deps
+            .deployer
+            .run_task(&target, &new, &deps.config.service.container, &command)
+            .await?;
+        let command = command.join(" ");
+        if outcome.exit_code != 0 {
+            warn!(exit_code = outcome.exit_code, "reverse migration failed");
+            return finish(
+                deps,
+                release,
+                ReleaseState::Failed,
+                &format!(
+                    "reverse migration `{command}` exited with {}",
+                    outcome.exit_code
+                ),
+            )
+            .await;
+        }
+        if let Some(m) = release.migration.as_mut() {
+            m.reversed = true;
+        }
+        release.note(
+            deps.now(),
+            actor,
+            "migration-reversed",
+            format!("`{command}` exited with 0 ({})", outcome.task_arn),
+        );
+        release = deps.save(&release).await?;
+    }
+    info!(previous = %previous, "rolled back");
+    let detail = format!("serving {previous} again");
+    finish(deps, release, ReleaseState::RolledBack, &detail).await
+}
+
+async fn finish(
+    deps: &Deps,
+    mut release: Release,
+    to: ReleaseState,
+    detail: &str,
+) -> Result<Release, GateError> {
+    if to == ReleaseState::Failed {
+        let outcome = format!(
+            "rollback failed: {detail}; {}",
+            release.outcome.clone().unwrap_or_default()
+        );
+        release.outcome = Some(outcome);
+    }
+    release.transition(to, "rollback", detail, deps.now())?;
+    let release = deps.save(&release).await?;
+    if to == ReleaseState::Failed {
+        return Err(GateError::RollbackFailed(detail.to_string()));
+    }
+    Ok(release)
+}
+
+/// An alarm went off (EventBridge "CloudWatch Alarm State Change"): roll back the release
+/// that is live on the service, if any, and if the alarm is one of the watched ones.
+/// Repeated deliveries find it already rolling back and do nothing.
+pub async fn on_alarm(
+    deps: &Deps,
+    alarm: &str,
+    reason: &str,
+) -> Result<Option<Release>, GateError> {
+    if !deps.config.monitor.alarms.iter().any(|a| a == alarm) {
+        info!(alarm, "alarm is not one shipgate watches");
+        return Ok(None);
+    }
+    let filter = crate::ports::ReleaseFilter {
+        service: Some(deps.config.service.name.clone()),
+        states: vec![
+            ReleaseState::Deploying,
+            ReleaseState::HealthChecking,
+            ReleaseState::Monitoring,
+        ],
+    };
+    let Some(live) = deps.store.list(&filter).await?.into_iter().next() else {
+        info!(alarm, "no live release to roll back");
+        return Ok(None);
+    };
+    let why = format!("alarm {alarm} in ALARM: {reason}");
+    match roll_back(deps, live, "alarm", &why).await {
+        Ok(release) => Ok(Some(release)),
+        // Someone else (the flow, another delivery) moved it first: that rollback stands.
+        Err(GateError::Conflict(..) | GateError::IllegalTransition(_)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}

@@ -1,0 +1,438 @@
+//! In-memory fakes of every port, for unit tests of the gates' domain logic. Each records
+//! what was asked of it in one shared log, so tests can assert order ("previous task
+//! definition stored before the service changed").
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::config::{Config, HealthCheck};
+use crate::gates::Deps;
+use crate::model::{
+    Changelog, NewRelease, Release, ReleaseId, ReleaseState, ReleaseType, ServiceName,
+};
+use crate::ports::*;
+
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+fn push(log: &Log, line: String) {
+    log.lock().unwrap().push(line);
+}
+
+pub struct TestClock(pub Mutex<DateTime<Utc>>);
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    pub releases: Mutex<BTreeMap<ReleaseId, Release>>,
+    pub locks: Mutex<BTreeMap<ServiceName, (ReleaseId, DateTime<Utc>)>>,
+    pub log: Log,
+}
+
+#[async_trait]
+impl ReleaseStore for MemoryStore {
+    async fn create(&self, release: &Release) -> Result<(), StoreError> {
+        let mut all = self.releases.lock().unwrap();
+        if all.contains_key(&release.id) {
+            return Err(StoreError::AlreadyExists(release.id.to_string()));
+        }
+        all.insert(release.id.clone(), release.clone());
+        Ok(())
+    }
+    async fn get(&self, id: &ReleaseId) -> Result<Option<Release>, StoreError> {
+        Ok(self.releases.lock().unwrap().get(id).cloned())
+    }
+    async fn update(&self, release: &Release) -> Result<Release, StoreError> {
+        let mut all = self.releases.lock().unwrap();
+        let stored = all
+            .get_mut(&release.id)
+            .ok_or_else(|| StoreError::NotFound(release.id.to_string()))?;
+        if stored.version != release.version {
+            return Err(StoreError::Conflict {
+                id: release.id.to_string(),
+                expected: release.version,
+            });
+        }
+        let mut next = release.clone();
+        next.version += 1;
+        *stored = next.clone();
+        push(&self.log, format!("store {} {}", release.id, release.state));
+        Ok(next)
+    }
+    async fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError> {
+        Ok(self
+            .releases
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| filter.states.is_empty() || filter.states.contains(&r.state))
+            .cloned()
+            .collect())
+    }
+    async fn window_queue(&self, _service: &ServiceName) -> Result<Vec<Release>, StoreError> {
+        let mut q: Vec<_> = self
+            .releases
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.state == ReleaseState::AwaitingWindow)
+            .cloned()
+            .collect();
+        q.sort_by_key(|r| r.queued_at);
+        Ok(q)
+    }
+    async fn last_released(&self, _service: &ServiceName) -> Result<Option<Release>, StoreError> {
+        Ok(self
+            .releases
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.state == ReleaseState::Succeeded)
+            .max_by_key(|r| r.finished_at)
+            .cloned())
+    }
+    async fn acquire_lock(
+        &self,
+        service: &ServiceName,
+        holder: &ReleaseId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<LockOutcome, StoreError> {
+        let mut locks = self.locks.lock().unwrap();
+        match locks.get(service) {
+            Some((other, until)) if other != holder && *until > now => {
+                Ok(LockOutcome::HeldBy(other.clone()))
+            }
+            _ => {
+                locks.insert(service.clone(), (holder.clone(), lease_until));
+                Ok(LockOutcome::Acquired)
+            }
+        }
+    }
+    async fn release_lock(
+        &self,
+        service: &ServiceName,
+        holder: &ReleaseId,
+    ) -> Result<bool, StoreError> {
+        let mut locks = self.locks.lock().unwrap();
+        if locks.get(service).is_some_and(|(h, _)| h == holder) {
+            locks.remove(service);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+    async fn lock_holder(
+        &self,
+        service: &ServiceName,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReleaseId>, StoreError> {
+        Ok(self
+            .locks
+            .lock()
+            .unwrap()
+            .get(service)
+            .filter(|(_, until)| *until > now)
+            .map(|(h, _)| h.clone()))
+    }
+}
+
+pub struct FakeDeployer {
+    pub current: Mutex<String>,
+    pub rollout: Mutex<Rollout>,
+    pub exit_codes: Mutex<Vec<i32>>,
+    pub fail_update: Mutex<bool>,
+    pub log: Log,
+}
+
+#[async_trait]
+impl Deployer for FakeDeployer {
+    async fn current_task_definition(&self, _t: &DeployTarget) -> Result<String, DeployError> {
+        push(&self.log, "ecs describe".into());
+        Ok(self.current.lock().unwrap().clone())
+    }
+    async fn register_with_image(
+        &self,
+        base: &str,
+        container: &str,
+        image: &str,
+    ) -> Result<String, DeployError> {
+        push(
+            &self.log,
+            format!("ecs register {base} {container} {image}"),
+        );
+        Ok("arn:td/app:2".into())
+    }
+    async fn update_service(&self, _t: &DeployTarget, td: &str) -> Result<(), DeployError> {
+        push(&self.log, format!("ecs update {td}"));
+        if *self.fail_update.lock().unwrap() {
+            return Err(DeployError::Refused("service is draining".into()));
+        }
+        *self.current.lock().unwrap() = td.to_string();
+        Ok(())
+    }
+    async fn deployment_status(&self, _t: &DeployTarget) -> Result<DeploymentStatus, DeployError> {
+        Ok(DeploymentStatus {
+            task_definition: self.current.lock().unwrap().clone(),
+            rollout: *self.rollout.lock().unwrap(),
+            running: 2,
+            desired: 2,
+            reason: Some("essential container exited".into()),
+        })
+    }
+    async fn run_task(
+        &self,
+        _t: &DeployTarget,
+        td: &str,
+        _c: &str,
+        command: &[String],
+    ) -> Result<TaskOutcome, DeployError> {
+        push(&self.log, format!("ecs run {td} {}", command.join(" ")));
+        let code = self.exit_codes.lock().unwrap().pop().unwrap_or(0);
+        Ok(TaskOutcome {
+            task_arn: "arn:task/1".into(),
+            exit_code: code,
+        })
+    }
+}
+
+pub struct FakeProbe {
+    pub statuses: Mutex<BTreeMap<String, u16>>,
+}
+
+#[async_trait]
+impl HealthProbe for FakeProbe {
+    async fn probe(&self, _base: &str, check: &HealthCheck) -> Result<ProbeResult, ProbeError> {
+        let status = self
+            .statuses
+            .lock()
+            .unwrap()
+            .get(&check.path)
+            .copied()
+            .unwrap_or(200);
+        Ok(ProbeResult { status, millis: 3 })
+    }
+}
+
+#[derive(Default)]
+pub struct FakeAlarms {
+    pub in_alarm: Mutex<Vec<String>>,
+    pub error_rate: Mutex<Option<f64>>,
+}
+
+#[async_trait]
+impl Alarms for FakeAlarms {
+    async fn states(&self, names: &[String]) -> Result<Vec<AlarmState>, AlarmsError> {
+        let firing = self.in_alarm.lock().unwrap();
+        Ok(names
+            .iter()
+            .map(|n| AlarmState {
+                name: n.clone(),
+                in_alarm: firing.contains(n),
+                reason: "threshold crossed".into(),
+            })
+            .collect())
+    }
+    async fn metrics(
+        &self,
+        _s: &ServiceName,
+        _f: DateTime<Utc>,
+        _t: DateTime<Utc>,
+    ) -> Result<MetricsSample, AlarmsError> {
+        Ok(MetricsSample {
+            error_rate: *self.error_rate.lock().unwrap(),
+            p99_latency_ms: Some(100.0),
+        })
+    }
+}
+
+/// A token answered: its output, or its error and cause.
+pub type TokenAnswer = (String, Result<Value, (String, String)>);
+
+#[derive(Default)]
+pub struct Recorder {
+    pub sent: Mutex<Vec<Notification>>,
+    pub tokens: Mutex<Vec<TokenAnswer>>,
+    pub started: Mutex<Vec<String>>,
+    pub wakes: Mutex<Vec<DateTime<Utc>>>,
+}
+
+#[async_trait]
+impl Notifier for Recorder {
+    async fn send(&self, message: &Notification) -> Result<(), NotifyError> {
+        self.sent.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TaskTokens for Recorder {
+    async fn succeed(&self, token: &str, output: Value) -> Result<(), WorkflowError> {
+        self.tokens.lock().unwrap().push((token.into(), Ok(output)));
+        Ok(())
+    }
+    async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
+        self.tokens
+            .lock()
+            .unwrap()
+            .push((token.into(), Err((error.into(), cause.into()))));
+        Ok(())
+    }
+    async fn heartbeat(&self, _token: &str) -> Result<(), WorkflowError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Executions for Recorder {
+    async fn start(&self, name: &str, _input: Value) -> Result<String, WorkflowError> {
+        self.started.lock().unwrap().push(name.into());
+        Ok(format!("exec:{name}"))
+    }
+}
+
+#[async_trait]
+impl WindowScheduler for Recorder {
+    async fn wake_at(&self, at: DateTime<Utc>) -> Result<(), WorkflowError> {
+        self.wakes.lock().unwrap().push(at);
+        Ok(())
+    }
+}
+
+pub struct Kit {
+    pub deps: Deps,
+    pub store: Arc<MemoryStore>,
+    pub ecs: Arc<FakeDeployer>,
+    pub probe: Arc<FakeProbe>,
+    pub alarms: Arc<FakeAlarms>,
+    pub rec: Arc<Recorder>,
+    pub clock: Arc<TestClock>,
+    pub log: Log,
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+impl Kit {
+    pub fn new(now: &str) -> Kit {
+        Self::with_config(crate::config::tests::example(), now)
+    }
+
+    pub fn with_config(mut config: Config, now: &str) -> Kit {
+        config.window.freezes.clear();
+        let log: Log = Arc::default();
+        let store = Arc::new(MemoryStore {
+            log: log.clone(),
+            ..Default::default()
+        });
+        let ecs = Arc::new(FakeDeployer {
+            current: Mutex::new("arn:td/app:1".into()),
+            rollout: Mutex::new(Rollout::Completed),
+            exit_codes: Mutex::default(),
+            fail_update: Mutex::new(false),
+            log: log.clone(),
+        });
+        let probe = Arc::new(FakeProbe {
+            statuses: Mutex::default(),
+        });
+        let alarms = Arc::new(FakeAlarms::default());
+        let rec = Arc::new(Recorder::default());
+        let clock = Arc::new(TestClock(Mutex::new(at(now))));
+        let deps = Deps {
+            config: Arc::new(config),
+            store: store.clone(),
+            deployer: ecs.clone(),
+            health: probe.clone(),
+            alarms: alarms.clone(),
+            notifier: rec.clone(),
+            tokens: rec.clone(),
+            executions: rec.clone(),
+            scheduler: rec.clone(),
+            clock: clock.clone(),
+        };
+        Kit {
+            deps,
+            store,
+            ecs,
+            probe,
+            alarms,
+            rec,
+            clock,
+            log,
+        }
+    }
+
+    pub fn set_now(&self, now: &str) {
+        *self.clock.0.lock().unwrap() = at(now);
+    }
+
+    /// Puts a release straight into `state`, as if the earlier gates had run.
+    pub async fn release_in(
+        &self,
+        version: &str,
+        kind: ReleaseType,
+        state: ReleaseState,
+    ) -> Release {
+        let mut r = Release::open(
+            NewRelease {
+                service: "api".parse().unwrap(),
+                version: version.parse().unwrap(),
+                commit: format!("commit{version}"),
+                author: "alex".into(),
+                changelog: Changelog {
+                    features: vec!["Feature".into()],
+                    fixes: vec!["Fix".into()],
+                },
+                release_type: Some(kind),
+                bypass_reason: None,
+            },
+            kind,
+            format!("repo:{version}"),
+            self.clock.now(),
+        );
+        r.state = state;
+        if state.is_live() || state == ReleaseState::Succeeded {
+            r.previous_task_definition = Some("arn:td/app:1".into());
+            r.new_task_definition = Some("arn:td/app:2".into());
+            r.deploy_started_at = Some(self.clock.now());
+            *self.ecs.current.lock().unwrap() = "arn:td/app:2".into();
+        }
+        if state == ReleaseState::Monitoring {
+            r.events.push(crate::model::AuditEvent {
+                at: self.clock.now(),
+                actor: "test".into(),
+                kind: "transition".into(),
+                from: Some(ReleaseState::HealthChecking),
+                to: Some(ReleaseState::Monitoring),
+                detail: String::new(),
+            });
+        }
+        self.store.create(&r).await.unwrap();
+        r
+    }
+
+    pub async fn get(&self, id: &ReleaseId) -> Release {
+        self.store.get(id).await.unwrap().unwrap()
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn texts(&self) -> Vec<String> {
+        self.rec
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| n.text().to_string())
+            .collect()
+    }
+}

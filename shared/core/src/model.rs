@@ -1,0 +1,424 @@
+//! The release record and the newtypes it is made of. Strings from the outside are parsed
+//! into these types at the edge, so the domain never re-validates them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::semver::Version;
+
+/// A release's id: `<service>-<version>-<short commit>`, stable for one push, so a second
+/// trigger for the same commit finds the same release (and the same execution name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ReleaseId(String);
+
+/// An ECS service name as configured (`api`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServiceName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("`{0}` is not a valid release id: use letters, digits, `-`, `_` and `.` (at most 80)")]
+    ReleaseId(String),
+    #[error("`{0}` is not a valid service name: use letters, digits, `-` and `_` (at most 255)")]
+    ServiceName(String),
+}
+
+fn is_token(s: &str, max: usize, extra: &[char]) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || extra.contains(&c))
+}
+
+impl ReleaseId {
+    /// The id of the release of `version` built from `commit`.
+    pub fn for_commit(service: &ServiceName, version: &Version, commit: &str) -> Self {
+        let short: String = commit
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(7)
+            .collect();
+        let short = if short.is_empty() {
+            "nocommit".to_string()
+        } else {
+            short
+        };
+        Self(format!("{}-{}-{}", service.as_str(), version, short))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ServiceName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ReleaseId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if is_token(s, 80, &['.']) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(IdError::ReleaseId(s.to_string()))
+        }
+    }
+}
+
+impl FromStr for ServiceName {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if is_token(s, 255, &[]) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(IdError::ServiceName(s.to_string()))
+        }
+    }
+}
+
+macro_rules! string_newtype_conversions {
+    ($t:ty) => {
+        impl TryFrom<String> for $t {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+string_newtype_conversions!(ReleaseId);
+string_newtype_conversions!(ServiceName);
+
+/// Release types of the procedure (§1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseType {
+    Hotfix,
+    Minor,
+    Major,
+}
+
+impl fmt::Display for ReleaseType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReleaseType::Hotfix => "hotfix",
+            ReleaseType::Minor => "minor",
+            ReleaseType::Major => "major",
+        })
+    }
+}
+
+impl FromStr for ReleaseType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "hotfix" | "patch" => Ok(ReleaseType::Hotfix),
+            "minor" => Ok(ReleaseType::Minor),
+            "major" => Ok(ReleaseType::Major),
+            other => Err(format!(
+                "`{other}` is not a release type: use hotfix, minor or major"
+            )),
+        }
+    }
+}
+
+/// The lifecycle of DESIGN.md; [`crate::lifecycle`] says which moves are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReleaseState {
+    Pending,
+    AwaitingApproval,
+    AwaitingWindow,
+    Deploying,
+    HealthChecking,
+    Monitoring,
+    Succeeded,
+    Rejected,
+    Expired,
+    RollingBack,
+    RolledBack,
+    Failed,
+}
+
+impl ReleaseState {
+    pub const ALL: [ReleaseState; 12] = [
+        ReleaseState::Pending,
+        ReleaseState::AwaitingApproval,
+        ReleaseState::AwaitingWindow,
+        ReleaseState::Deploying,
+        ReleaseState::HealthChecking,
+        ReleaseState::Monitoring,
+        ReleaseState::Succeeded,
+        ReleaseState::Rejected,
+        ReleaseState::Expired,
+        ReleaseState::RollingBack,
+        ReleaseState::RolledBack,
+        ReleaseState::Failed,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            ReleaseState::Succeeded
+                | ReleaseState::Rejected
+                | ReleaseState::Expired
+                | ReleaseState::RolledBack
+                | ReleaseState::Failed
+        )
+    }
+
+    /// States in which the new version may be serving traffic.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            ReleaseState::Deploying | ReleaseState::HealthChecking | ReleaseState::Monitoring
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseState::Pending => "Pending",
+            ReleaseState::AwaitingApproval => "AwaitingApproval",
+            ReleaseState::AwaitingWindow => "AwaitingWindow",
+            ReleaseState::Deploying => "Deploying",
+            ReleaseState::HealthChecking => "HealthChecking",
+            ReleaseState::Monitoring => "Monitoring",
+            ReleaseState::Succeeded => "Succeeded",
+            ReleaseState::Rejected => "Rejected",
+            ReleaseState::Expired => "Expired",
+            ReleaseState::RollingBack => "RollingBack",
+            ReleaseState::RolledBack => "RolledBack",
+            ReleaseState::Failed => "Failed",
+        }
+    }
+}
+
+impl fmt::Display for ReleaseState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ReleaseState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ReleaseState::ALL
+            .into_iter()
+            .find(|state| state.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("`{s}` is not a release state"))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changelog {
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub fixes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approved,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub approver: String,
+    pub role: String,
+    pub decision: Decision,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One line of a release's timeline: what changed, who or what did it, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ReleaseState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<ReleaseState>,
+    pub detail: String,
+}
+
+/// What a migration did, so rollback knows whether to reverse it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationRecord {
+    pub task_arn: String,
+    pub exit_code: i32,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub reversed: bool,
+}
+
+/// The release record. `version` is the optimistic-concurrency counter: every write
+/// is conditional on it and increments it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    pub id: ReleaseId,
+    pub service: ServiceName,
+    #[serde(rename = "release_version")]
+    pub semver: Version,
+    pub commit: String,
+    pub author: String,
+    pub release_type: ReleaseType,
+    pub changelog: Changelog,
+    pub state: ReleaseState,
+    pub version: u64,
+    pub image: String,
+    /// The exact task definition the service ran before this release changed anything.
+    pub previous_task_definition: Option<String>,
+    pub new_task_definition: Option<String>,
+    pub migration: Option<MigrationRecord>,
+    pub approvals: Vec<Approval>,
+    /// A reason to skip the window (hotfix bypass), given when the release was started.
+    pub bypass_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub deploy_started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why the release ended where it did (error name and cause for failures).
+    pub outcome: Option<String>,
+    /// Task tokens of the waits in progress. They stay in the backend, never in a view.
+    pub approval_token: Option<String>,
+    pub window_token: Option<String>,
+    /// The terminal state last announced, so an outcome is announced exactly once.
+    pub announced: Option<ReleaseState>,
+    pub events: Vec<AuditEvent>,
+}
+
+/// What a caller supplies to open a release.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRelease {
+    pub service: ServiceName,
+    pub version: Version,
+    pub commit: String,
+    pub author: String,
+    pub changelog: Changelog,
+    /// Overrides the type derived from the version bump.
+    pub release_type: Option<ReleaseType>,
+    pub bypass_reason: Option<String>,
+}
+
+impl Release {
+    /// The record of a release that has just been opened (state `Pending`).
+    pub fn open(
+        new: NewRelease,
+        release_type: ReleaseType,
+        image: String,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let id = ReleaseId::for_commit(&new.service, &new.version, &new.commit);
+        Release {
+            id,
+            service: new.service,
+            semver: new.version,
+            commit: new.commit,
+            author: new.author.clone(),
+            release_type,
+            changelog: new.changelog,
+            state: ReleaseState::Pending,
+            version: 0,
+            image,
+            previous_task_definition: None,
+            new_task_definition: None,
+            migration: None,
+            approvals: Vec::new(),
+            bypass_reason: new.bypass_reason,
+            created_at: now,
+            updated_at: now,
+            queued_at: None,
+            deploy_started_at: None,
+            finished_at: None,
+            outcome: None,
+            approval_token: None,
+            window_token: None,
+            announced: None,
+            events: vec![AuditEvent {
+                at: now,
+                actor: new.author,
+                kind: "opened".into(),
+                from: None,
+                to: Some(ReleaseState::Pending),
+                detail: format!("release opened as {release_type}"),
+            }],
+        }
+    }
+
+    /// Adds a timeline entry that is not a state change.
+    pub fn note(&mut self, at: DateTime<Utc>, actor: &str, kind: &str, detail: impl Into<String>) {
+        self.events.push(AuditEvent {
+            at,
+            actor: actor.to_string(),
+            kind: kind.to_string(),
+            from: None,
+            to: None,
+            detail: detail.into(),
+        });
+        self.updated_at = at;
+    }
+
+    pub fn approvals_granted(&self) -> impl Iterator<Item = &Approval> {
+        self.approvals
+            .iter()
+            .filter(|a| a.decision == Decision::Approved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_id_is_stable_for_one_commit() {
+        let service: ServiceName = "api".parse().unwrap();
+        let version: Version = "1.2.0".parse().unwrap();
+        let a = ReleaseId::for_commit(&service, &version, "0123456789abcdef");
+        assert_eq!(a.as_str(), "api-1.2.0-0123456");
+        assert_eq!(
+            a,
+            ReleaseId::for_commit(&service, &version, "0123456789abcdef")
+        );
+        assert!(a.as_str().parse::<ReleaseId>().is_ok());
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        assert!("".parse::<ReleaseId>().is_err());
+        assert!("api 1".parse::<ReleaseId>().is_err());
+        assert!("../etc".parse::<ServiceName>().is_err());
+        assert!(serde_json::from_str::<ServiceName>("\"a/b\"").is_err());
+    }
+
+    #[test]
+    fn states_parse_from_their_names() {
+        for state in ReleaseState::ALL {
+            assert_eq!(state.as_str().parse::<ReleaseState>(), Ok(state));
+        }
+        assert!("Sideways".parse::<ReleaseState>().is_err());
+    }
+}

@@ -1,0 +1,332 @@
+//! Who must approve a release, and whether those who did make a quorum.
+//!
+//! Every role the release type lists must be covered by a *different* person: someone who
+//! holds both CEO and CTO cannot approve a major release alone. A person may hold several
+//! roles and covers whichever one completes the quorum (a small bipartite matching).
+//! The release's author never approves their own release.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Approver, Config};
+use crate::model::{Approval, Decision, Release};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("`{0}` is not a configured approver")]
+    UnknownApprover(String),
+    #[error(
+        "{approver} wrote this release and cannot approve it; ask someone else with the role {roles}"
+    )]
+    SelfApproval { approver: String, roles: String },
+    #[error("{approver} holds none of the roles this {kind} release needs ({roles})")]
+    RoleNotRequired {
+        approver: String,
+        kind: String,
+        roles: String,
+    },
+    #[error("a rejection needs a reason")]
+    ReasonRequired,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quorum {
+    pub required: Vec<String>,
+    /// Role → approver id, for the roles covered.
+    pub covered: Vec<(String, String)>,
+    pub missing: Vec<String>,
+}
+
+impl Quorum {
+    pub fn is_met(&self) -> bool {
+        self.missing.is_empty()
+    }
+}
+
+pub fn required_roles(config: &Config, release: &Release) -> Vec<String> {
+    config
+        .approvals
+        .required
+        .get(&release.release_type)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether `approver` wrote `release`: the author as recorded may be their id, name or email.
+pub fn is_author(approver: &Approver, release: &Release) -> bool {
+    let author = release.author.trim();
+    [&approver.id, &approver.name, &approver.email]
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(author))
+}
+
+/// The quorum as it stands from the approvals recorded so far.
+pub fn quorum(config: &Config, release: &Release) -> Quorum {
+    let required = required_roles(config, release);
+    let people: Vec<&Approver> = release
+        .approvals_granted()
+        .filter_map(|a| config.approver(&a.approver))
+        .filter(|a| !is_author(a, release))
+        .collect();
+    let assignment = match_roles(&required, &people);
+    let mut covered = Vec::new();
+    let mut missing = Vec::new();
+    for (role, person) in required.iter().zip(assignment) {
+        match person {
+            Some(p) => covered.push((role.clone(), people[p].id.clone())),
+            None => missing.push(role.clone()),
+        }
+    }
+    Quorum {
+        required,
+        covered,
+        missing,
+    }
+}
+
+/// Assigns distinct people to roles, covering as many roles as possible.
+fn match_roles(roles: &[String], people: &[&Approver]) -> Vec<Option<usize>> {
+    fn try_assign(
+        role: usize,
+        roles: &[String],
+        people: &[&Approver],
+        seen: &mut [bool],
+        owner: &mut [Option<usize>],
+    ) -> bool {
+        for (p, person) in people.iter().enumerate() {
+            if seen[p] || !person.roles.contains(&roles[role]) {
+                continue;
+            }
+            seen[p] = true;
+            if owner[p].is_none_or(|other| try_assign(other, roles, people, seen, owner)) {
+                owner[p] = Some(role);
+                return true;
+            }
+        }
+        false
+    }
+    let mut owner: Vec<Option<usize>> = vec![None; people.len()];
+    for role in 0..roles.len() {
+        let mut seen = vec![false; people.len()];
+        try_assign(role, roles, people, &mut seen, &mut owner);
+    }
+    let mut by_role = vec![None; roles.len()];
+    for (p, role) in owner.iter().enumerate() {
+        if let Some(r) = role {
+            by_role[*r] = Some(p);
+        }
+    }
+    by_role
+}
+
+/// Checks a decision and returns the approval to record. Does not touch the release.
+pub fn decide(
+    config: &Config,
+    release: &Release,
+    approver_id: &str,
+    decision: Decision,
+    reason: Option<String>,
+    at: DateTime<Utc>,
+) -> Result<Approval, ApprovalError> {
+    let approver = config
+        .approver(approver_id)
+        .ok_or_else(|| ApprovalError::UnknownApprover(approver_id.to_string()))?;
+    let required = required_roles(config, release);
+    let held: Vec<&String> = required
+        .iter()
+        .filter(|r| approver.roles.contains(r))
+        .collect();
+    if held.is_empty() {
+        return Err(ApprovalError::RoleNotRequired {
+            approver: approver.id.clone(),
+            kind: release.release_type.to_string(),
+            roles: required.join(" + "),
+        });
+    }
+    if is_author(approver, release) {
+        return Err(ApprovalError::SelfApproval {
+            approver: approver.id.clone(),
+            roles: held
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" or "),
+        });
+    }
+    let reason = reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if decision == Decision::Rejected && reason.is_none() {
+        return Err(ApprovalError::ReasonRequired);
+    }
+    // The role recorded is the one this person covers once their approval counts.
+    let mut with_me = release.clone();
+    with_me.approvals.push(Approval {
+        approver: approver.id.clone(),
+        role: String::new(),
+        decision: Decision::Approved,
+        at,
+        reason: None,
+    });
+    let role = quorum(config, &with_me)
+        .covered
+        .into_iter()
+        .find(|(_, who)| who == &approver.id)
+        .map(|(role, _)| role)
+        .unwrap_or_else(|| held[0].clone());
+    Ok(Approval {
+        approver: approver.id.clone(),
+        role,
+        decision,
+        at,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::example;
+    use crate::model::{Changelog, NewRelease, ReleaseType};
+
+    fn release(kind: ReleaseType, author: &str) -> Release {
+        Release::open(
+            NewRelease {
+                service: "api".parse().unwrap(),
+                version: "1.0.0".parse().unwrap(),
+                commit: "abc".into(),
+                author: author.into(),
+                changelog: Changelog::default(),
+                release_type: Some(kind),
+                bypass_reason: None,
+            },
+            kind,
+            "img".into(),
+            DateTime::UNIX_EPOCH,
+        )
+    }
+
+    fn approve(config: &Config, r: &mut Release, who: &str) -> Result<(), ApprovalError> {
+        let a = decide(
+            config,
+            r,
+            who,
+            Decision::Approved,
+            None,
+            DateTime::UNIX_EPOCH,
+        )?;
+        r.approvals.push(a);
+        Ok(())
+    }
+
+    #[test]
+    fn minor_needs_the_eng_lead() {
+        let config = example();
+        let mut r = release(ReleaseType::Minor, "dev");
+        assert_eq!(quorum(&config, &r).missing, vec!["Eng Lead"]);
+        approve(&config, &mut r, "lee").unwrap();
+        assert!(quorum(&config, &r).is_met());
+    }
+
+    #[test]
+    fn hotfix_needs_the_cto_and_nobody_else_will_do() {
+        let config = example();
+        let r = release(ReleaseType::Hotfix, "dev");
+        let err = decide(
+            &config,
+            &r,
+            "lee",
+            Decision::Approved,
+            None,
+            DateTime::UNIX_EPOCH,
+        );
+        assert!(matches!(err, Err(ApprovalError::RoleNotRequired { .. })));
+    }
+
+    #[test]
+    fn major_needs_ceo_and_cto_from_two_people() {
+        let config = example();
+        let mut r = release(ReleaseType::Major, "dev");
+        approve(&config, &mut r, "taylor").unwrap();
+        let q = quorum(&config, &r);
+        assert!(!q.is_met());
+        assert_eq!(q.missing, vec!["CEO"]);
+        approve(&config, &mut r, "casey").unwrap();
+        assert!(quorum(&config, &r).is_met());
+    }
+
+    #[test]
+    fn one_person_with_two_roles_covers_only_one() {
+        let mut config = example();
+        config.approvers[0].roles = vec!["CEO".into(), "CTO".into()];
+        let mut r = release(ReleaseType::Major, "dev");
+        approve(&config, &mut r, "casey").unwrap();
+        assert_eq!(quorum(&config, &r).covered.len(), 1);
+        // The CTO then completes it: casey moves over to cover CEO.
+        approve(&config, &mut r, "taylor").unwrap();
+        let q = quorum(&config, &r);
+        assert!(q.is_met(), "{q:?}");
+    }
+
+    #[test]
+    fn an_author_never_approves_their_own_release() {
+        let config = example();
+        for author in ["lee", "eng-lead@example.com", "Lee Larsen (Eng Lead)"] {
+            let r = release(ReleaseType::Minor, author);
+            let err = decide(
+                &config,
+                &r,
+                "lee",
+                Decision::Approved,
+                None,
+                DateTime::UNIX_EPOCH,
+            );
+            assert!(
+                matches!(err, Err(ApprovalError::SelfApproval { .. })),
+                "{author}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rejection_without_reason_is_refused() {
+        let config = example();
+        let r = release(ReleaseType::Minor, "dev");
+        let err = decide(
+            &config,
+            &r,
+            "lee",
+            Decision::Rejected,
+            Some("  ".into()),
+            DateTime::UNIX_EPOCH,
+        );
+        assert_eq!(err, Err(ApprovalError::ReasonRequired));
+        assert!(
+            decide(
+                &config,
+                &r,
+                "lee",
+                Decision::Rejected,
+                Some("flaky".into()),
+                DateTime::UNIX_EPOCH
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn unknown_approvers_are_refused() {
+        let config = example();
+        let r = release(ReleaseType::Minor, "dev");
+        assert!(matches!(
+            decide(
+                &config,
+                &r,
+                "mallory",
+                Decision::Approved,
+                None,
+                DateTime::UNIX_EPOCH
+            ),
+            Err(ApprovalError::UnknownApprover(_))
+        ));
+    }
+}

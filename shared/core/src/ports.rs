@@ -1,0 +1,316 @@
+//! The collaborators the gates need, one trait each. Adapters implement them side by side:
+//! `shipgate-local` (SQLite, simulated ECS, outbox) and, in production, AWS.
+//! Each port has its own error enum that keeps the underlying cause as a `#[source]`.
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::HealthCheck;
+use crate::model::{Release, ReleaseId, ReleaseState, ServiceName};
+
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Time, so tests and the demo can run on a virtual clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Release store
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "release {id} changed since it was read (expected version {expected}); the write was refused"
+    )]
+    Conflict { id: String, expected: u64 },
+    #[error("release {0} does not exist")]
+    NotFound(String),
+    #[error("release {0} already exists")]
+    AlreadyExists(String),
+    #[error("the release store failed")]
+    Backend(#[source] BoxError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    Acquired,
+    HeldBy(ReleaseId),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseFilter {
+    pub service: Option<ServiceName>,
+    pub states: Vec<ReleaseState>,
+}
+
+#[async_trait]
+pub trait ReleaseStore: Send + Sync {
+    /// Writes a new release; `AlreadyExists` when its id is taken.
+    async fn create(&self, release: &Release) -> Result<(), StoreError>;
+    async fn get(&self, id: &ReleaseId) -> Result<Option<Release>, StoreError>;
+    /// Writes `release` if the stored version still equals `release.version`; returns the
+    /// record as stored, with its version incremented. `Conflict` otherwise.
+    async fn update(&self, release: &Release) -> Result<Release, StoreError>;
+    /// Newest first.
+    async fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError>;
+    /// Releases waiting for the window, oldest queued first.
+    async fn window_queue(&self, service: &ServiceName) -> Result<Vec<Release>, StoreError>;
+    /// The version of the newest release of `service` that reached production for good.
+    async fn last_released(&self, service: &ServiceName) -> Result<Option<Release>, StoreError>;
+    /// Takes the per-service deploy lock for `holder` (re-entrant for the same holder;
+    /// an expired lease may be taken over).
+    async fn acquire_lock(
+        &self,
+        service: &ServiceName,
+        holder: &ReleaseId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<LockOutcome, StoreError>;
+    /// Frees the lock if `holder` has it; true when it did.
+    async fn release_lock(
+        &self,
+        service: &ServiceName,
+        holder: &ReleaseId,
+    ) -> Result<bool, StoreError>;
+    async fn lock_holder(
+        &self,
+        service: &ServiceName,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ReleaseId>, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Deployer (ECS)
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployTarget {
+    pub cluster: String,
+    pub service: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("service {service} not found in cluster {cluster}")]
+    ServiceNotFound { cluster: String, service: String },
+    #[error("task definition {0} not found")]
+    TaskDefinitionNotFound(String),
+    #[error("container {container} not found in task definition {task_definition}")]
+    ContainerNotFound {
+        container: String,
+        task_definition: String,
+    },
+    #[error("the deploy target refused the request: {0}")]
+    Refused(String),
+    #[error("the deploy target is unavailable")]
+    Unavailable(#[source] BoxError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rollout {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentStatus {
+    pub task_definition: String,
+    pub rollout: Rollout,
+    pub running: u32,
+    pub desired: u32,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskOutcome {
+    pub task_arn: String,
+    pub exit_code: i32,
+}
+
+#[async_trait]
+pub trait Deployer: Send + Sync {
+    /// The exact task definition ARN the service runs now.
+    async fn current_task_definition(&self, target: &DeployTarget) -> Result<String, DeployError>;
+    /// Registers a copy of `base` in which only `container`'s image is `image`.
+    async fn register_with_image(
+        &self,
+        base: &str,
+        container: &str,
+        image: &str,
+    ) -> Result<String, DeployError>;
+    async fn update_service(
+        &self,
+        target: &DeployTarget,
+        task_definition: &str,
+    ) -> Result<(), DeployError>;
+    /// The primary deployment of the service.
+    async fn deployment_status(
+        &self,
+        target: &DeployTarget,
+    ) -> Result<DeploymentStatus, DeployError>;
+    /// Runs a one-off task from `task_definition` with `command` and waits for it to exit.
+    async fn run_task(
+        &self,
+        target: &DeployTarget,
+        task_definition: &str,
+        container: &str,
+        command: &[String],
+    ) -> Result<TaskOutcome, DeployError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Health probe
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{url} did not answer: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("the health check is misconfigured: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub status: u16,
+    pub millis: u64,
+}
+
+#[async_trait]
+pub trait HealthProbe: Send + Sync {
+    async fn probe(&self, base_url: &str, check: &HealthCheck) -> Result<ProbeResult, ProbeError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Alarms and metrics (CloudWatch)
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlarmsError {
+    #[error("alarm {0} does not exist")]
+    UnknownAlarm(String),
+    #[error("alarms and metrics are unavailable")]
+    Unavailable(#[source] BoxError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmState {
+    pub name: String,
+    pub in_alarm: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSample {
+    /// Share of 5xx responses, if there was traffic.
+    pub error_rate: Option<f64>,
+    pub p99_latency_ms: Option<f64>,
+}
+
+#[async_trait]
+pub trait Alarms: Send + Sync {
+    async fn states(&self, names: &[String]) -> Result<Vec<AlarmState>, AlarmsError>;
+    async fn metrics(
+        &self,
+        service: &ServiceName,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<MetricsSample, AlarmsError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Notifier
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("the {channel} notification could not be delivered")]
+    Delivery {
+        channel: &'static str,
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// One message to people. Slack messages carry Block Kit blocks as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+pub enum Notification {
+    Slack {
+        to: String,
+        text: String,
+        blocks: Value,
+        release_id: String,
+    },
+    Email {
+        to: Vec<String>,
+        subject: String,
+        text: String,
+        links: Vec<String>,
+        release_id: String,
+    },
+    StatusPage {
+        to: String,
+        status: String,
+        text: String,
+        release_id: String,
+    },
+}
+
+impl Notification {
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Notification::Slack { .. } => "slack",
+            Notification::Email { .. } => "email",
+            Notification::StatusPage { .. } => "status_page",
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            Notification::Slack { text, .. }
+            | Notification::Email { text, .. }
+            | Notification::StatusPage { text, .. } => text,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn send(&self, message: &Notification) -> Result<(), NotifyError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Orchestration: starting executions and answering task tokens (Step Functions)
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("the task token is unknown")]
+    TaskDoesNotExist,
+    #[error("the task this token belongs to has already ended")]
+    TaskTimedOut,
+    #[error("the workflow service failed")]
+    Backend(#[source] BoxError),
+}
+
+#[async_trait]
+pub trait TaskTokens: Send + Sync {
+    async fn succeed(&self, token: &str, output: Value) -> Result<(), WorkflowError>;
+    async fn fail(&self, token: &str, error: &str, cause: &str) -> Result<(), WorkflowError>;
+    async fn heartbeat(&self, token: &str) -> Result<(), WorkflowError>;
+}
+
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// Starts the pipeline for a release. Idempotent on `name`: a second start returns the
+    /// existing execution's id.
+    async fn start(&self, name: &str, input: Value) -> Result<String, WorkflowError>;
+}
+
+/// Wakes the window gate at a given time (EventBridge Scheduler in production).
+#[async_trait]
+pub trait WindowScheduler: Send + Sync {
+    async fn wake_at(&self, at: DateTime<Utc>) -> Result<(), WorkflowError>;
+}
