@@ -1,0 +1,128 @@
+//! Error names and `ErrorEquals` matching.
+//!
+//! Rules (AWS docs): a name matches itself; `States.ALL` matches every error except
+//! `States.Runtime`; `States.TaskFailed` matches every error (custom names included) except
+//! `States.Timeout`, as the AWS docs say, and also except `States.HeartbeatTimeout` (a kind of
+//! timeout) and `States.Runtime` (never handled). `States.ALL` must be alone and last in its list (checked by
+//! [`crate::validate`]).
+
+/// `States.ALL`.
+pub const ALL: &str = "States.ALL";
+/// Execution or state errors that cannot be handled.
+pub const RUNTIME: &str = "States.Runtime";
+/// A task failed.
+pub const TASK_FAILED: &str = "States.TaskFailed";
+/// A Parameters path did not match.
+pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
+/// A ResultPath could not be applied.
+pub const RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailure";
+/// No Choice rule matched and no Default.
+pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+/// An intrinsic function failed.
+pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
+/// A Parallel branch failed.
+pub const BRANCH_FAILED: &str = "States.BranchFailed";
+/// A payload was over 256 KiB.
+pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+/// Task or execution timeout.
+pub const TIMEOUT: &str = "States.Timeout";
+/// Heartbeat timeout.
+pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
+/// Too many Map item failures.
+pub const EXCEEDED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
+/// Item reader failure.
+pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
+/// Permissions.
+pub const PERMISSIONS: &str = "States.Permissions";
+
+/// The 256 KiB payload limit.
+pub const DATA_LIMIT_BYTES: usize = 256 * 1024;
+
+/// An error raised inside a state, to be matched by Retry/Catch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[error("{error}: {cause}")]
+pub struct StateError {
+    /// Error name; `None` for a Fail state without Error.
+    pub error: String,
+    /// Cause text.
+    pub cause: String,
+}
+
+impl StateError {
+    /// Builds an error.
+    pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            cause: cause.into(),
+        }
+    }
+}
+
+/// Whether `pattern` (an `ErrorEquals` entry) matches `error`.
+pub fn matches(pattern: &str, error: &str) -> bool {
+    if pattern == error {
+        return true;
+    }
+    match pattern {
+        ALL => error != RUNTIME,
+        TASK_FAILED => !matches!(error, TIMEOUT | HEARTBEAT_TIMEOUT | RUNTIME),
+        _ => false,
+    }
+}
+
+/// Whether any entry of `error_equals` matches `error`.
+pub fn matches_any(error_equals: &[String], error: &str) -> bool {
+    error_equals.iter().any(|p| matches(p, error))
+}
+
+/// Whether `name` is a predefined `States.*` error name.
+pub fn is_known_states_error(name: &str) -> bool {
+    matches!(
+        name,
+        ALL | RUNTIME
+            | TASK_FAILED
+            | PARAMETER_PATH_FAILURE
+            | RESULT_PATH_MATCH_FAILURE
+            | NO_CHOICE_MATCHED
+            | INTRINSIC_FAILURE
+            | BRANCH_FAILED
+            | DATA_LIMIT_EXCEEDED
+            | TIMEOUT
+            | HEARTBEAT_TIMEOUT
+            | EXCEEDED_TOLERATED_FAILURE_THRESHOLD
+            | ITEM_READER_FAILED
+            | PERMISSIONS
+            | "States.ResultWriterFailed"
+            | "States.QueryEvaluationError"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_states_all_when_matching_then_everything_but_runtime() {
+        assert!(matches(ALL, "Custom"));
+        assert!(matches(ALL, TIMEOUT));
+        assert!(matches(ALL, TASK_FAILED));
+        assert!(!matches(ALL, RUNTIME));
+    }
+
+    #[test]
+    fn given_task_failed_when_matching_then_not_timeouts() {
+        assert!(matches(TASK_FAILED, "Lambda.ServiceException"));
+        assert!(matches(TASK_FAILED, TASK_FAILED));
+        assert!(!matches(TASK_FAILED, TIMEOUT));
+        assert!(!matches(TASK_FAILED, HEARTBEAT_TIMEOUT));
+        assert!(!matches(TASK_FAILED, RUNTIME));
+        assert!(matches(TASK_FAILED, RESULT_PATH_MATCH_FAILURE));
+    }
+
+    #[test]
+    fn given_exact_name_when_matching_then_only_itself() {
+        assert!(matches("A", "A"));
+        assert!(!matches("A", "B"));
+        assert!(matches_any(&["B".into(), "A".into()], "A"));
+    }
+}
