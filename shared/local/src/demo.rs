@@ -1,0 +1,731 @@
+//! The demo scenarios: the release procedure's situations, each run through the real
+//! `statemachine.json` and gates on a virtual clock, with the outcome it must reach.
+//! `shipgate demo` prints them; the end-to-end tests assert them.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use shipgate_core::config::Freeze;
+use shipgate_core::gates::releases;
+use shipgate_core::model::{AuditEvent, Changelog, Decision, NewRelease, ReleaseType};
+use shipgate_core::ports::Notification;
+use shipgate_core::{Config, Release, ReleaseId, ReleaseState};
+
+use crate::ecs::Faults;
+use crate::outbox::Outbox;
+use crate::runtime::{LocalClock, Runtime, RuntimeError, RuntimeOptions};
+
+/// One thing that happens at a moment of a scenario.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A push to `main` opens release number `n` (in the order of `Start`s).
+    Start(StartSpec),
+    Approve {
+        release: usize,
+        who: &'static str,
+    },
+    Reject {
+        release: usize,
+        who: &'static str,
+        reason: &'static str,
+    },
+    /// The decision must be refused (self-approval, wrong role …).
+    ExpectRefused {
+        release: usize,
+        who: &'static str,
+    },
+    /// The release must be in this state at this moment.
+    ExpectState {
+        release: usize,
+        state: ReleaseState,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct StartSpec {
+    pub version: &'static str,
+    pub author: &'static str,
+    pub features: &'static [&'static str],
+    pub fixes: &'static [&'static str],
+    pub kind: Option<ReleaseType>,
+    pub bypass_reason: Option<&'static str>,
+    pub faults: Faults,
+}
+
+impl StartSpec {
+    fn new(version: &'static str) -> Self {
+        StartSpec {
+            version,
+            author: "alex",
+            features: &["AI Copilot (beta)", "Match scoring improvements"],
+            fixes: &["Enrichment timeout issue (#234)"],
+            kind: None,
+            bypass_reason: None,
+            faults: Faults::default(),
+        }
+    }
+}
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub start: DateTime<Utc>,
+    pub steps: Vec<(DateTime<Utc>, Action)>,
+    /// The final state of the last release started.
+    pub expected_state: ReleaseState,
+    pub configure: fn(&mut Config),
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+fn keep(_: &mut Config) {}
+
+/// A stable, distinct 40-hex-digit commit id for a version (FNV-1a), as a push would carry.
+fn commit_for(version: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut out = String::new();
+    for round in 0..3u8 {
+        for b in version.bytes().chain([round]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        out.push_str(&format!("{h:016x}"));
+    }
+    out.truncate(40);
+    out
+}
+
+/// Every scenario, in the order the demo shows them.
+pub fn scenarios() -> Vec<Scenario> {
+    use Action::*;
+    let day = "2026-03-10";
+    let t = |time: &str| at(&format!("{day}T{time}Z"));
+    let minor = StartSpec::new("1.3.0");
+    vec![
+        Scenario {
+            name: "minor-happy",
+            summary: "a minor release approved at 14:00 deploys at 03:00, passes its checks and an hour of monitoring",
+            start: t("09:00:00"),
+            steps: vec![
+                (t("09:00:00"), Start(minor.clone())),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+                (
+                    t("14:00:01"),
+                    ExpectState {
+                        release: 0,
+                        state: ReleaseState::AwaitingWindow,
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "major-quorum",
+            summary: "a major release needs the CEO and the CTO: the CTO alone is not enough",
+            start: t("09:00:00"),
+            steps: vec![
+                (
+                    t("09:00:00"),
+                    Start(StartSpec {
+                        features: &["Breaking: new public API"],
+                        ..StartSpec::new("2.0.0")
+                    }),
+                ),
+                (
+                    t("10:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "taylor",
+                    },
+                ),
+                (
+                    t("10:00:01"),
+                    ExpectState {
+                        release: 0,
+                        state: ReleaseState::AwaitingApproval,
+                    },
+                ),
+                (
+                    t("11:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "casey",
+                    },
+                ),
+                (
+                    t("11:00:01"),
+                    ExpectState {
+                        release: 0,
+                        state: ReleaseState::AwaitingWindow,
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "self-approval-refused",
+            summary: "the Eng Lead wrote the release and cannot approve it; the CTO (also an Eng Lead) does",
+            start: t("09:00:00"),
+            steps: vec![
+                (
+                    t("09:00:00"),
+                    Start(StartSpec {
+                        author: "lee",
+                        ..minor.clone()
+                    }),
+                ),
+                (
+                    t("10:00:00"),
+                    ExpectRefused {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+                (
+                    t("10:00:01"),
+                    ExpectState {
+                        release: 0,
+                        state: ReleaseState::AwaitingApproval,
+                    },
+                ),
+                (
+                    t("11:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "taylor",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "rejected",
+            summary: "the Eng Lead rejects the release with a reason; nothing is deployed",
+            start: t("09:00:00"),
+            steps: vec![
+                (t("09:00:00"), Start(minor.clone())),
+                (
+                    t("10:30:00"),
+                    Reject {
+                        release: 0,
+                        who: "lee",
+                        reason: "the migration is not tested on staging",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Rejected,
+            configure: keep,
+        },
+        Scenario {
+            name: "expired",
+            summary: "nobody approves within 24 hours: the release expires and says who was missing",
+            start: t("09:00:00"),
+            steps: vec![(t("09:00:00"), Start(minor.clone()))],
+            expected_state: ReleaseState::Expired,
+            configure: keep,
+        },
+        Scenario {
+            name: "alarm-rollback",
+            summary: "the 5xx alarm fires 20 minutes into monitoring: automatic rollback to the recorded task definition",
+            start: t("09:00:00"),
+            steps: vec![
+                (
+                    t("09:00:00"),
+                    Start(StartSpec {
+                        faults: Faults {
+                            alarm_after_minutes: Some(("roleferry-api-5xx-rate".into(), 20)),
+                            ..Faults::default()
+                        },
+                        ..minor.clone()
+                    }),
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::RolledBack,
+            configure: keep,
+        },
+        Scenario {
+            name: "health-rollback",
+            summary: "the apply path answers 500 after deploy: health checks fail, automatic rollback",
+            start: t("09:00:00"),
+            steps: vec![
+                (
+                    t("09:00:00"),
+                    Start(StartSpec {
+                        faults: Faults {
+                            failing_path: Some("/apply".into()),
+                            ..Faults::default()
+                        },
+                        ..minor.clone()
+                    }),
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::RolledBack,
+            configure: keep,
+        },
+        Scenario {
+            name: "migration-rollback",
+            summary: "the migration ran, then the deployment never became stable: rollback and the reverse migration",
+            start: t("09:00:00"),
+            steps: vec![
+                (
+                    t("09:00:00"),
+                    Start(StartSpec {
+                        faults: Faults {
+                            fail_stability: true,
+                            ..Faults::default()
+                        },
+                        ..minor.clone()
+                    }),
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::RolledBack,
+            configure: keep,
+        },
+        Scenario {
+            name: "hotfix-bypass",
+            summary: "a hotfix approved by the CTO at 14:00 bypasses the window with a stated reason, and says so",
+            start: t("13:00:00"),
+            steps: vec![
+                (
+                    t("13:00:00"),
+                    Start(StartSpec {
+                        features: &[],
+                        fixes: &["Login fails for SSO users (#301)"],
+                        bypass_reason: Some("SSO logins failing for all customers"),
+                        ..StartSpec::new("1.2.1")
+                    }),
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "taylor",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "window-fit",
+            summary: "approved at 04:50, inside the window but too late to finish before 05:00: deploys the next day",
+            start: t("04:00:00"),
+            steps: vec![
+                (t("04:00:00"), Start(minor.clone())),
+                (
+                    t("04:50:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "freeze",
+            summary: "the next two windows fall in a freeze: they are skipped and the release deploys after it",
+            start: t("09:00:00"),
+            steps: vec![
+                (t("09:00:00"), Start(minor.clone())),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: |config| {
+                config.window.freezes = vec![Freeze {
+                    start: at("2026-03-11T00:00:00Z"),
+                    end: at("2026-03-13T00:00:00Z"),
+                    reason: "Launch week".into(),
+                }];
+            },
+        },
+        Scenario {
+            name: "one-at-a-time",
+            summary: "two releases of one service approved together: the second deploys only after the first has ended",
+            start: t("09:00:00"),
+            steps: vec![
+                (t("09:00:00"), Start(minor.clone())),
+                (
+                    t("09:30:00"),
+                    Start(StartSpec {
+                        features: &["2-step sequences"],
+                        fixes: &[],
+                        ..StartSpec::new("1.4.0")
+                    }),
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 1,
+                        who: "lee",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+    ]
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalView {
+    pub approver: String,
+    pub role: String,
+    pub decision: Decision,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnouncementView {
+    pub channel: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseReport {
+    pub release_id: String,
+    pub version: String,
+    pub release_type: ReleaseType,
+    pub final_state: ReleaseState,
+    pub deploy_started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub previous_task_definition: Option<String>,
+    pub new_task_definition: Option<String>,
+    pub approvals: Vec<ApprovalView>,
+    pub outcome: Option<String>,
+    #[serde(skip)]
+    pub timeline: Vec<AuditEvent>,
+}
+
+/// What a scenario did; `shipgate demo --json` prints one per line.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    pub scenario: String,
+    pub summary: String,
+    pub expected_state: ReleaseState,
+    pub final_state: ReleaseState,
+    pub passed: bool,
+    /// Failed expectations along the way, in words.
+    pub problems: Vec<String>,
+    pub deploy_started_at: Option<DateTime<Utc>>,
+    pub previous_task_definition: Option<String>,
+    /// What the service runs at the end.
+    pub serving_task_definition: Option<String>,
+    pub approvals: Vec<ApprovalView>,
+    pub announcements: Vec<AnnouncementView>,
+    pub releases: Vec<ReleaseReport>,
+    /// Migrations and reverse migrations run, as `command → exit code`.
+    pub tasks_run: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("scenario step failed: {0}")]
+    Step(String),
+    #[error("cannot prepare {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// How long after its start a scenario may run before it is called stuck.
+const SCENARIO_HORIZON_DAYS: i64 = 60;
+
+/// Runs one scenario in `data_dir` (emptied first) and reports what happened.
+pub async fn run(
+    scenario: &Scenario,
+    config: &Config,
+    definition: &str,
+    data_dir: &Path,
+) -> Result<ScenarioReport, DemoError> {
+    if data_dir.exists() {
+        std::fs::remove_dir_all(data_dir).map_err(|source| DemoError::Io {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+    }
+    let mut config = config.clone();
+    (scenario.configure)(&mut config);
+    let runtime = Runtime::open(RuntimeOptions {
+        data_dir: data_dir.to_path_buf(),
+        config,
+        definition: definition.to_string(),
+        clock: LocalClock::virtual_at(scenario.start),
+        demo_service: true,
+    })
+    .await?;
+    let result = drive(scenario, &runtime).await;
+    runtime.shutdown().await;
+    result
+}
+
+async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport, DemoError> {
+    let deps = &runtime.deps;
+    let mut ids: Vec<ReleaseId> = Vec::new();
+    let mut problems = Vec::new();
+    let step_err = |e: &dyn std::fmt::Display| DemoError::Step(e.to_string());
+    for (when, action) in &scenario.steps {
+        runtime.run_until(*when).await?;
+        let id_of = |n: usize| {
+            ids.get(n)
+                .cloned()
+                .ok_or_else(|| DemoError::Step(format!("no release #{n}")))
+        };
+        match action {
+            Action::Start(spec) => {
+                let version = spec.version.parse().map_err(|e| step_err(&e))?;
+                let tag = spec.version.to_string();
+                runtime
+                    .ecs
+                    .set_faults(&tag, spec.faults.clone())
+                    .map_err(|e| step_err(&e))?;
+                let started = releases::start(
+                    deps,
+                    NewRelease {
+                        service: runtime.config.service.name.clone(),
+                        version,
+                        commit: commit_for(&tag),
+                        author: spec.author.into(),
+                        changelog: Changelog {
+                            features: spec.features.iter().map(|s| s.to_string()).collect(),
+                            fixes: spec.fixes.iter().map(|s| s.to_string()).collect(),
+                        },
+                        release_type: spec.kind,
+                        bypass_reason: spec.bypass_reason.map(str::to_string),
+                    },
+                )
+                .await
+                .map_err(|e| step_err(&e.describe()))?;
+                ids.push(started.release.id);
+            }
+            Action::Approve { release, who } => {
+                if let Err(e) =
+                    releases::decide(deps, &id_of(*release)?, who, Decision::Approved, None).await
+                {
+                    problems.push(format!("{who} could not approve: {}", e.describe()));
+                }
+            }
+            Action::Reject {
+                release,
+                who,
+                reason,
+            } => {
+                if let Err(e) = releases::decide(
+                    deps,
+                    &id_of(*release)?,
+                    who,
+                    Decision::Rejected,
+                    Some(reason.to_string()),
+                )
+                .await
+                {
+                    problems.push(format!("{who} could not reject: {}", e.describe()));
+                }
+            }
+            Action::ExpectRefused { release, who } => {
+                match releases::decide(deps, &id_of(*release)?, who, Decision::Approved, None).await
+                {
+                    Ok(_) => {
+                        problems.push(format!("{who}'s approval was accepted but must be refused"))
+                    }
+                    Err(e) => tracing::info!(who, "refused as expected: {}", e.describe()),
+                }
+            }
+            Action::ExpectState { release, state } => {
+                runtime.run_due().await?;
+                let current = deps
+                    .load(&id_of(*release)?)
+                    .await
+                    .map_err(|e| step_err(&e))?;
+                if current.state != *state {
+                    problems.push(format!(
+                        "at {when} release #{release} was {} instead of {state}",
+                        current.state
+                    ));
+                }
+            }
+        }
+        runtime.run_due().await?;
+    }
+    runtime
+        .run_until(scenario.start + Duration::days(SCENARIO_HORIZON_DAYS))
+        .await?;
+
+    let mut releases = Vec::new();
+    for id in &ids {
+        releases.push(deps.load(id).await.map_err(|e| step_err(&e))?);
+    }
+    report(scenario, runtime, releases, problems).await
+}
+
+async fn report(
+    scenario: &Scenario,
+    runtime: &Runtime,
+    releases: Vec<Release>,
+    mut problems: Vec<String>,
+) -> Result<ScenarioReport, DemoError> {
+    let config = &runtime.config;
+    let outbox =
+        Outbox::read_all(&runtime.outbox_dir()).map_err(|e| DemoError::Step(e.to_string()))?;
+    let announcements: Vec<AnnouncementView> = outbox
+        .iter()
+        .filter(|m| match &m.message {
+            Notification::Slack { to, .. } => *to == config.notifications.slack_channel,
+            Notification::StatusPage { .. } => true,
+            Notification::Email { .. } => false,
+        })
+        .map(|m| AnnouncementView {
+            channel: m.message.channel().to_string(),
+            text: m.message.text().to_string(),
+        })
+        .collect();
+    let serving = runtime
+        .ecs
+        .serving(&config.service.cluster, config.service.name.as_str())
+        .map_err(|e| DemoError::Step(e.to_string()))?
+        .map(|s| s.task_definition);
+    let tasks_run = runtime
+        .ecs
+        .tasks_run(&config.service.cluster, config.service.name.as_str())
+        .map_err(|e| DemoError::Step(e.to_string()))?
+        .into_iter()
+        .map(|t| format!("{} → exit {}", t.command.join(" "), t.exit_code))
+        .collect();
+    let reports: Vec<ReleaseReport> = releases
+        .iter()
+        .map(|r| ReleaseReport {
+            release_id: r.id.to_string(),
+            version: r.semver.to_string(),
+            release_type: r.release_type,
+            final_state: r.state,
+            deploy_started_at: r.deploy_started_at,
+            finished_at: r.finished_at,
+            previous_task_definition: r.previous_task_definition.clone(),
+            new_task_definition: r.new_task_definition.clone(),
+            approvals: r
+                .approvals
+                .iter()
+                .map(|a| ApprovalView {
+                    approver: a.approver.clone(),
+                    role: a.role.clone(),
+                    decision: a.decision,
+                })
+                .collect(),
+            outcome: r.outcome.clone(),
+            timeline: r.events.clone(),
+        })
+        .collect();
+    for release in &releases {
+        if release.announced != Some(release.state) {
+            problems.push(format!(
+                "the outcome of {} ({}) was never announced",
+                release.id, release.state
+            ));
+        }
+    }
+    for execution in runtime
+        .engine
+        .list_executions()
+        .map_err(|e| DemoError::Step(e.to_string()))?
+    {
+        let error = execution.error.clone().unwrap_or_default();
+        let ended_well = match execution.status {
+            shipgate_asl::ExecutionStatus::Succeeded => true,
+            shipgate_asl::ExecutionStatus::Failed => error.starts_with("Release."),
+            _ => false,
+        };
+        if !ended_well {
+            problems.push(format!(
+                "execution {} ended {:?} {error}: {}",
+                execution.name,
+                execution.status,
+                execution.cause.unwrap_or_default()
+            ));
+        }
+    }
+    let Some(last) = reports.last().cloned() else {
+        return Err(DemoError::Step(format!(
+            "scenario {} started no release",
+            scenario.name
+        )));
+    };
+    for r in &reports[..reports.len() - 1] {
+        if r.final_state != scenario.expected_state {
+            problems.push(format!(
+                "release {} ended {} instead of {}",
+                r.release_id, r.final_state, scenario.expected_state
+            ));
+        }
+    }
+    if last.final_state != scenario.expected_state {
+        problems.push(format!(
+            "release {} ended {} instead of {}",
+            last.release_id, last.final_state, scenario.expected_state
+        ));
+    }
+    Ok(ScenarioReport {
+        scenario: scenario.name.to_string(),
+        summary: scenario.summary.to_string(),
+        expected_state: scenario.expected_state,
+        final_state: last.final_state,
+        passed: problems.is_empty(),
+        problems,
+        deploy_started_at: last.deploy_started_at,
+        previous_task_definition: last.previous_task_definition.clone(),
+        serving_task_definition: serving,
+        approvals: last.approvals.clone(),
+        announcements,
+        releases: reports,
+        tasks_run,
+    })
+}

@@ -1,0 +1,381 @@
+//! `Outbox`: notifications as files — the local stand-in for Slack, SES email and the status
+//! page. Each message becomes one JSON file in the outbox directory, written atomically
+//! (a hidden temporary file, then a rename), so a reader never sees half a message.
+//!
+//! File names start with the wall-clock time in nanoseconds, zero-padded and strictly
+//! increasing within a process, then the process id and a sequence number:
+//! `<nanos>-<pid>-<seq>-<channel>.json`. Lexical order is send order, also across
+//! processes, and two processes never pick the same name. The virtual clock plays no
+//! part: it may stand still or jump, while file names must stay unique and ordered.
+//!
+//! A file holds the notification as `Notification` serialises it (`channel`, `to`,
+//! `text`, and `blocks` for Slack, `subject` and `links` for email, `status` for the
+//! status page, and `release_id`), plus `links` (always present, maybe empty) and
+//! `sent_at`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use shipgate_core::ports::{Notification, Notifier, NotifyError};
+
+/// The last timestamp this process used for a name; names take `max(now, last + 1)`.
+static LAST_NANOS: AtomicU64 = AtomicU64::new(0);
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("could not write to the outbox {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not read the outbox {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not an outbox message")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The file outbox (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+/// One message read back from the outbox.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct OutboxMessage {
+    /// `slack`, `email` or `status_page`.
+    pub channel: String,
+    /// The Slack channel, the email addresses, or the status page.
+    pub to: Vec<String>,
+    /// Email only.
+    pub subject: Option<String>,
+    pub text: String,
+    /// Slack only: Block Kit blocks.
+    pub blocks: Option<Value>,
+    pub links: Vec<String>,
+    pub release_id: String,
+    /// Status page only.
+    pub status: Option<String>,
+    /// Wall-clock time of sending.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The notification as sent.
+    pub message: Notification,
+    /// The file's JSON, as written.
+    pub raw: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Recipients {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct Fields {
+    channel: String,
+    to: Recipients,
+    #[serde(default)]
+    subject: Option<String>,
+    text: String,
+    #[serde(default)]
+    blocks: Option<Value>,
+    #[serde(default)]
+    links: Vec<String>,
+    release_id: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    sent_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<Value> for OutboxMessage {
+    type Error = serde_json::Error;
+
+    fn try_from(raw: Value) -> Result<Self, Self::Error> {
+        let message: Notification = serde_json::from_value(raw.clone())?;
+        let fields: Fields = serde_json::from_value(raw.clone())?;
+        let to = match fields.to {
+            Recipients::One(one) => vec![one],
+            Recipients::Many(many) => many,
+        };
+        Ok(OutboxMessage {
+            channel: fields.channel,
+            to,
+            subject: fields.subject,
+            text: fields.text,
+            blocks: fields.blocks,
+            links: fields.links,
+            release_id: fields.release_id,
+            status: fields.status,
+            sent_at: fields.sent_at,
+            message,
+            raw,
+        })
+    }
+}
+
+/// A strictly increasing wall-clock timestamp for this process.
+fn name_nanos() -> u64 {
+    let wall = Utc::now()
+        .timestamp_nanos_opt()
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let mut last = LAST_NANOS.load(Ordering::Relaxed);
+    loop {
+        let next = wall.max(last.saturating_add(1));
+        match LAST_NANOS.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(actual) => last = actual,
+        }
+    }
+}
+
+impl Outbox {
+    /// An outbox writing into `dir` (created on the first message).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `message` as the next file; returns its path.
+    pub fn write(&self, message: &Notification) -> Result<PathBuf, OutboxError> {
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OutboxError::Write { path, source }
+        };
+        let mut doc = serde_json::to_value(message).map_err(|e| OutboxError::Write {
+            path: self.dir.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        if let Some(object) = doc.as_object_mut() {
+            object
+                .entry("links")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            object.insert("sent_at".into(), Value::String(Utc::now().to_rfc3339()));
+        }
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| OutboxError::Write {
+            path: self.dir.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        fs::create_dir_all(&self.dir).map_err(write_err(&self.dir))?;
+        let name = format!(
+            "{:020}-{:010}-{:08}-{}.json",
+            name_nanos(),
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            message.channel()
+        );
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let mut file = fs::File::create(&tmp).map_err(write_err(&tmp))?;
+        file.write_all(&bytes).map_err(write_err(&tmp))?;
+        file.sync_all().map_err(write_err(&tmp))?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(write_err(&path))?;
+        Ok(path)
+    }
+
+    /// Every message in `dir`, in send order. A missing directory holds no messages.
+    pub fn read_all(dir: &Path) -> Result<Vec<OutboxMessage>, OutboxError> {
+        let read_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OutboxError::Read { path, source }
+        };
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(read_err(dir)(err)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let name = entry.map_err(read_err(dir))?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(".json") && !name.starts_with('.') {
+                names.push(name.to_string());
+            }
+        }
+        names.sort();
+        let mut messages = Vec::with_capacity(names.len());
+        for name in names {
+            let path = dir.join(&name);
+            let text = fs::read(&path).map_err(read_err(&path))?;
+            let message = serde_json::from_slice(&text)
+                .map_err(|source| OutboxError::Parse { path, source })?;
+            messages.push(message);
+        }
+        Ok(messages)
+    }
+}
+
+#[async_trait]
+impl Notifier for Outbox {
+    async fn send(&self, message: &Notification) -> Result<(), NotifyError> {
+        self.write(message).map_err(|e| NotifyError::Delivery {
+            channel: message.channel(),
+            source: Box::new(e),
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn slack(text: &str) -> Notification {
+        Notification::Slack {
+            to: "#releases".into(),
+            text: text.into(),
+            blocks: json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]),
+            release_id: "api-1.3.0-c0ffee1".into(),
+        }
+    }
+
+    fn email() -> Notification {
+        Notification::Email {
+            to: vec!["cto@example.com".into(), "ceo@example.com".into()],
+            subject: "Approve api 1.3.0".into(),
+            text: "Please approve".into(),
+            links: vec!["http://127.0.0.1:8080/approve/abc".into()],
+            release_id: "api-1.3.0-c0ffee1".into(),
+        }
+    }
+
+    fn status_page() -> Notification {
+        Notification::StatusPage {
+            to: "https://status.roleferry.com".into(),
+            status: "maintenance".into(),
+            text: "Scheduled maintenance".into(),
+            release_id: "api-1.3.0-c0ffee1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn given_messages_when_sent_then_they_read_back_in_send_order_with_their_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox_dir = dir.path().join("outbox");
+        let outbox = Outbox::new(&outbox_dir);
+        let sent = vec![slack("first"), email(), status_page(), slack("last")];
+        for message in &sent {
+            outbox.send(message).await.unwrap();
+        }
+        let read = Outbox::read_all(&outbox_dir).unwrap();
+        assert_eq!(
+            read.iter().map(|m| m.message.clone()).collect::<Vec<_>>(),
+            sent
+        );
+
+        let s = &read[0];
+        assert_eq!(
+            (s.channel.as_str(), s.to.clone(), s.text.as_str()),
+            ("slack", vec!["#releases".to_string()], "first")
+        );
+        assert!(s.blocks.as_ref().is_some_and(Value::is_array));
+        assert!(s.links.is_empty() && s.subject.is_none() && s.status.is_none());
+        assert_eq!(s.raw["links"], json!([]));
+        assert!(s.sent_at.is_some());
+
+        let e = &read[1];
+        assert_eq!(e.channel, "email");
+        assert_eq!(e.to, vec!["cto@example.com", "ceo@example.com"]);
+        assert_eq!(e.subject.as_deref(), Some("Approve api 1.3.0"));
+        assert_eq!(e.links, vec!["http://127.0.0.1:8080/approve/abc"]);
+        assert_eq!(e.release_id, "api-1.3.0-c0ffee1");
+
+        let p = &read[2];
+        assert_eq!(
+            (p.channel.as_str(), p.status.as_deref()),
+            ("status_page", Some("maintenance"))
+        );
+    }
+
+    #[tokio::test]
+    async fn given_many_quick_sends_when_listed_then_names_are_unique_ordered_and_no_temp_files_remain()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path());
+        for i in 0..50 {
+            outbox
+                .send(&slack(&format!("message {i:02}")))
+                .await
+                .unwrap();
+        }
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 50);
+        assert!(
+            names
+                .iter()
+                .all(|n| n.ends_with("-slack.json") && !n.starts_with('.'))
+        );
+        names.sort();
+        let texts: Vec<String> = Outbox::read_all(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        let expected: Vec<String> = (0..50).map(|i| format!("message {i:02}")).collect();
+        assert_eq!(texts, expected);
+    }
+
+    #[test]
+    fn given_a_missing_directory_when_read_then_no_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            Outbox::read_all(&dir.path().join("nothing-yet"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn given_a_foreign_json_file_when_read_then_the_error_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("zzz.json"), "{\"hello\": 1}").unwrap();
+        fs::write(dir.path().join(".half-written.json.tmp"), "{").unwrap();
+        let err = Outbox::read_all(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, OutboxError::Parse { ref path, .. } if path.ends_with("zzz.json")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn given_an_unwritable_outbox_when_sent_then_delivery_fails_with_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, "not a directory").unwrap();
+        let err = Outbox::new(blocker.join("outbox"))
+            .send(&email())
+            .await
+            .unwrap_err();
+        let NotifyError::Delivery { channel, .. } = &err;
+        assert_eq!(*channel, "email");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

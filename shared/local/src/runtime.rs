@@ -1,0 +1,279 @@
+//! The local runtime: the same `statemachine.json` and the same gates as on AWS, wired to
+//! the embedded adapters in one data directory — `shipgate.db` (releases, simulated ECS,
+//! alarms, window wake-ups), `executions.db` (the engine's durable executions) and
+//! `outbox/` (every message sent). Any number of processes may open the same directory one
+//! after another (or at once): executions resume wherever a token or a timer is handled.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use shipgate_asl::{
+    Engine, ExecutionStore, LambdaRegistry, SqliteExecutionStore, VirtualClock, WallClock,
+};
+use shipgate_core::gates::{self, Deps, Gate};
+use shipgate_core::{Config, GateError};
+
+use crate::alarms::SimulatedAlarms;
+use crate::db::Db;
+use crate::demo_service::DemoService;
+use crate::ecs::SimulatedEcs;
+use crate::outbox::Outbox;
+use crate::probe::HttpHealthProbe;
+use crate::scheduler::LocalScheduler;
+use crate::store::SqliteReleaseStore;
+use crate::workflow::{EngineWorkflow, GateFunction};
+
+/// The revision the simulated service runs before any release, as `roleferry-api:41`.
+pub const SEED_REVISION: u32 = 41;
+/// The version the simulated service runs before any release.
+pub const SEED_VERSION: &str = "1.2.0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot open the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the local engine failed")]
+    Engine(#[from] shipgate_asl::EngineError),
+    #[error("the window gate failed: {0}")]
+    Gate(#[from] GateError),
+    #[error("the simulated ECS service could not be set up")]
+    Simulation(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the demo service could not start")]
+    DemoService(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The clock of a runtime: the wall clock, or a virtual one the caller moves.
+#[derive(Clone)]
+pub enum LocalClock {
+    Wall,
+    Virtual(VirtualClock),
+}
+
+impl LocalClock {
+    pub fn virtual_at(start: DateTime<Utc>) -> Self {
+        LocalClock::Virtual(VirtualClock::new(start))
+    }
+
+    /// Moves a virtual clock forward to `t` (never backwards); the wall clock ignores it.
+    pub fn advance_to(&self, t: DateTime<Utc>) {
+        if let LocalClock::Virtual(clock) = self
+            && t > shipgate_asl::Clock::now(clock)
+        {
+            clock.set(t);
+        }
+    }
+}
+
+impl shipgate_asl::Clock for LocalClock {
+    fn now(&self) -> DateTime<Utc> {
+        match self {
+            LocalClock::Wall => shipgate_asl::Clock::now(&WallClock),
+            LocalClock::Virtual(clock) => shipgate_asl::Clock::now(clock),
+        }
+    }
+}
+
+impl shipgate_core::ports::Clock for LocalClock {
+    fn now(&self) -> DateTime<Utc> {
+        shipgate_asl::Clock::now(self)
+    }
+}
+
+pub struct RuntimeOptions {
+    pub data_dir: PathBuf,
+    pub config: Config,
+    pub definition: String,
+    pub clock: LocalClock,
+    /// Serve the simulated application over HTTP on 127.0.0.1, so health checks are real
+    /// requests; its address replaces `health.base_url`.
+    pub demo_service: bool,
+}
+
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub deps: Deps,
+    pub engine: Arc<Engine>,
+    pub ecs: Arc<SimulatedEcs>,
+    pub alarms: Arc<SimulatedAlarms>,
+    pub scheduler: Arc<LocalScheduler>,
+    pub clock: LocalClock,
+    pub data_dir: PathBuf,
+    demo: Option<DemoService>,
+}
+
+impl Runtime {
+    pub async fn open(options: RuntimeOptions) -> Result<Self, RuntimeError> {
+        let RuntimeOptions {
+            data_dir,
+            mut config,
+            definition,
+            clock,
+            demo_service,
+        } = options;
+        let data_err = |source: Box<dyn std::error::Error + Send + Sync>| RuntimeError::DataDir {
+            path: data_dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&data_dir).map_err(|e| data_err(Box::new(e)))?;
+        let db = Db::open(&data_dir.join("shipgate.db")).map_err(|e| data_err(Box::new(e)))?;
+        let executions: Arc<dyn ExecutionStore> = Arc::new(
+            SqliteExecutionStore::open(&data_dir.join("executions.db"))
+                .map_err(|e| data_err(Box::new(e)))?,
+        );
+        let core_clock: Arc<dyn shipgate_core::ports::Clock> = Arc::new(clock.clone());
+
+        let service = &config.service;
+        let mut ecs = SimulatedEcs::new(db.clone(), core_clock.clone());
+        if let Some(migration) = &service.migration {
+            ecs = ecs.with_reverse_command(migration.reverse_command.clone());
+        }
+        let ecs = Arc::new(ecs);
+        ecs.seed_service(
+            &service.cluster,
+            service.name.as_str(),
+            &service.task_family,
+            &service.container,
+            &format!("{}:{SEED_VERSION}", service.image),
+            SEED_REVISION,
+        )
+        .map_err(|e| RuntimeError::Simulation(Box::new(e)))?;
+        let alarms = Arc::new(SimulatedAlarms::new(
+            db.clone(),
+            ecs.clone(),
+            core_clock.clone(),
+            &service.cluster,
+            service.name.as_str(),
+        ));
+        let demo = if demo_service {
+            let demo = DemoService::start(ecs.clone(), &service.cluster, service.name.as_str())
+                .await
+                .map_err(|e| RuntimeError::DemoService(Box::new(e)))?;
+            config.health.base_url = demo.base_url();
+            Some(demo)
+        } else {
+            None
+        };
+        let config = Arc::new(config);
+        let scheduler = Arc::new(LocalScheduler::new(db.clone()));
+        let definition: Arc<str> = Arc::from(definition);
+        let workflow = Arc::new(EngineWorkflow::new(definition));
+        let deps = Deps {
+            config: config.clone(),
+            store: Arc::new(SqliteReleaseStore::new(db.clone())),
+            deployer: ecs.clone(),
+            health: Arc::new(HttpHealthProbe::new(StdDuration::from_secs(u64::from(
+                config.health.timeout_seconds.max(1),
+            )))),
+            alarms: alarms.clone(),
+            notifier: Arc::new(Outbox::new(data_dir.join("outbox"))),
+            tokens: workflow.clone(),
+            executions: workflow.clone(),
+            scheduler: scheduler.clone(),
+            clock: core_clock,
+        };
+        let mut registry = LambdaRegistry::new();
+        for gate in Gate::ALL {
+            registry.register(
+                gate.placeholder(),
+                Arc::new(GateFunction {
+                    deps: deps.clone(),
+                    gate,
+                }),
+            );
+        }
+        let engine = Arc::new(
+            Engine::new(executions, Arc::new(registry), Arc::new(clock.clone()))
+                .with_state_machine_name("shipgate-release"),
+        );
+        workflow.connect(&engine);
+        Ok(Runtime {
+            config,
+            deps,
+            engine,
+            ecs,
+            alarms,
+            scheduler,
+            clock,
+            data_dir,
+            demo,
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        shipgate_asl::Clock::now(&self.clock)
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    /// Fires what is due now — window wake-ups, then every runnable execution — until
+    /// nothing more is. Returns how much ran.
+    pub async fn run_due(&self) -> Result<usize, RuntimeError> {
+        let mut total = 0;
+        loop {
+            let mut ran = 0;
+            let due = self
+                .scheduler
+                .take_due(self.now())
+                .map_err(|e| RuntimeError::Simulation(Box::new(e)))?;
+            if !due.is_empty() {
+                gates::invoke(&self.deps, Gate::Window, json!({ "action": "open" })).await?;
+                ran += due.len();
+            }
+            ran += self.engine.run_due().await?;
+            if ran == 0 {
+                return Ok(total);
+            }
+            total += ran;
+        }
+    }
+
+    /// The next moment something is due: a timer of an execution or a window wake-up.
+    pub fn next_event(&self) -> Result<Option<DateTime<Utc>>, RuntimeError> {
+        let engine = self.engine.next_wake()?;
+        let window = self
+            .scheduler
+            .next()
+            .map_err(|e| RuntimeError::Simulation(Box::new(e)))?;
+        Ok(match (engine, window) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// On a virtual clock: runs everything due up to and including `until`, moving the clock
+    /// from event to event, and leaves the clock at `until`.
+    pub async fn run_until(&self, until: DateTime<Utc>) -> Result<(), RuntimeError> {
+        self.run_due().await?;
+        while let Some(next) = self.next_event()? {
+            if next > until {
+                break;
+            }
+            self.clock.advance_to(next);
+            self.run_due().await?;
+        }
+        self.clock.advance_to(until);
+        self.run_due().await?;
+        Ok(())
+    }
+
+    /// Stops the demo service, if one runs.
+    pub async fn shutdown(mut self) {
+        if let Some(demo) = self.demo.take() {
+            demo.stop().await;
+        }
+    }
+}
+
+/// The data directory's default location.
+pub fn default_data_dir() -> &'static Path {
+    Path::new(".shipgate")
+}
