@@ -1,0 +1,93 @@
+//! `shipgate`: the release pipeline on one machine, and tools around it.
+
+mod asl;
+mod context;
+mod demo;
+mod release;
+mod window;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "shipgate",
+    version,
+    about = "Release orchestrator: approve → window → deploy → health-check → monitor → announce, with automatic rollback"
+)]
+struct Cli {
+    /// Where local state lives (releases, executions, simulated ECS, outbox).
+    #[arg(
+        long,
+        global = true,
+        default_value = ".shipgate",
+        env = "SHIPGATE_DATA_DIR"
+    )]
+    data_dir: PathBuf,
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "shipgate.toml",
+        env = "SHIPGATE_CONFIG"
+    )]
+    config: PathBuf,
+    /// The pipeline definition (defaults to the statemachine.json built into this binary).
+    #[arg(long, global = true, env = "SHIPGATE_STATEMACHINE")]
+    statemachine: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the procedure's scenarios on a virtual clock and show each release's timeline.
+    Demo(demo::Args),
+    /// Start, inspect and decide on releases in the data directory.
+    #[command(subcommand)]
+    Release(release::Command),
+    /// Fire what is due on the wall clock (timers, window openings) and run the pipelines.
+    Tick,
+    /// The release window.
+    #[command(subcommand)]
+    Window(window::Command),
+    /// Dry run: what a release of this version would be, who must approve, when it could deploy.
+    Plan(window::PlanArgs),
+    /// Amazon States Language tools.
+    #[command(subcommand)]
+    Asl(asl::Command),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHIPGATE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let ctx = context::Context {
+        data_dir: cli.data_dir,
+        config: cli.config,
+        statemachine: cli.statemachine,
+    };
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&ctx, args).await,
+        Command::Release(cmd) => release::run(&ctx, cmd).await,
+        Command::Tick => release::tick(&ctx).await,
+        Command::Window(cmd) => window::run(&ctx, cmd).await,
+        Command::Plan(args) => window::plan(&ctx, args).await,
+        Command::Asl(cmd) => asl::run(&ctx, cmd).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

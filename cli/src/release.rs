@@ -1,0 +1,279 @@
+//! `shipgate release …` and `shipgate tick`: releases in the data directory, on the wall
+//! clock. Executions are durable, so each command picks up where the last one left off.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, anyhow};
+use shipgate_core::gates::releases;
+use shipgate_core::model::{Changelog, Decision, NewRelease, ReleaseType};
+use shipgate_core::policy::approval;
+use shipgate_core::ports::ReleaseFilter;
+use shipgate_core::{Release, ReleaseId, ReleaseState, Version};
+use shipgate_local::runtime::Runtime;
+
+use crate::context::Context;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Open a release (as a push to main would) and start its pipeline.
+    Start {
+        #[arg(long)]
+        version: Version,
+        #[arg(long)]
+        commit: String,
+        #[arg(long)]
+        author: String,
+        /// Override the type derived from the version bump.
+        #[arg(long = "type")]
+        kind: Option<ReleaseType>,
+        #[arg(long = "feature")]
+        features: Vec<String>,
+        #[arg(long = "fix")]
+        fixes: Vec<String>,
+        /// Hotfix only: skip the window, for this reason (announced).
+        #[arg(long)]
+        bypass_window: Option<String>,
+    },
+    /// List releases, newest first.
+    List {
+        #[arg(long)]
+        state: Option<ReleaseState>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One release and its timeline.
+    Show {
+        id: ReleaseId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a release as a configured approver.
+    Approve {
+        id: ReleaseId,
+        #[arg(long = "as")]
+        approver: String,
+    },
+    /// Reject a release, with a reason.
+    Reject {
+        id: ReleaseId,
+        #[arg(long = "as")]
+        approver: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Roll a live or the latest succeeded release back to the task definition it replaced.
+    Rollback {
+        id: ReleaseId,
+        #[arg(long)]
+        reason: String,
+        #[arg(long = "as", default_value = "operator")]
+        actor: String,
+    },
+}
+
+pub async fn run(ctx: &Context, command: Command) -> Result<ExitCode> {
+    let runtime = ctx.wall_runtime().await?;
+    let result = execute(&runtime, command).await;
+    runtime.shutdown().await;
+    result
+}
+
+async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
+    let deps = &runtime.deps;
+    match command {
+        Command::Start {
+            version,
+            commit,
+            author,
+            kind,
+            features,
+            fixes,
+            bypass_window,
+        } => {
+            if commit.trim().is_empty() || author.trim().is_empty() {
+                return Err(anyhow!("--commit and --author must not be empty"));
+            }
+            let started = releases::start(
+                deps,
+                NewRelease {
+                    service: runtime.config.service.name.clone(),
+                    version,
+                    commit,
+                    author,
+                    changelog: Changelog { features, fixes },
+                    release_type: kind,
+                    bypass_reason: bypass_window,
+                },
+            )
+            .await
+            .map_err(|e| anyhow!(e.describe()))?;
+            runtime.run_due().await?;
+            let release = deps
+                .load(&started.release.id)
+                .await
+                .map_err(|e| anyhow!(e.describe()))?;
+            if !started.created {
+                println!(
+                    "This commit already started release {} (nothing new was started).",
+                    release.id
+                );
+            }
+            print_summary(runtime, &release);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { state, json } => {
+            let filter = ReleaseFilter {
+                service: None,
+                states: state.into_iter().collect(),
+            };
+            let list = deps.store.list(&filter).await.map_err(|e| anyhow!(e))?;
+            if json {
+                let views: Vec<_> = list.iter().map(view).collect();
+                println!("{}", serde_json::to_string_pretty(&views)?);
+            } else if list.is_empty() {
+                println!("No releases yet. Start one with `shipgate release start`.");
+            } else {
+                println!(
+                    "{:<28} {:<8} {:<7} {:<17} WAITING ON",
+                    "RELEASE", "VERSION", "TYPE", "STATE"
+                );
+                for r in &list {
+                    println!(
+                        "{:<28} {:<8} {:<7} {:<17} {}",
+                        r.id,
+                        r.semver,
+                        r.release_type,
+                        r.state,
+                        waiting_on(runtime, r)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { id, json } => {
+            let release = deps.load(&id).await.map_err(|e| anyhow!(e.describe()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view(&release))?);
+            } else {
+                print_summary(runtime, &release);
+                for e in &release.events {
+                    let what =
+                        e.to.map(|s| format!("→ {s}"))
+                            .unwrap_or_else(|| e.kind.clone());
+                    println!(
+                        "  {}  {:<13} {:<19} {}",
+                        e.at.format("%Y-%m-%d %H:%M:%S"),
+                        e.actor,
+                        what,
+                        e.detail
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approve { id, approver } => {
+            decide(runtime, &id, &approver, Decision::Approved, None).await
+        }
+        Command::Reject {
+            id,
+            approver,
+            reason,
+        } => decide(runtime, &id, &approver, Decision::Rejected, Some(reason)).await,
+        Command::Rollback { id, reason, actor } => {
+            let release = releases::manual_rollback(deps, &id, &actor, &reason)
+                .await
+                .map_err(|e| anyhow!(e.describe()))?;
+            runtime.run_due().await?;
+            let release = deps
+                .load(&release.id)
+                .await
+                .map_err(|e| anyhow!(e.describe()))?;
+            print_summary(runtime, &release);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn decide(
+    runtime: &Runtime,
+    id: &ReleaseId,
+    who: &str,
+    decision: Decision,
+    reason: Option<String>,
+) -> Result<ExitCode> {
+    let decided = releases::decide(&runtime.deps, id, who, decision, reason)
+        .await
+        .map_err(|e| anyhow!(e.describe()))?;
+    runtime.run_due().await?;
+    let release = runtime
+        .deps
+        .load(id)
+        .await
+        .map_err(|e| anyhow!(e.describe()))?;
+    if decision == Decision::Approved && !decided.quorum.met {
+        println!(
+            "Approval recorded. Still needed: {}.",
+            decided.quorum.missing.join(" + ")
+        );
+    }
+    print_summary(runtime, &release);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn tick(ctx: &Context) -> Result<ExitCode> {
+    let runtime = ctx.wall_runtime().await?;
+    let ran = runtime.run_due().await.context("running what is due");
+    let next = runtime.next_event();
+    runtime.shutdown().await;
+    let ran = ran?;
+    println!("Ran {ran} step(s).");
+    if let Some(next) = next? {
+        println!(
+            "Next due: {} UTC. Run `shipgate tick` again then (e.g. from cron).",
+            next.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A release as shown to people and APIs: without its task tokens.
+fn view(release: &Release) -> serde_json::Value {
+    let mut value = serde_json::to_value(release).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("approval_token");
+        map.remove("window_token");
+    }
+    value
+}
+
+fn waiting_on(runtime: &Runtime, release: &Release) -> String {
+    match release.state {
+        ReleaseState::AwaitingApproval => {
+            let q = approval::quorum(&runtime.config, release);
+            format!("approval: {}", q.missing.join(" + "))
+        }
+        ReleaseState::AwaitingWindow => "the deploy window".into(),
+        ReleaseState::Deploying => "the deployment to become stable".into(),
+        ReleaseState::HealthChecking => "health checks".into(),
+        ReleaseState::Monitoring => "the monitoring hour".into(),
+        ReleaseState::RollingBack => "the rollback".into(),
+        _ => release.outcome.clone().unwrap_or_default(),
+    }
+}
+
+fn print_summary(runtime: &Runtime, release: &Release) {
+    println!(
+        "{}  v{} ({})  {}  — {}",
+        release.id,
+        release.semver,
+        release.release_type,
+        release.state,
+        waiting_on(runtime, release)
+    );
+    if let Some(prev) = &release.previous_task_definition {
+        println!("  previous task definition: {prev}");
+    }
+    if let Some(new) = &release.new_task_definition {
+        println!("  new task definition:      {new}");
+    }
+}

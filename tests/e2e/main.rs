@@ -1,0 +1,7 @@
+//! End-to-end: the repository's `statemachine.json` and gates on the local runtime.
+
+mod alarms;
+mod durability;
+mod helpers;
+mod scenarios;
+mod statemachine;

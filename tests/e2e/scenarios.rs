@@ -1,0 +1,228 @@
+//! Every demo scenario through the real `statemachine.json`, with what each must show.
+
+use shipgate_core::ReleaseState;
+use shipgate_core::model::Decision;
+use shipgate_local::demo::{self, ScenarioReport};
+use shipgate_tests::{STATEMACHINE, config};
+
+use crate::helpers::at;
+
+const SEED: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/roleferry-api:41";
+const NEXT: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/roleferry-api:42";
+
+async fn run(name: &str) -> ScenarioReport {
+    let scenario = demo::scenarios()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report = demo::run(&scenario, &config(), STATEMACHINE, dir.path())
+        .await
+        .unwrap();
+    assert!(report.passed, "{name}: {:?}", report.problems);
+    assert_eq!(report.final_state, scenario.expected_state);
+    report
+}
+
+fn slack(report: &ScenarioReport) -> Vec<&str> {
+    report
+        .announcements
+        .iter()
+        .filter(|a| a.channel == "slack")
+        .map(|a| a.text.as_str())
+        .collect()
+}
+
+fn approvers(report: &ScenarioReport) -> Vec<(String, String, Decision)> {
+    report
+        .approvals
+        .iter()
+        .map(|a| (a.approver.clone(), a.role.clone(), a.decision))
+        .collect()
+}
+
+#[tokio::test]
+async fn minor_happy_deploys_at_three_and_announces_in_the_procedures_format() {
+    let report = run("minor-happy").await;
+    assert_eq!(report.deploy_started_at, Some(at("2026-03-11T03:00:00Z")));
+    assert_eq!(report.previous_task_definition.as_deref(), Some(SEED));
+    assert_eq!(report.serving_task_definition.as_deref(), Some(NEXT));
+    assert_eq!(
+        approvers(&report),
+        vec![("lee".into(), "Eng Lead".into(), Decision::Approved)]
+    );
+    let release = &report.releases[0];
+    let finished = release.finished_at.unwrap();
+    assert!(
+        finished >= at("2026-03-11T04:00:00Z"),
+        "monitored a full hour, finished {finished}"
+    );
+    let posts = slack(&report);
+    let post = posts
+        .iter()
+        .find(|t| t.starts_with("🚀 Release v1.3.0 deployed to production"))
+        .unwrap();
+    assert!(post.contains("Features:\n- AI Copilot (beta)"), "{post}");
+    assert!(post.contains("Deployed: 2026-03-11 03:00 UTC"), "{post}");
+    assert!(
+        post.contains("Rollback: aws ecs update-service --cluster roleferry-prod --service api --task-definition roleferry-api:41"),
+        "{post}"
+    );
+    let statuses: Vec<_> = report
+        .announcements
+        .iter()
+        .filter(|a| a.channel == "status_page")
+        .collect();
+    assert!(
+        statuses
+            .first()
+            .unwrap()
+            .text
+            .starts_with("Maintenance in progress")
+    );
+    assert!(statuses.last().unwrap().text.contains("released"));
+}
+
+#[tokio::test]
+async fn major_needs_the_ceo_and_the_cto() {
+    let report = run("major-quorum").await;
+    assert_eq!(
+        approvers(&report),
+        vec![
+            ("taylor".into(), "CTO".into(), Decision::Approved),
+            ("casey".into(), "CEO".into(), Decision::Approved)
+        ]
+    );
+    assert_eq!(report.deploy_started_at, Some(at("2026-03-11T03:00:00Z")));
+}
+
+#[tokio::test]
+async fn an_author_cannot_approve_their_own_release() {
+    let report = run("self-approval-refused").await;
+    assert_eq!(
+        approvers(&report),
+        vec![("taylor".into(), "Eng Lead".into(), Decision::Approved)]
+    );
+}
+
+#[tokio::test]
+async fn a_rejection_deploys_nothing_and_says_why() {
+    let report = run("rejected").await;
+    assert_eq!(report.deploy_started_at, None);
+    assert_eq!(report.previous_task_definition, None);
+    assert_eq!(report.serving_task_definition.as_deref(), Some(SEED));
+    assert_eq!(report.releases[0].new_task_definition, None);
+    assert_eq!(report.approvals[0].decision, Decision::Rejected);
+    assert!(
+        slack(&report)
+            .iter()
+            .any(|t| t.contains("rejected") && t.contains("not tested on staging"))
+    );
+}
+
+#[tokio::test]
+async fn an_unapproved_release_expires_after_a_day() {
+    let report = run("expired").await;
+    assert_eq!(report.deploy_started_at, None);
+    assert_eq!(
+        report.releases[0].finished_at,
+        Some(at("2026-03-11T09:00:00Z"))
+    );
+    assert!(
+        slack(&report)
+            .iter()
+            .any(|t| t.contains("expired") && t.contains("Eng Lead"))
+    );
+    assert_eq!(report.serving_task_definition.as_deref(), Some(SEED));
+}
+
+#[tokio::test]
+async fn an_alarm_during_monitoring_rolls_back_to_the_recorded_revision() {
+    let report = run("alarm-rollback").await;
+    assert_eq!(report.previous_task_definition.as_deref(), Some(SEED));
+    assert_eq!(report.serving_task_definition.as_deref(), Some(SEED));
+    let outcome = report.releases[0].outcome.clone().unwrap();
+    assert!(outcome.contains("roleferry-api-5xx-rate"), "{outcome}");
+    let finished = report.releases[0].finished_at.unwrap();
+    assert!(
+        finished < at("2026-03-11T04:00:00Z"),
+        "rolled back during the hour, at {finished}"
+    );
+    assert!(
+        slack(&report)
+            .iter()
+            .any(|t| t.starts_with("⏪ Release v1.3.0 rolled back")
+                && t.contains("roleferry-api:41"))
+    );
+}
+
+#[tokio::test]
+async fn a_failing_critical_path_rolls_back() {
+    let report = run("health-rollback").await;
+    assert_eq!(report.serving_task_definition.as_deref(), Some(SEED));
+    let outcome = report.releases[0].outcome.clone().unwrap();
+    assert!(outcome.contains("/apply"), "{outcome}");
+}
+
+#[tokio::test]
+async fn a_rollback_after_a_migration_reverses_it() {
+    let report = run("migration-rollback").await;
+    assert_eq!(report.serving_task_definition.as_deref(), Some(SEED));
+    assert_eq!(
+        report.tasks_run,
+        vec![
+            "alembic upgrade head → exit 0",
+            "alembic downgrade -1 → exit 0"
+        ]
+    );
+    assert!(
+        slack(&report)
+            .iter()
+            .any(|t| t.contains("migration was reversed"))
+    );
+}
+
+#[tokio::test]
+async fn a_hotfix_with_a_reason_bypasses_the_window_and_says_so() {
+    let report = run("hotfix-bypass").await;
+    assert_eq!(report.deploy_started_at, Some(at("2026-03-10T14:00:00Z")));
+    assert_eq!(
+        approvers(&report),
+        vec![("taylor".into(), "CTO".into(), Decision::Approved)]
+    );
+    assert!(
+        slack(&report)
+            .iter()
+            .any(|t| t.contains("bypasses") && t.contains("SSO logins failing"))
+    );
+}
+
+#[tokio::test]
+async fn a_release_approved_too_late_in_the_window_waits_for_the_next() {
+    let report = run("window-fit").await;
+    assert_eq!(report.deploy_started_at, Some(at("2026-03-11T03:00:00Z")));
+}
+
+#[tokio::test]
+async fn frozen_windows_are_skipped() {
+    let report = run("freeze").await;
+    assert_eq!(report.deploy_started_at, Some(at("2026-03-13T03:00:00Z")));
+}
+
+#[tokio::test]
+async fn one_release_per_service_at_a_time() {
+    let report = run("one-at-a-time").await;
+    let [first, second] = &report.releases[..] else {
+        panic!("two releases expected")
+    };
+    assert_eq!(first.final_state, ReleaseState::Succeeded);
+    assert_eq!(first.deploy_started_at, Some(at("2026-03-11T03:00:00Z")));
+    assert!(second.deploy_started_at.unwrap() > first.finished_at.unwrap());
+    assert_eq!(second.deploy_started_at, Some(at("2026-03-12T03:00:00Z")));
+    // The second replaced what the first deployed, and a rollback of it would return there.
+    assert_eq!(second.previous_task_definition.as_deref(), Some(NEXT));
+    assert_eq!(
+        report.serving_task_definition.as_deref(),
+        Some("arn:aws:ecs:us-east-1:123456789012:task-definition/roleferry-api:43")
+    );
+}

@@ -1,0 +1,117 @@
+//! `statemachine.json` and the code agree: every gate error the flow matches exists, every
+//! task reaches a gate, and every gate after the deploy starts is caught into rollback.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use shipgate_core::{Gate, GateError};
+use shipgate_tests::STATEMACHINE;
+
+fn definition() -> Value {
+    serde_json::from_str(STATEMACHINE).unwrap()
+}
+
+fn states(def: &Value) -> Vec<(String, Value)> {
+    def["States"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn the_definition_is_valid() {
+    let findings = shipgate_asl::validate(STATEMACHINE);
+    assert!(findings.is_empty(), "{findings:?}");
+}
+
+#[test]
+fn every_matched_error_name_is_one_the_code_can_raise() {
+    let known: BTreeSet<&str> = GateError::ERROR_TYPES.into_iter().collect();
+    let mut matched = BTreeSet::new();
+    for (name, state) in states(&definition()) {
+        for list in ["Retry", "Catch"] {
+            for rule in state[list].as_array().into_iter().flatten() {
+                for error in rule["ErrorEquals"].as_array().unwrap() {
+                    let error = error.as_str().unwrap();
+                    if error.starts_with("States.") || error.starts_with("Lambda.") {
+                        continue;
+                    }
+                    assert!(
+                        known.contains(error),
+                        "{name} matches {error}, which no gate raises"
+                    );
+                    matched.insert(error.to_string());
+                }
+            }
+        }
+    }
+    // And the reverse: the names the flow treats specially are all matched somewhere.
+    for special in [
+        "Approval.Rejected",
+        "Gate.Unavailable",
+        "HealthCheck.Failed",
+        "Release.Conflict",
+    ] {
+        assert!(matched.contains(special), "{special} is never matched");
+    }
+}
+
+#[test]
+fn every_task_calls_a_gate_and_catches_everything() {
+    let placeholders: BTreeSet<&str> = Gate::ALL.iter().map(|g| g.placeholder()).collect();
+    let mut used = BTreeSet::new();
+    for (name, state) in states(&definition()) {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let function = state["Parameters"]["FunctionName"].as_str().unwrap();
+        assert!(placeholders.contains(function), "{name} calls {function}");
+        used.insert(function.to_string());
+        let catches_all = state["Catch"].as_array().unwrap().iter().any(|c| {
+            c["ErrorEquals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == "States.ALL")
+        });
+        assert!(
+            catches_all,
+            "{name} has no States.ALL catch: a failure would lose track of the release"
+        );
+    }
+    assert_eq!(used.len(), placeholders.len(), "every gate is used");
+}
+
+#[test]
+fn every_gate_after_deploy_starts_is_caught_into_rollback() {
+    let def = definition();
+    for name in ["Deploy", "CheckStable", "HealthCheck", "Monitor"] {
+        let state = &def["States"][name];
+        let catch = state["Catch"].as_array().unwrap();
+        assert!(
+            catch.iter().all(|c| c["Next"] == "Rollback"),
+            "{name} must catch into Rollback"
+        );
+    }
+    assert_eq!(def["States"]["Rollback"]["Next"], "Announce");
+    assert_eq!(def["States"]["Rollback"]["Catch"][0]["Next"], "Announce");
+}
+
+#[test]
+fn approval_waits_for_a_token_with_a_timeout_that_expires_the_release() {
+    let def = definition();
+    let approval = &def["States"]["RequestApproval"];
+    assert_eq!(
+        approval["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    );
+    assert_eq!(
+        approval["Parameters"]["Payload"]["task_token.$"],
+        "$$.Task.Token"
+    );
+    assert!(approval["TimeoutSecondsPath"].is_string());
+    assert_eq!(approval["Catch"][0]["ErrorEquals"][0], "States.Timeout");
+    assert_eq!(approval["Catch"][0]["Next"], "ExpireApproval");
+}
