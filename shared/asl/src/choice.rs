@@ -39,6 +39,17 @@ pub enum Op {
     IsTimestamp,
 }
 
+impl Op {
+    /// Whether AWS accepts a `…Path` operand for this operator.
+    pub fn has_path_form(self) -> bool {
+        use Op::*;
+        !matches!(
+            self,
+            StringMatches | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp
+        )
+    }
+}
+
 const OPS: &[(&str, Op)] = &[
     ("StringEquals", Op::StringEquals),
     ("StringLessThan", Op::StringLessThan),
@@ -146,8 +157,12 @@ pub fn parse_rule(v: &Value) -> Result<Rule, String> {
         if matches!(k.as_str(), "Variable" | "Next" | "Comment") {
             continue;
         }
+        // Only the comparisons have `…Path` forms: AWS has no `StringMatchesPath` nor
+        // `IsNullPath` and the like.
         let (name, is_path) = match k.strip_suffix("Path") {
-            Some(base) if OPS.iter().any(|(n, _)| *n == base) => (base, true),
+            Some(base) if OPS.iter().any(|(n, op)| *n == base && op.has_path_form()) => {
+                (base, true)
+            }
             _ => (k.as_str(), false),
         };
         let Some((_, op)) = OPS.iter().find(|(n, _)| *n == name) else {
@@ -201,8 +216,13 @@ fn check_literal(op: Op, v: &Value) -> Result<(), String> {
     }
 }
 
-/// Parses an RFC 3339 timestamp.
+/// Parses a States Language timestamp: RFC 3339 with the further restrictions that an
+/// uppercase `T` separates date and time and an uppercase `Z` stands for a zero offset
+/// (chrono alone also takes `t`, a space and `z`, which AWS does not).
 pub fn timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
+    if s.as_bytes().get(10) != Some(&b'T') || s.ends_with('z') {
+        return None;
+    }
     DateTime::parse_from_rfc3339(s).ok()
 }
 
@@ -436,6 +456,17 @@ mod tests {
     }
 
     #[test]
+    fn given_timestamp_forms_when_parsed_then_only_uppercase_t_and_z() {
+        assert!(timestamp("2024-01-01T00:00:00Z").is_some());
+        assert!(timestamp("2024-01-01T01:00:00+01:00").is_some());
+        assert!(timestamp("2024-06-30T12:30:00.500Z").is_some());
+        assert!(timestamp("2024-01-01 00:00:00Z").is_none());
+        assert!(timestamp("2024-01-01t00:00:00Z").is_none());
+        assert!(timestamp("2024-01-01T00:00:00z").is_none());
+        assert!(timestamp("2024-01-01").is_none());
+    }
+
+    #[test]
     fn given_string_matches_when_escaped_then_literal() {
         assert!(string_matches("log-2024.txt", "log-*.txt"));
         assert!(string_matches("a*b", "a\\*b"));
@@ -458,5 +489,8 @@ mod tests {
         assert!(parse_rule(&json!({"Variable": "$.x", "Bogus": 1})).is_err());
         assert!(parse_rule(&json!({"Variable": "$.x", "NumericEquals": "1"})).is_err());
         assert!(parse_choice(&json!({"Variable": "$.x", "IsNull": true})).is_err());
+        assert!(parse_rule(&json!({"Variable": "$.x", "StringMatchesPath": "$.p"})).is_err());
+        assert!(parse_rule(&json!({"Variable": "$.x", "IsNullPath": "$.p"})).is_err());
+        assert!(parse_rule(&json!({"Variable": "$.x", "StringEqualsPath": "$.p"})).is_ok());
     }
 }

@@ -390,6 +390,7 @@ pub async fn advance(snap: &mut Snapshot, signals: Vec<QueuedSignal>, env: &Env<
         name: snap.name.clone(),
         state_machine_name: snap.state_machine_name.clone(),
         exec_input: snap.input.clone(),
+        context_input: references_execution_input(&snap.definition),
         start_time: snap.start_time,
         rng: snap.rng,
         next_event_id: snap.next_event_id,
@@ -541,12 +542,36 @@ struct Runner<'a> {
     name: String,
     state_machine_name: String,
     exec_input: Value,
+    /// Whether the definition can read `$$.Execution.Input`: the context object carries a
+    /// copy only then (a Map over a large input would otherwise copy it once per state).
+    context_input: bool,
     start_time: DateTime<Utc>,
     rng: Rng,
     next_event_id: u64,
     events: Vec<HistoryEvent>,
     closed_tokens: Vec<String>,
     now: DateTime<Utc>,
+}
+
+/// Whether a definition may read `$$.Execution.Input`: true unless every `$$` in it is
+/// followed by a context field other than the execution's input (conservative: `$$`,
+/// `$$.Execution` or `$$['Execution']` count as reading it).
+fn references_execution_input(definition: &str) -> bool {
+    const OTHERS: &[&str] = &[
+        ".Map.",
+        ".State.",
+        ".Task.",
+        ".StateMachine.",
+        ".Execution.Id",
+        ".Execution.Name",
+        ".Execution.StartTime",
+        ".Execution.RoleArn",
+        ".Execution.RedriveCount",
+        ".Execution.RedriveTime",
+    ];
+    definition
+        .match_indices("$$")
+        .any(|(i, _)| !OTHERS.iter().any(|o| definition[i + 2..].starts_with(o)))
 }
 
 fn states_of<'m>(m: &'m StateMachine, scope: &[Scope]) -> Option<&'m StateMachine> {
@@ -613,14 +638,19 @@ impl Runner<'_> {
     }
 
     fn context(&self, t: &Thread, token: Option<&str>, item: Option<(usize, &Value)>) -> Value {
+        let mut execution = json!({
+            "Id": self.execution_id,
+            "Name": self.name,
+            "StartTime": ts(self.start_time),
+            "RoleArn": "arn:aws:iam::000000000000:role/local",
+        });
+        if self.context_input
+            && let Some(o) = execution.as_object_mut()
+        {
+            o.insert("Input".into(), self.exec_input.clone());
+        }
         let mut c = json!({
-            "Execution": {
-                "Id": self.execution_id,
-                "Name": self.name,
-                "StartTime": ts(self.start_time),
-                "Input": self.exec_input,
-                "RoleArn": "arn:aws:iam::000000000000:role/local",
-            },
+            "Execution": execution,
             "State": {
                 "Name": t.state,
                 "EnteredTime": ts(t.entered_at),
@@ -1461,6 +1491,22 @@ mod tests {
         Snapshot::start(DEF, "id", "n", "sm", json!({"a": 1}), now, 9)
             .unwrap()
             .0
+    }
+
+    #[test]
+    fn given_context_paths_when_scanned_then_execution_input_detected() {
+        assert!(!references_execution_input(r#"{"a.$": "$.x"}"#));
+        assert!(!references_execution_input(
+            r#"{"i.$": "$$.Map.Item.Value", "n.$": "$$.Execution.Name"}"#
+        ));
+        assert!(references_execution_input(
+            r#"{"a.$": "$$.Execution.Input.x"}"#
+        ));
+        assert!(references_execution_input(r#"{"a.$": "$$"}"#));
+        assert!(references_execution_input(
+            r#"{"a.$": "States.JsonToString($$.Execution)"}"#
+        ));
+        assert!(references_execution_input(r#"{"a.$": "$$['Execution']"}"#));
     }
 
     #[test]

@@ -643,7 +643,7 @@ impl ExecutionStore for SqliteExecutionStore {
 
     fn list(&self) -> Result<Vec<ExecutionDescription>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT description FROM executions ORDER BY seq")?;
+        let mut stmt = conn.prepare_cached("SELECT description FROM executions ORDER BY seq")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
@@ -654,8 +654,8 @@ impl ExecutionStore for SqliteExecutionStore {
 
     fn events(&self, execution_id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
         let conn = self.lock();
-        let mut stmt =
-            conn.prepare("SELECT body FROM events WHERE execution_id = ?1 ORDER BY event_id")?;
+        let mut stmt = conn
+            .prepare_cached("SELECT body FROM events WHERE execution_id = ?1 ORDER BY event_id")?;
         let rows = stmt.query_map(params![execution_id], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for r in rows {
@@ -673,7 +673,7 @@ impl ExecutionStore for SqliteExecutionStore {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let candidates: Vec<String> = {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id FROM executions e WHERE status = 'RUNNING'
                    AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until <= ?1)
                    AND ((wake_at IS NOT NULL AND wake_at <= ?1)
@@ -743,8 +743,9 @@ impl ExecutionStore for SqliteExecutionStore {
             return Err(StoreError::LeaseLost(execution_id.to_string()));
         }
         let bodies: Vec<(i64, String)> = {
-            let mut stmt =
-                tx.prepare("SELECT seq, body FROM signals WHERE execution_id = ?1 ORDER BY seq")?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, body FROM signals WHERE execution_id = ?1 ORDER BY seq",
+            )?;
             let rows = stmt.query_map(params![execution_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<_, _>>()?
         };
