@@ -23,7 +23,10 @@ impl Context {
                 self.config.display()
             )
         })?;
-        Config::from_toml_str(&text).with_context(|| format!("in {}", self.config.display()))
+        // Secrets in the environment win over the file.
+        Config::from_toml_str(&text)
+            .map(|config| config.with_secrets_from(|name| std::env::var(name).ok()))
+            .with_context(|| format!("in {}", self.config.display()))
     }
 
     pub fn definition(&self) -> Result<String> {

@@ -4,6 +4,8 @@ mod asl;
 mod context;
 mod demo;
 mod release;
+mod serve;
+mod webhook;
 mod window;
 
 use std::path::PathBuf;
@@ -58,6 +60,11 @@ enum Command {
     /// Amazon States Language tools.
     #[command(subcommand)]
     Asl(asl::Command),
+    /// Serve the dashboard, approval links, the GitHub webhook and Slack buttons on the wall clock.
+    Serve(serve::Args),
+    /// Send a signed GitHub webhook (a push from a file) to a running `shipgate serve`.
+    #[command(subcommand)]
+    Webhook(webhook::Command),
 }
 
 #[tokio::main]
@@ -82,6 +89,8 @@ async fn main() -> ExitCode {
         Command::Window(cmd) => window::run(&ctx, cmd).await,
         Command::Plan(args) => window::plan(&ctx, args).await,
         Command::Asl(cmd) => asl::run(&ctx, cmd).await,
+        Command::Serve(args) => serve::run(&ctx, args).await,
+        Command::Webhook(cmd) => webhook::run(cmd).await,
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ReleaseType, ServiceName};
+use crate::semver::Version;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +21,9 @@ pub struct Config {
     pub health: HealthConfig,
     pub monitor: MonitorConfig,
     pub notifications: NotificationsConfig,
+    /// The HTTP entry points: where approval links point, which branch releases, secrets.
+    #[serde(default)]
+    pub web: WebConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +40,14 @@ pub struct ServiceConfig {
     pub container: String,
     #[serde(default)]
     pub migration: Option<MigrationConfig>,
+    /// The version in production before shipgate's first release: versions derived from
+    /// conventional commits count from it until a release succeeds.
+    #[serde(default = "default_initial_version")]
+    pub initial_version: Version,
+}
+
+fn default_initial_version() -> Version {
+    Version::new(0, 1, 0)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,8 +62,120 @@ pub struct MigrationConfig {
 pub struct ApprovalsConfig {
     /// How long approvers have before the release expires.
     pub expires_after_hours: u32,
+    /// Hours between reminders to approvers who have not answered yet (0: no reminders).
+    #[serde(default = "default_remind_every_hours")]
+    pub remind_every_hours: u32,
+    /// Hours after the request when each role still missing is asked of its backup
+    /// approver (0: never).
+    #[serde(default = "default_escalate_after_hours")]
+    pub escalate_after_hours: u32,
+    /// Role → the approver id asked only on escalation (they must hold the role). Others
+    /// holding the role are asked first; if nobody else can, the backup is asked at once.
+    #[serde(default)]
+    pub backup: BTreeMap<String, String>,
+    /// What an approver confirms, shown on the approval page (procedure §4, Pre-Release).
+    #[serde(default = "default_checklist")]
+    pub checklist: Vec<String>,
     /// Roles whose approval each release type needs; all listed roles must approve.
     pub required: BTreeMap<ReleaseType, Vec<String>>,
+}
+
+fn default_remind_every_hours() -> u32 {
+    4
+}
+
+fn default_escalate_after_hours() -> u32 {
+    12
+}
+
+fn default_checklist() -> Vec<String> {
+    [
+        "All tests passing",
+        "Performance regression tests",
+        "Security scan (Snyk)",
+        "Database migration tested (staging)",
+        "Rollback plan documented",
+        "On-call engineer notified",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// A secret from the configuration or the environment; never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The environment variables secrets may come from (they win over the file).
+pub const GITHUB_WEBHOOK_SECRET_ENV: &str = "SHIPGATE_GITHUB_WEBHOOK_SECRET";
+pub const SLACK_SIGNING_SECRET_ENV: &str = "SHIPGATE_SLACK_SIGNING_SECRET";
+pub const LINK_KEY_ENV: &str = "SHIPGATE_LINK_KEY";
+
+/// The HTTP entry points (`shipgate serve` locally, Lambda function URLs on AWS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// The address approval links start with; `shipgate serve` uses its own address
+    /// when this is not set.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The branch whose pushes start releases.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Prefer the environment (`SHIPGATE_GITHUB_WEBHOOK_SECRET`) to this file.
+    #[serde(default)]
+    pub github_webhook_secret: Option<Secret>,
+    /// Prefer the environment (`SHIPGATE_SLACK_SIGNING_SECRET`).
+    #[serde(default)]
+    pub slack_signing_secret: Option<Secret>,
+    /// The key approval links are signed with. Prefer the environment
+    /// (`SHIPGATE_LINK_KEY`); locally, a key kept in the data directory is the default.
+    #[serde(default)]
+    pub link_key: Option<Secret>,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+
+/// Where links point when nothing else is configured: `shipgate serve`'s default address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            branch: default_branch(),
+            github_webhook_secret: None,
+            slack_signing_secret: None,
+            link_key: None,
+        }
+    }
+}
+
+impl WebConfig {
+    pub fn public_url(&self) -> &str {
+        self.public_url
+            .as_deref()
+            .unwrap_or(DEFAULT_PUBLIC_URL)
+            .trim_end_matches('/')
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,6 +310,24 @@ impl Config {
                 ));
             }
         }
+        for (role, id) in &self.approvals.backup {
+            match self.approver(id) {
+                None => {
+                    return invalid(format!(
+                        "approvals.backup names `{id}` for {role}, but no approver has that id"
+                    ));
+                }
+                Some(a) if !a.roles.contains(role) => {
+                    return invalid(format!(
+                        "approvals.backup names `{id}` for {role}, but {id} does not hold {role}"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if self.web.branch.trim().is_empty() {
+            return invalid("web.branch must name a branch".into());
+        }
         if self.window.start >= self.window.end {
             return invalid("window.start must be before window.end (same UTC day)".into());
         }
@@ -209,6 +351,22 @@ impl Config {
             return invalid("monitor.max_error_rate is a share between 0 and 1".into());
         }
         Ok(())
+    }
+
+    /// Secrets from the environment (through `lookup`, so this stays testable) replace
+    /// those of the file; an empty variable counts as unset.
+    pub fn with_secrets_from(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty()).map(Secret::new);
+        if let Some(v) = get(GITHUB_WEBHOOK_SECRET_ENV) {
+            self.web.github_webhook_secret = Some(v);
+        }
+        if let Some(v) = get(SLACK_SIGNING_SECRET_ENV) {
+            self.web.slack_signing_secret = Some(v);
+        }
+        if let Some(v) = get(LINK_KEY_ENV) {
+            self.web.link_key = Some(v);
+        }
+        self
     }
 
     pub fn approver(&self, id: &str) -> Option<&Approver> {
@@ -266,6 +424,34 @@ pub(crate) mod tests {
             .insert(ReleaseType::Hotfix, vec!["Janitor".into()]);
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("Janitor"), "{err}");
+    }
+
+    #[test]
+    fn the_new_fields_have_defaults_so_older_files_keep_working() {
+        let config = example();
+        assert_eq!(config.service.initial_version, Version::new(0, 1, 0));
+        assert_eq!(config.web.branch, "main");
+        assert_eq!(config.web.public_url(), DEFAULT_PUBLIC_URL);
+        assert!(config.approvals.checklist.len() >= 3);
+    }
+
+    #[test]
+    fn a_backup_must_hold_the_role_it_backs_up() {
+        let mut config = example();
+        config.approvals.backup.insert("CEO".into(), "lee".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("lee does not hold CEO"), "{err}");
+    }
+
+    #[test]
+    fn secrets_from_the_environment_win_and_never_print() {
+        let config = example()
+            .with_secrets_from(|name| (name == LINK_KEY_ENV).then(|| "from-env".to_string()));
+        assert_eq!(
+            config.web.link_key.as_ref().map(Secret::expose),
+            Some("from-env")
+        );
+        assert!(!format!("{config:?}").contains("from-env"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod gates;
 pub mod lifecycle;
+pub mod links;
 pub mod model;
 pub mod policy;
 pub mod ports;

@@ -257,6 +257,18 @@ pub enum Notification {
         text: String,
         release_id: String,
     },
+    /// Replaces a Slack message posted earlier (`chat.update` on channel `to` at `ts`, or
+    /// a POST to Slack's `response_url` with `replace_original`): after a decision taken
+    /// with a button, the message shows who decided and loses its buttons.
+    SlackUpdate {
+        to: String,
+        ts: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response_url: Option<String>,
+        text: String,
+        blocks: Value,
+        release_id: String,
+    },
 }
 
 impl Notification {
@@ -265,6 +277,7 @@ impl Notification {
             Notification::Slack { .. } => "slack",
             Notification::Email { .. } => "email",
             Notification::StatusPage { .. } => "status_page",
+            Notification::SlackUpdate { .. } => "slack_update",
         }
     }
 
@@ -272,7 +285,8 @@ impl Notification {
         match self {
             Notification::Slack { text, .. }
             | Notification::Email { text, .. }
-            | Notification::StatusPage { text, .. } => text,
+            | Notification::StatusPage { text, .. }
+            | Notification::SlackUpdate { text, .. } => text,
         }
     }
 }
@@ -309,8 +323,95 @@ pub trait Executions: Send + Sync {
     async fn start(&self, name: &str, input: Value) -> Result<String, WorkflowError>;
 }
 
-/// Wakes the window gate at a given time (EventBridge Scheduler in production).
+/// Something a gate asks to be woken for at a given time: one-time EventBridge Scheduler
+/// schedules in production, the scheduler table locally. Each names the gate it wakes and
+/// the payload that gate is invoked with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "wake", rename_all = "snake_case")]
+pub enum WakeUp {
+    /// Look at the window queue again (the window gate's `open`).
+    Window,
+    /// Remind the approvers of a release, or escalate (the approve gate's `remind`).
+    ApprovalReminder { release_id: ReleaseId },
+}
+
+impl WakeUp {
+    /// The gate's function name, as in `functions/<name>`.
+    pub fn gate(&self) -> crate::gates::Gate {
+        match self {
+            WakeUp::Window => crate::gates::Gate::Window,
+            WakeUp::ApprovalReminder { .. } => crate::gates::Gate::Approve,
+        }
+    }
+
+    /// The payload the gate is invoked with.
+    pub fn payload(&self) -> Value {
+        match self {
+            WakeUp::Window => serde_json::json!({ "action": "open" }),
+            WakeUp::ApprovalReminder { release_id } => {
+                serde_json::json!({ "action": "remind", "release_id": release_id })
+            }
+        }
+    }
+
+    /// A stable name for a wake-up at `at` (a schedule name: one per wake-up and moment).
+    pub fn name(&self, at: DateTime<Utc>) -> String {
+        let when = at.format("%Y%m%dT%H%M%S");
+        match self {
+            WakeUp::Window => format!("shipgate-window-{when}"),
+            WakeUp::ApprovalReminder { release_id } => {
+                format!("shipgate-remind-{release_id}-{when}")
+            }
+        }
+    }
+}
+
+/// Wakes gates at given times (EventBridge Scheduler in production). Asking twice for the
+/// same wake-up at the same moment schedules it once.
 #[async_trait]
 pub trait WindowScheduler: Send + Sync {
+    /// Wakes the window gate at `at`.
     async fn wake_at(&self, at: DateTime<Utc>) -> Result<(), WorkflowError>;
+
+    /// Schedules any wake-up. Adapters that can wake other gates than the window override
+    /// this; the default schedules window wake-ups only and refuses the others (callers
+    /// treat reminders as best effort).
+    async fn schedule(&self, wake: &WakeUp, at: DateTime<Utc>) -> Result<(), WorkflowError> {
+        match wake {
+            WakeUp::Window => self.wake_at(at).await,
+            other => Err(WorkflowError::Backend(
+                format!("this scheduler cannot schedule {:?}", other).into(),
+            )),
+        }
+    }
+}
+
+/// What the GitHub trigger remembers: deliveries it handled (a redelivery, or another push
+/// of the same head commit, must not start a second release) and the `vX.Y.Z` tags it saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerRecord {
+    pub delivery: String,
+    pub commit: String,
+    /// The release the delivery started or found, if any.
+    pub release_id: Option<ReleaseId>,
+    /// What the trigger answered, in words.
+    pub outcome: String,
+    pub at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait TriggerLog: Send + Sync {
+    /// The first record that handled `delivery`, or that started a release for `commit`.
+    async fn seen(&self, delivery: &str, commit: &str)
+    -> Result<Option<TriggerRecord>, StoreError>;
+    /// Records a handled delivery (a second record of the same delivery is ignored).
+    async fn record(&self, record: &TriggerRecord) -> Result<(), StoreError>;
+    /// Remembers that tag `version` points at `commit`.
+    async fn record_tag(
+        &self,
+        commit: &str,
+        version: &crate::semver::Version,
+    ) -> Result<(), StoreError>;
+    /// The version a `vX.Y.Z` tag gives `commit`, if one was pushed.
+    async fn tag_for(&self, commit: &str) -> Result<Option<crate::semver::Version>, StoreError>;
 }

@@ -115,7 +115,7 @@ impl SimulatedAlarms {
     pub fn trips(&self) -> Result<Vec<Trip>, AlarmsError> {
         self.db.with_conn(|conn| {
             let mut stmt = conn
-                .prepare("SELECT name, reason, tripped_at FROM alarm_trips ORDER BY name")
+                .prepare_cached("SELECT name, reason, tripped_at FROM alarm_trips ORDER BY name")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], |r| {

@@ -188,8 +188,9 @@ pub(crate) mod tests {
         assert_eq!(db.path(), Some(path.as_path()));
         let tables: Vec<String> = db
             .with_conn(|c| {
-                let mut stmt =
-                    c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+                let mut stmt = c.prepare_cached(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+                )?;
                 let rows = stmt.query_map([], |r| r.get(0))?;
                 rows.collect::<Result<Vec<String>, rusqlite::Error>>()
             })

@@ -622,7 +622,7 @@ async fn report(
         .filter(|m| match &m.message {
             Notification::Slack { to, .. } => *to == config.notifications.slack_channel,
             Notification::StatusPage { .. } => true,
-            Notification::Email { .. } => false,
+            Notification::Email { .. } | Notification::SlackUpdate { .. } => false,
         })
         .map(|m| AnnouncementView {
             channel: m.message.channel().to_string(),

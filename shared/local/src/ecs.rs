@@ -326,7 +326,7 @@ impl SimulatedEcs {
     pub fn revisions(&self, family: &str) -> Result<Vec<TaskDefinition>, DeployError> {
         self.db.with_conn(|conn| {
             let mut stmt = conn
-                .prepare(
+                .prepare_cached(
                     "SELECT arn, family, revision, body, registered_at FROM ecs_task_definitions
                      WHERE family = ?1 ORDER BY revision",
                 )
@@ -439,7 +439,7 @@ impl SimulatedEcs {
     ) -> Result<Vec<RunTaskRecord>, DeployError> {
         self.db.with_conn(|conn| {
             let mut stmt = conn
-                .prepare(
+                .prepare_cached(
                     "SELECT task_arn, task_definition, container, command, exit_code, at FROM ecs_tasks
                      WHERE cluster = ?1 AND service = ?2 ORDER BY at, rowid",
                 )
@@ -505,7 +505,7 @@ impl SimulatedEcs {
     pub fn all_faults(&self) -> Result<BTreeMap<String, Faults>, DeployError> {
         self.db.with_conn(|conn| {
             let mut stmt = conn
-                .prepare("SELECT version_tag, faults FROM ecs_faults ORDER BY version_tag")
+                .prepare_cached("SELECT version_tag, faults FROM ecs_faults ORDER BY version_tag")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
@@ -783,7 +783,7 @@ fn deployments(
     service: &str,
 ) -> Result<Vec<DeploymentRow>, DeployError> {
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "SELECT id, task_definition, created_at, ready_at, outcome FROM ecs_deployments
              WHERE cluster = ?1 AND service = ?2 ORDER BY id DESC",
         )

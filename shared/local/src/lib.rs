@@ -13,4 +13,5 @@ pub mod probe;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;
+pub mod triggers;
 pub mod workflow;

@@ -189,8 +189,9 @@ impl Outbox {
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let mut file = fs::File::create(&tmp).map_err(write_err(&tmp))?;
+        // The rename keeps readers from ever seeing half a message; no fsync: the outbox
+        // records what was sent, while the release's own state lives in the database.
         file.write_all(&bytes).map_err(write_err(&tmp))?;
-        file.sync_all().map_err(write_err(&tmp))?;
         drop(file);
         fs::rename(&tmp, &path).map_err(write_err(&path))?;
         Ok(path)

@@ -14,6 +14,7 @@ use shipgate_asl::{
     Engine, ExecutionStore, LambdaRegistry, SqliteExecutionStore, VirtualClock, WallClock,
 };
 use shipgate_core::gates::{self, Deps, Gate};
+use shipgate_core::ports::WakeUp;
 use shipgate_core::{Config, GateError};
 
 use crate::alarms::SimulatedAlarms;
@@ -24,6 +25,7 @@ use crate::outbox::Outbox;
 use crate::probe::HttpHealthProbe;
 use crate::scheduler::LocalScheduler;
 use crate::store::SqliteReleaseStore;
+use crate::triggers::SqliteTriggerLog;
 use crate::workflow::{EngineWorkflow, GateFunction};
 
 /// The revision the simulated service runs before any release, as `roleferry-api:41`.
@@ -86,6 +88,14 @@ impl shipgate_core::ports::Clock for LocalClock {
     }
 }
 
+/// Ports to use instead of the embedded ones.
+#[derive(Default)]
+pub struct PortOverrides {
+    pub store: Option<Arc<dyn shipgate_core::ports::ReleaseStore>>,
+    pub alarms: Option<Arc<dyn shipgate_core::ports::Alarms>>,
+    pub notifier: Option<Arc<dyn shipgate_core::ports::Notifier>>,
+}
+
 pub struct RuntimeOptions {
     pub data_dir: PathBuf,
     pub config: Config,
@@ -103,6 +113,8 @@ pub struct Runtime {
     pub ecs: Arc<SimulatedEcs>,
     pub alarms: Arc<SimulatedAlarms>,
     pub scheduler: Arc<LocalScheduler>,
+    /// What the GitHub trigger remembers (deliveries, tags).
+    pub triggers: Arc<SqliteTriggerLog>,
     pub clock: LocalClock,
     pub data_dir: PathBuf,
     demo: Option<DemoService>,
@@ -110,6 +122,15 @@ pub struct Runtime {
 
 impl Runtime {
     pub async fn open(options: RuntimeOptions) -> Result<Self, RuntimeError> {
+        Self::open_with(options, PortOverrides::default()).await
+    }
+
+    /// Like [`Runtime::open`], with some ports taken from elsewhere — e.g. the AWS adapters
+    /// against a local AWS-compatible server, while the flow still runs on the local engine.
+    pub async fn open_with(
+        options: RuntimeOptions,
+        overrides: PortOverrides,
+    ) -> Result<Self, RuntimeError> {
         let RuntimeOptions {
             data_dir,
             mut config,
@@ -122,6 +143,10 @@ impl Runtime {
             source,
         };
         std::fs::create_dir_all(&data_dir).map_err(|e| data_err(Box::new(e)))?;
+        if config.web.link_key.is_none() {
+            let key = local_link_key(&data_dir).map_err(|e| data_err(Box::new(e)))?;
+            config.web.link_key = Some(shipgate_core::config::Secret::new(key));
+        }
         let db = Db::open(&data_dir.join("shipgate.db")).map_err(|e| data_err(Box::new(e)))?;
         let executions: Arc<dyn ExecutionStore> = Arc::new(
             SqliteExecutionStore::open(&data_dir.join("executions.db"))
@@ -162,17 +187,23 @@ impl Runtime {
         };
         let config = Arc::new(config);
         let scheduler = Arc::new(LocalScheduler::new(db.clone()));
+        let triggers =
+            Arc::new(SqliteTriggerLog::new(db.clone()).map_err(|e| data_err(Box::new(e)))?);
         let definition: Arc<str> = Arc::from(definition);
         let workflow = Arc::new(EngineWorkflow::new(definition));
         let deps = Deps {
             config: config.clone(),
-            store: Arc::new(SqliteReleaseStore::new(db.clone())),
+            store: overrides
+                .store
+                .unwrap_or_else(|| Arc::new(SqliteReleaseStore::new(db.clone()))),
             deployer: ecs.clone(),
             health: Arc::new(HttpHealthProbe::new(StdDuration::from_secs(u64::from(
                 config.health.timeout_seconds.max(1),
             )))),
-            alarms: alarms.clone(),
-            notifier: Arc::new(Outbox::new(data_dir.join("outbox"))),
+            alarms: overrides.alarms.unwrap_or_else(|| alarms.clone()),
+            notifier: overrides
+                .notifier
+                .unwrap_or_else(|| Arc::new(Outbox::new(data_dir.join("outbox")))),
             tokens: workflow.clone(),
             executions: workflow.clone(),
             scheduler: scheduler.clone(),
@@ -200,6 +231,7 @@ impl Runtime {
             ecs,
             alarms,
             scheduler,
+            triggers,
             clock,
             data_dir,
             demo,
@@ -214,8 +246,8 @@ impl Runtime {
         self.data_dir.join("outbox")
     }
 
-    /// Fires what is due now — window wake-ups, then every runnable execution — until
-    /// nothing more is. Returns how much ran.
+    /// Fires what is due now — wake-ups (the window, approval reminders), then every
+    /// runnable execution — until nothing more is. Returns how much ran.
     pub async fn run_due(&self) -> Result<usize, RuntimeError> {
         let mut total = 0;
         loop {
@@ -224,10 +256,27 @@ impl Runtime {
                 .scheduler
                 .take_due(self.now())
                 .map_err(|e| RuntimeError::Simulation(Box::new(e)))?;
-            if !due.is_empty() {
-                gates::invoke(&self.deps, Gate::Window, json!({ "action": "open" })).await?;
-                ran += due.len();
+            let mut window_opened = false;
+            for (_, wake) in &due {
+                match wake {
+                    // Several window wake-ups due at once need one look at the queue.
+                    WakeUp::Window if window_opened => {}
+                    WakeUp::Window => {
+                        window_opened = true;
+                        gates::invoke(&self.deps, Gate::Window, json!({ "action": "open" }))
+                            .await?;
+                    }
+                    // A reminder that fails is logged, never allowed to stop the pipeline.
+                    other => {
+                        if let Err(err) =
+                            gates::invoke(&self.deps, other.gate(), other.payload()).await
+                        {
+                            tracing::warn!(wake = ?other, error = %err, "a wake-up failed");
+                        }
+                    }
+                }
             }
+            ran += due.len();
             ran += self.engine.run_due().await?;
             if ran == 0 {
                 return Ok(total);
@@ -271,6 +320,41 @@ impl Runtime {
             demo.stop().await;
         }
     }
+}
+
+/// The key approval links are signed with when none is configured: kept in
+/// `<data-dir>/link.key` (created on first use, readable by its owner only), so every
+/// process using the directory — the CLI, `shipgate serve` — signs and checks alike.
+fn local_link_key(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("link.key");
+    match std::fs::read_to_string(&path) {
+        Ok(key) if !key.trim().is_empty() => return Ok(key.trim().to_string()),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let tmp = data_dir.join(format!(".link.key.{}.tmp", std::process::id()));
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
+        file.write_all(key.as_bytes())?;
+        file.sync_all()?;
+    }
+    // Two processes creating it at once: the first rename wins, and both read the winner.
+    if std::fs::hard_link(&tmp, &path).is_err() && !path.exists() {
+        std::fs::rename(&tmp, &path)?;
+    }
+    let _ = std::fs::remove_file(&tmp);
+    Ok(std::fs::read_to_string(&path)?.trim().to_string())
 }
 
 /// The data directory's default location.

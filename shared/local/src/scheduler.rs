@@ -1,17 +1,19 @@
-//! `LocalScheduler`: window wake-ups in the shared SQLite file — the local stand-in for the
-//! EventBridge Scheduler schedule that opens the deploy window.
+//! `LocalScheduler`: wake-ups in the shared SQLite file — the local stand-in for the
+//! EventBridge Scheduler schedules that open the deploy window and remind approvers.
 //!
-//! The window gate asks to be woken at a time ([`WindowScheduler::wake_at`]); the local
-//! runtime asks for the next wake-up ([`LocalScheduler::next`]) to move its clock there,
-//! and takes the due ones ([`LocalScheduler::take_due`]) to call the gate. Equal times are
-//! kept once; taking is atomic, so two processes never both take one wake-up.
+//! A gate asks to be woken at a time ([`WindowScheduler::schedule`], or `wake_at` for the
+//! window); the local runtime asks for the next wake-up ([`LocalScheduler::next`]) to move
+//! its clock there, and takes the due ones ([`LocalScheduler::take_due`]) to invoke their
+//! gates. One wake-up at one time is kept once; taking is atomic, so two processes never
+//! both take one wake-up. Window wake-ups keep their original table (`wakeups`); the
+//! others live in `wakeup_tasks` as the JSON of their [`WakeUp`].
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior};
-use shipgate_core::ports::{WindowScheduler, WorkflowError};
+use rusqlite::TransactionBehavior;
+use shipgate_core::ports::{WakeUp, WindowScheduler, WorkflowError};
 
 use crate::db::{Db, DbError, parse_ts, ts};
 
@@ -19,9 +21,14 @@ pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS wakeups (
     at TEXT PRIMARY KEY NOT NULL
 );
+CREATE TABLE IF NOT EXISTS wakeup_tasks (
+    at TEXT NOT NULL,
+    wake TEXT NOT NULL,
+    PRIMARY KEY (at, wake)
+);
 ";
 
-/// Window wake-ups over the shared database.
+/// Wake-ups over the shared database.
 #[derive(Debug, Clone)]
 pub struct LocalScheduler {
     db: Arc<Db>,
@@ -31,66 +38,103 @@ fn backend(err: impl Into<DbError>) -> WorkflowError {
     WorkflowError::Backend(Box::new(err.into()))
 }
 
+const ALL: &str =
+    "SELECT at, NULL AS wake FROM wakeups UNION ALL SELECT at, wake FROM wakeup_tasks";
+
+fn decode(
+    rows: Vec<(String, Option<String>)>,
+) -> Result<Vec<(DateTime<Utc>, WakeUp)>, WorkflowError> {
+    rows.into_iter()
+        .map(|(at, wake)| {
+            let at = parse_ts(&at).map_err(backend)?;
+            let wake = match wake {
+                None => WakeUp::Window,
+                Some(json) => serde_json::from_str(&json).map_err(backend)?,
+            };
+            Ok((at, wake))
+        })
+        .collect()
+}
+
 impl LocalScheduler {
     pub fn new(db: Arc<Db>) -> Self {
         Self { db }
     }
 
-    /// The earliest pending wake-up.
+    /// The time of the earliest pending wake-up.
     pub fn next(&self) -> Result<Option<DateTime<Utc>>, WorkflowError> {
-        let at: Option<String> = self.db.with_conn(|conn| {
-            conn.query_row("SELECT at FROM wakeups ORDER BY at LIMIT 1", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(backend)
-        })?;
-        at.map(|at| parse_ts(&at).map_err(backend)).transpose()
+        Ok(self.pending()?.into_iter().map(|(at, _)| at).next())
     }
 
     /// Removes and returns the wake-ups due at `now` (at or before it), oldest first.
-    pub fn take_due(&self, now: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>, WorkflowError> {
-        let due: Vec<String> = self.db.with_conn(|conn| {
+    pub fn take_due(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, WakeUp)>, WorkflowError> {
+        let due: Vec<(String, Option<String>)> = self.db.with_conn(|conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
             let due = {
                 let mut stmt = tx
-                    .prepare("SELECT at FROM wakeups WHERE at <= ?1 ORDER BY at")
+                    .prepare_cached(&format!(
+                        "SELECT at, wake FROM ({ALL}) WHERE at <= ?1 ORDER BY at, wake"
+                    ))
                     .map_err(backend)?;
-                let rows = stmt.query_map([ts(now)], |r| r.get(0)).map_err(backend)?;
-                rows.collect::<Result<Vec<String>, _>>().map_err(backend)?
+                let rows = stmt
+                    .query_map([ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
             };
             tx.execute("DELETE FROM wakeups WHERE at <= ?1", [ts(now)])
+                .map_err(backend)?;
+            tx.execute("DELETE FROM wakeup_tasks WHERE at <= ?1", [ts(now)])
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(due)
         })?;
-        due.iter().map(|at| parse_ts(at).map_err(backend)).collect()
+        decode(due)
     }
 
     /// Every pending wake-up, oldest first.
-    pub fn pending(&self) -> Result<Vec<DateTime<Utc>>, WorkflowError> {
-        let all: Vec<String> = self.db.with_conn(|conn| {
+    pub fn pending(&self) -> Result<Vec<(DateTime<Utc>, WakeUp)>, WorkflowError> {
+        let all: Vec<(String, Option<String>)> = self.db.with_conn(|conn| {
             let mut stmt = conn
-                .prepare("SELECT at FROM wakeups ORDER BY at")
+                .prepare_cached(&format!("SELECT at, wake FROM ({ALL}) ORDER BY at, wake"))
                 .map_err(backend)?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
-            rows.collect::<Result<Vec<String>, _>>().map_err(backend)
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })?;
-        all.iter().map(|at| parse_ts(at).map_err(backend)).collect()
+        decode(all)
     }
 }
 
 #[async_trait]
 impl WindowScheduler for LocalScheduler {
     async fn wake_at(&self, at: DateTime<Utc>) -> Result<(), WorkflowError> {
-        self.db.with_conn(|conn| {
-            conn.execute(
-                "INSERT INTO wakeups (at) VALUES (?1) ON CONFLICT (at) DO NOTHING",
-                [ts(at)],
-            )
-            .map_err(backend)
+        self.schedule(&WakeUp::Window, at).await
+    }
+
+    async fn schedule(&self, wake: &WakeUp, at: DateTime<Utc>) -> Result<(), WorkflowError> {
+        let json = match wake {
+            WakeUp::Window => None,
+            other => Some(serde_json::to_string(other).map_err(backend)?),
+        };
+        self.db.with_conn(|conn| match &json {
+            None => conn
+                .execute(
+                    "INSERT INTO wakeups (at) VALUES (?1) ON CONFLICT (at) DO NOTHING",
+                    [ts(at)],
+                )
+                .map_err(backend),
+            Some(json) => conn
+                .execute(
+                    "INSERT INTO wakeup_tasks (at, wake) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    [ts(at), json.clone()],
+                )
+                .map_err(backend),
         })?;
         Ok(())
     }
@@ -129,6 +173,23 @@ mod tests {
             Some(time("2026-03-02T03:00:00Z"))
         );
         assert_eq!(scheduler.pending().unwrap().len(), 2);
+        let reminder = WakeUp::ApprovalReminder {
+            release_id: "api-1.3.0-abc".parse().unwrap(),
+        };
+        for _ in 0..2 {
+            scheduler
+                .schedule(&reminder, time("2026-03-02T03:00:00Z"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            scheduler.pending().unwrap(),
+            vec![
+                (time("2026-03-02T03:00:00Z"), WakeUp::Window),
+                (time("2026-03-02T03:00:00Z"), reminder.clone()),
+                (time("2026-03-03T03:00:00Z"), WakeUp::Window),
+            ]
+        );
     }
 
     #[tokio::test]
@@ -145,7 +206,10 @@ mod tests {
         let due = scheduler.take_due(time("2026-03-02T03:00:00Z")).unwrap();
         assert_eq!(
             due,
-            vec![time("2026-03-01T03:00:00Z"), time("2026-03-02T03:00:00Z")]
+            vec![
+                (time("2026-03-01T03:00:00Z"), WakeUp::Window),
+                (time("2026-03-02T03:00:00Z"), WakeUp::Window)
+            ]
         );
         assert!(
             scheduler

@@ -82,7 +82,7 @@ fn query_releases(
     sql: &str,
     args: Vec<SqlValue>,
 ) -> Result<Vec<Release>, StoreError> {
-    let mut stmt = conn.prepare(sql).map_err(backend)?;
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
     let rows = stmt
         .query_map(params_from_iter(args), |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))

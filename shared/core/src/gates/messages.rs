@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::config::{Approver, Config};
-use crate::model::{Release, ReleaseState};
+use crate::model::{Decision, Release, ReleaseState};
 use crate::ports::Notification;
 
 fn title(release: &Release) -> String {
@@ -52,58 +52,161 @@ fn slack(config: &Config, release: &Release, text: String) -> Notification {
     }
 }
 
-/// The messages asking one approver to decide.
+/// Why an approver hears from shipgate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    First,
+    Reminder,
+    /// They are the backup approver of a role nobody has covered in time.
+    Escalation,
+}
+
+/// The Slack `action_id`s of the decision buttons; the button's `value` is the release id.
+pub const APPROVE_ACTION: &str = "approve";
+pub const REJECT_ACTION: &str = "reject";
+/// The `block_id` of the block holding the decision buttons.
+pub const DECISION_BLOCK: &str = "decision";
+
+/// The messages asking one approver to decide: an email with their own link, and a Slack
+/// message with Approve and Reject buttons (Reject opens the link, where a reason is asked).
 pub fn approval_request(
     config: &Config,
     release: &Release,
     approver: &Approver,
     missing: &[String],
+    link: Option<&str>,
+    ask: Ask,
 ) -> Vec<Notification> {
-    let mut body = vec![
-        format!(
+    let lead = match ask {
+        Ask::First => format!(
             "{} ({} release, commit {}) by {} needs your approval.",
             title(release),
             release.release_type,
             release.commit,
             release.author
         ),
-        format!("Still needed: {}.", missing.join(" + ")),
-    ];
+        Ask::Reminder => format!(
+            "Reminder: {} ({} release, commit {}) by {} still needs your approval.",
+            title(release),
+            release.release_type,
+            release.commit,
+            release.author
+        ),
+        Ask::Escalation => format!(
+            "Escalation: {} ({} release, commit {}) by {} has not been approved in time; you are the backup approver.",
+            title(release),
+            release.release_type,
+            release.commit,
+            release.author
+        ),
+    };
+    let mut body = vec![lead, format!("Still needed: {}.", missing.join(" + "))];
     body.extend(changelog_lines(release));
     body.push(format!(
         "It deploys in the next {}–{} UTC window after approval.",
         config.window.start.format("%H:%M"),
         config.window.end.format("%H:%M")
     ));
-    body.push(format!(
-        "Approve: shipgate release approve {} --as {}",
-        release.id, approver.id
-    ));
-    body.push(format!(
-        "Reject:  shipgate release reject {} --as {} --reason \"...\"",
-        release.id, approver.id
-    ));
-    let text = body.join("\n");
+    let mut email_body = body.clone();
+    match link {
+        Some(link) => email_body.push(format!(
+            "Approve or reject (the link is yours alone; opening it changes nothing until you press a button):\n{link}"
+        )),
+        None => {
+            email_body.push(format!(
+                "Approve: shipgate release approve {} --as {}",
+                release.id, approver.id
+            ));
+            email_body.push(format!(
+                "Reject:  shipgate release reject {} --as {} --reason \"...\"",
+                release.id, approver.id
+            ));
+        }
+    }
+    let text = email_body.join("\n");
+    let prefix = match ask {
+        Ask::First => "Approval needed",
+        Ask::Reminder => "Reminder: approval needed",
+        Ask::Escalation => "Escalated: approval needed",
+    };
     let mut out = vec![Notification::Email {
         to: vec![approver.email.clone()],
-        subject: format!(
-            "Approval needed: {} ({})",
-            title(release),
-            release.release_type
-        ),
-        text: text.clone(),
-        links: vec![],
+        subject: format!("{prefix}: {} ({})", title(release), release.release_type),
+        text,
+        links: link.map(str::to_string).into_iter().collect(),
         release_id: release.id.to_string(),
     }];
     if let Some(user) = &approver.slack_user {
+        let text = body.join("\n");
+        let mut buttons = vec![json!({
+            "type": "button",
+            "action_id": APPROVE_ACTION,
+            "style": "primary",
+            "text": { "type": "plain_text", "text": "Approve" },
+            "value": release.id.to_string(),
+        })];
+        if let Some(link) = link {
+            buttons.push(json!({
+                "type": "button",
+                "action_id": REJECT_ACTION,
+                "style": "danger",
+                "text": { "type": "plain_text", "text": "Reject…" },
+                "url": link,
+                "value": release.id.to_string(),
+            }));
+        }
         out.push(Notification::Slack {
             to: user.clone(),
             text: text.clone(),
-            blocks: json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]),
+            blocks: json!([
+                { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+                { "type": "actions", "block_id": DECISION_BLOCK, "elements": buttons },
+            ]),
             release_id: release.id.to_string(),
         });
     }
     out
+}
+
+/// Replaces the Slack message a decision was taken from: who decided, where the release
+/// stands, and no buttons any more.
+pub fn slack_decided(
+    release: &Release,
+    approver: &Approver,
+    decision: Decision,
+    still_missing: &[String],
+    message: SlackMessageRef,
+) -> Notification {
+    let verb = match decision {
+        Decision::Approved => "✅ Approved",
+        Decision::Rejected => "🛑 Rejected",
+    };
+    let mut text = format!("{verb} by {} — {}", approver.name, title(release));
+    match (decision, still_missing.is_empty()) {
+        (Decision::Rejected, _) => text.push_str(". Nothing will be deployed."),
+        (Decision::Approved, true) => {
+            text.push_str(". Every required role has approved; it waits for the window.")
+        }
+        (Decision::Approved, false) => {
+            text.push_str(&format!(". Still needed: {}.", still_missing.join(" + ")))
+        }
+    }
+    Notification::SlackUpdate {
+        to: message.channel,
+        ts: message.ts,
+        response_url: message.response_url,
+        text: text.clone(),
+        blocks: json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]),
+        release_id: release.id.to_string(),
+    }
+}
+
+/// The Slack message a button was pressed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackMessageRef {
+    pub channel: String,
+    pub ts: String,
+    pub response_url: Option<String>,
 }
 
 pub fn bypass(config: &Config, release: &Release, reason: &str) -> Vec<Notification> {

@@ -261,6 +261,8 @@ pub struct Recorder {
     pub tokens: Mutex<Vec<TokenAnswer>>,
     pub started: Mutex<Vec<String>>,
     pub wakes: Mutex<Vec<DateTime<Utc>>>,
+    /// Wake-ups other than the window's.
+    pub scheduled: Mutex<Vec<(WakeUp, DateTime<Utc>)>>,
 }
 
 #[async_trait]
@@ -303,6 +305,15 @@ impl WindowScheduler for Recorder {
         self.wakes.lock().unwrap().push(at);
         Ok(())
     }
+    async fn schedule(&self, wake: &WakeUp, at: DateTime<Utc>) -> Result<(), WorkflowError> {
+        match wake {
+            WakeUp::Window => self.wake_at(at).await,
+            other => {
+                self.scheduled.lock().unwrap().push((other.clone(), at));
+                Ok(())
+            }
+        }
+    }
 }
 
 pub struct Kit {
@@ -327,6 +338,7 @@ impl Kit {
 
     pub fn with_config(mut config: Config, now: &str) -> Kit {
         config.window.freezes.clear();
+        config.web.link_key = Some(crate::config::Secret::new("test link key"));
         let log: Log = Arc::default();
         let store = Arc::new(MemoryStore {
             log: log.clone(),

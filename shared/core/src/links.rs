@@ -1,0 +1,218 @@
+//! Approval links: opaque, HMAC-SHA256-signed, expiring, one per approver and release.
+//! A link carries the release id, the approver id and the expiry — never the task token,
+//! which stays with the release in the backend.
+//!
+//! Shape: `<key id>.<payload>.<mac>`, each part base64url without padding. The key id is
+//! derived from the key, so a link signed with another key (another installation, or
+//! before the key changed) is told apart from a link someone altered. The MAC covers the
+//! key id and the payload and is checked in constant time.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::config::Config;
+use crate::model::ReleaseId;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a link grants: `approver` may decide on `release_id` until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkClaims {
+    pub release_id: ReleaseId,
+    pub approver: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a link is refused, in words a person understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("this link is damaged or was altered: it is not a link shipgate signed")]
+    Tampered,
+    #[error(
+        "this link was signed by another shipgate (or with a key that has since changed): it is not valid here"
+    )]
+    Foreign,
+    #[error("this link expired at {0}; the approval period is over")]
+    Expired(DateTime<Utc>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    r: String,
+    a: String,
+    e: i64,
+}
+
+/// Signs and verifies approval links with one key.
+#[derive(Clone)]
+pub struct LinkSigner {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for LinkSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSigner(***)")
+    }
+}
+
+impl LinkSigner {
+    pub fn new(key: impl AsRef<[u8]>) -> Self {
+        Self {
+            key: key.as_ref().to_vec(),
+        }
+    }
+
+    /// The signer for the configured key (`web.link_key`), if one is set.
+    pub fn from_config(config: &Config) -> Option<Self> {
+        config
+            .web
+            .link_key
+            .as_ref()
+            .filter(|k| !k.expose().is_empty())
+            .map(|k| Self::new(k.expose().as_bytes()))
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC takes keys of any length: this cannot fail.
+        match <HmacSha256 as KeyInit>::new_from_slice(&self.key) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC accepts keys of every length"),
+        }
+    }
+
+    fn key_id(&self) -> String {
+        let mut mac = self.mac();
+        mac.update(b"shipgate approval link key id");
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..6])
+    }
+
+    /// The opaque token of a link.
+    pub fn sign(&self, claims: &LinkClaims) -> String {
+        let payload = Payload {
+            r: claims.release_id.to_string(),
+            a: claims.approver.clone(),
+            e: claims.expires_at.timestamp(),
+        };
+        let json = serde_json::to_vec(&payload).unwrap_or_default();
+        let signed = format!("{}.{}", self.key_id(), URL_SAFE_NO_PAD.encode(json));
+        let mut mac = self.mac();
+        mac.update(signed.as_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{signed}.{tag}")
+    }
+
+    /// The full URL of a link under `base` (`https://…`, no trailing slash needed).
+    pub fn url(&self, base: &str, claims: &LinkClaims) -> String {
+        format!(
+            "{}/approvals/{}",
+            base.trim_end_matches('/'),
+            self.sign(claims)
+        )
+    }
+
+    /// Checks a token and returns what it grants. The signature is checked (in constant
+    /// time) before anything in the payload is believed.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<LinkClaims, LinkError> {
+        let mut parts = token.trim().split('.');
+        let (Some(kid), Some(payload), Some(tag), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(LinkError::Tampered);
+        };
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| LinkError::Tampered)?;
+        let mut mac = self.mac();
+        mac.update(kid.as_bytes());
+        mac.update(b".");
+        mac.update(payload.as_bytes());
+        if mac.verify_slice(&tag).is_err() {
+            return Err(if kid == self.key_id() {
+                LinkError::Tampered
+            } else {
+                LinkError::Foreign
+            });
+        }
+        let json = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| LinkError::Tampered)?;
+        let payload: Payload = serde_json::from_slice(&json).map_err(|_| LinkError::Tampered)?;
+        let release_id = payload.r.parse().map_err(|_| LinkError::Tampered)?;
+        let expires_at = DateTime::from_timestamp(payload.e, 0).ok_or(LinkError::Tampered)?;
+        if now >= expires_at {
+            return Err(LinkError::Expired(expires_at));
+        }
+        Ok(LinkClaims {
+            release_id,
+            approver: payload.a,
+            expires_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gates::testkit::at;
+
+    fn claims() -> LinkClaims {
+        LinkClaims {
+            release_id: "api-1.3.0-abc1234".parse().unwrap(),
+            approver: "taylor".into(),
+            expires_at: at("2026-03-11T14:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn given_a_signed_link_when_verified_in_time_then_it_grants_what_it_carries() {
+        let signer = LinkSigner::new("k3y");
+        let token = signer.sign(&claims());
+        assert!(!token.contains("taylor") && !token.contains("api-1.3.0"));
+        assert_eq!(
+            signer.verify(&token, at("2026-03-11T13:59:59Z")),
+            Ok(claims())
+        );
+        assert!(
+            signer
+                .url("http://127.0.0.1:8080/", &claims())
+                .starts_with("http://127.0.0.1:8080/approvals/")
+        );
+    }
+
+    #[test]
+    fn given_a_link_when_it_is_late_altered_or_foreign_then_it_says_which() {
+        let signer = LinkSigner::new("k3y");
+        let token = signer.sign(&claims());
+        assert_eq!(
+            signer.verify(&token, at("2026-03-11T14:00:00Z")),
+            Err(LinkError::Expired(at("2026-03-11T14:00:00Z")))
+        );
+        // Another approver's payload with the original signature.
+        let other = LinkSigner::new("k3y").sign(&LinkClaims {
+            approver: "lee".into(),
+            ..claims()
+        });
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            other.split('.').nth(1).unwrap(),
+            parts[2]
+        );
+        let now = at("2026-03-11T10:00:00Z");
+        assert_eq!(signer.verify(&forged, now), Err(LinkError::Tampered));
+        assert_eq!(signer.verify("nonsense", now), Err(LinkError::Tampered));
+        assert_eq!(
+            signer.verify(&format!("{token}x"), now),
+            Err(LinkError::Tampered)
+        );
+        assert_eq!(
+            LinkSigner::new("another key").verify(&token, now),
+            Err(LinkError::Foreign)
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! `GET|HEAD /approvals/{link}`: the confirmation page of one approver's link — it changes
+//! nothing, so a mail scanner prefetching the link approves nothing. `POST` records the
+//! decision (idempotent: the same decision again shows where things stand). A link that
+//! expired, was used, was altered or is foreign gets a 4xx page saying which.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use shipgate_core::GateError;
+use shipgate_core::config::Approver;
+use shipgate_core::gates::{approve, releases};
+use shipgate_core::links::{LinkError, LinkSigner};
+use shipgate_core::model::{Decision, Release, ReleaseState};
+use shipgate_core::policy::approval;
+use tracing::{info, warn};
+
+use crate::Shared;
+use crate::dashboard::waiting_on;
+use crate::html::{esc, problem, respond, state_badge, time};
+
+/// A link that checked out: the release and the approver it is for.
+struct Opened {
+    release: Release,
+    approver: Approver,
+}
+
+async fn open(state: &Shared, token: &str) -> Result<Opened, Response> {
+    let config = &state.deps.config;
+    let Some(signer) = LinkSigner::from_config(config) else {
+        return Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Links are not set up",
+            "This shipgate has no link key configured, so it cannot check approval links.",
+        ));
+    };
+    let claims = match signer.verify(token, state.deps.now()) {
+        Ok(claims) => claims,
+        Err(err) => {
+            let (status, title) = match err {
+                LinkError::Tampered => (StatusCode::BAD_REQUEST, "This link is damaged"),
+                LinkError::Foreign => {
+                    (StatusCode::FORBIDDEN, "This link is not from this shipgate")
+                }
+                LinkError::Expired(_) => (StatusCode::GONE, "This link has expired"),
+            };
+            return Err(problem(status, title, &err.to_string()));
+        }
+    };
+    let release = match state.deps.store.get(&claims.release_id).await {
+        Ok(Some(release)) => release,
+        Ok(None) => {
+            return Err(problem(
+                StatusCode::NOT_FOUND,
+                "This link is not from this shipgate",
+                &format!(
+                    "The link is for release {}, which this shipgate does not know: it is a link from another installation.",
+                    claims.release_id
+                ),
+            ));
+        }
+        Err(err) => {
+            return Err(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again in a moment",
+                &format!("The release could not be read: {err}"),
+            ));
+        }
+    };
+    let Some(approver) = config.approver(&claims.approver).cloned() else {
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            "This link is not for a current approver",
+            &format!(
+                "The link was made for `{}`, who is no longer an approver here.",
+                claims.approver
+            ),
+        ));
+    };
+    Ok(Opened { release, approver })
+}
+
+/// The release as an approver needs to see it: what, who, what is left.
+fn summary(state: &Shared, release: &Release) -> String {
+    let config = &state.deps.config;
+    let quorum = approval::quorum(config, release);
+    let mut out = format!(
+        "<div class=\"card\"><dl>\
+         <dt>Release</dt><dd><a href=\"/releases/{id}\">{id_text}</a></dd>\
+         <dt>Version</dt><dd>v{version}</dd><dt>Type</dt><dd>{kind}</dd>\
+         <dt>Service</dt><dd>{service}</dd><dt>Commit</dt><dd><code>{commit}</code></dd>\
+         <dt>Author</dt><dd>{author}</dd><dt>State</dt><dd>{badge}</dd>\
+         <dt>Waiting on</dt><dd>{waiting}</dd></dl></div>",
+        id = esc(release.id.as_str()),
+        id_text = esc(release.id.as_str()),
+        version = release.semver,
+        kind = release.release_type,
+        service = esc(release.service.as_str()),
+        commit = esc(&release.commit),
+        author = esc(&release.author),
+        badge = state_badge(release.state),
+        waiting = esc(&waiting_on(config, release)),
+    );
+    out.push_str("<h2>Changelog</h2><div class=\"card\">");
+    if release.changelog.features.is_empty() && release.changelog.fixes.is_empty() {
+        out.push_str("<p class=\"muted\">No changelog entries.</p>");
+    }
+    for (heading, items) in [
+        ("Features", &release.changelog.features),
+        ("Fixes", &release.changelog.fixes),
+    ] {
+        if !items.is_empty() {
+            out.push_str(&format!("<p><strong>{heading}</strong></p><ul>"));
+            for item in items {
+                out.push_str(&format!("<li>{}</li>", esc(item)));
+            }
+            out.push_str("</ul>");
+        }
+    }
+    out.push_str("</div><h2>Approvals</h2><div class=\"card\"><ul id=\"approvals\">");
+    if release.approvals.is_empty() {
+        out.push_str("<li class=\"muted\">Nobody has decided yet.</li>");
+    }
+    for a in &release.approvals {
+        let name = config
+            .approver(&a.approver)
+            .map_or(a.approver.as_str(), |p| p.name.as_str());
+        let verb = match a.decision {
+            Decision::Approved => "approved",
+            Decision::Rejected => "rejected",
+        };
+        out.push_str(&format!(
+            "<li>{} {verb} as {} at {}{}</li>",
+            esc(name),
+            esc(&a.role),
+            time(a.at),
+            a.reason
+                .as_deref()
+                .map(|r| format!(": “{}”", esc(r)))
+                .unwrap_or_default()
+        ));
+    }
+    out.push_str("</ul>");
+    if !quorum.missing.is_empty() && release.state == ReleaseState::AwaitingApproval {
+        let asked: Vec<String> = approve::first_asked(config, release, &quorum.missing)
+            .iter()
+            .map(|a| a.name.clone())
+            .collect();
+        out.push_str(&format!(
+            "<p id=\"missing\">Still needed: <strong>{}</strong> (asked: {}).</p>",
+            esc(&quorum.missing.join(" + ")),
+            esc(&asked.join(", "))
+        ));
+    }
+    if let Some(deadline) = approve::deadline(config, release)
+        && release.state == ReleaseState::AwaitingApproval
+    {
+        out.push_str(&format!(
+            "<p class=\"muted\">Approval closes at {}.</p>",
+            time(deadline)
+        ));
+    }
+    out.push_str("</div>");
+    out
+}
+
+fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> String {
+    let release = &opened.release;
+    let config = &state.deps.config;
+    let mut body = format!(
+        "<h1>Approve v{} of {}?</h1><p>You are <strong>{}</strong>. Opening this page changed nothing; \
+         your decision is recorded only when you press a button.</p>",
+        release.semver,
+        esc(release.service.as_str()),
+        esc(&opened.approver.name)
+    );
+    if let Some(error) = error {
+        body.push_str(&format!(
+            "<div class=\"card error\"><p>{}</p></div>",
+            esc(error)
+        ));
+    }
+    body.push_str(&summary(state, release));
+    body.push_str("<h2>Checklist</h2><div class=\"card\"><p class=\"muted\">By approving you confirm:</p><ul class=\"check\">");
+    for item in &config.approvals.checklist {
+        body.push_str(&format!("<li>{}</li>", esc(item)));
+    }
+    body.push_str("</ul></div>");
+    if approval::is_author(&opened.approver, release) {
+        body.push_str("<div class=\"card notice\"><p>You wrote this release, so you cannot approve it; someone else with the role must.</p></div>");
+        return body;
+    }
+    body.push_str(
+        "<h2>Your decision</h2><div class=\"actions\">\
+         <form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"approve\">\
+         <p>Everything above is as it should be.</p>\
+         <button type=\"submit\" class=\"approve\" id=\"approve\">Approve</button></form>\
+         <form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"reject\">\
+         <label for=\"reason\">Reason for rejecting (required)</label>\
+         <textarea id=\"reason\" name=\"reason\" required></textarea>\
+         <p><button type=\"submit\" class=\"reject\" id=\"reject\">Reject</button></p></form></div>",
+    );
+    body
+}
+
+fn decided_before(
+    release: &Release,
+    approver: &Approver,
+) -> Option<shipgate_core::model::Approval> {
+    release
+        .approvals
+        .iter()
+        .find(|a| a.approver == approver.id)
+        .cloned()
+}
+
+fn verb(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Approved => "approved",
+        Decision::Rejected => "rejected",
+    }
+}
+
+fn no_longer_open(state: &Shared, release: &Release) -> Response {
+    respond(
+        StatusCode::GONE,
+        "No decision needed any more",
+        &format!(
+            "<h1>This release no longer awaits decisions</h1><div class=\"card notice\"><p>It is {} now{}. \
+             This link cannot be used any more.</p></div>{}",
+            release.state,
+            release
+                .outcome
+                .as_deref()
+                .map(|o| format!(" ({})", esc(o)))
+                .unwrap_or_default(),
+            summary(state, release)
+        ),
+    )
+}
+
+/// `GET|HEAD /approvals/{link}`: shows, changes nothing.
+pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Response {
+    let opened = match open(&state, &token).await {
+        Ok(opened) => opened,
+        Err(response) => return response,
+    };
+    if let Some(previous) = decided_before(&opened.release, &opened.approver) {
+        return respond(
+            StatusCode::GONE,
+            "This link has been used",
+            &format!(
+                "<h1>This link has been used</h1><div class=\"card notice\"><p>You {} this release at {}. \
+                 A decision cannot be changed.</p></div>{}",
+                verb(previous.decision),
+                time(previous.at),
+                summary(&state, &opened.release)
+            ),
+        );
+    }
+    if opened.release.state != ReleaseState::AwaitingApproval {
+        return no_longer_open(&state, &opened.release);
+    }
+    respond(
+        StatusCode::OK,
+        &format!("Approve v{}", opened.release.semver),
+        &confirmation(&state, &opened, None),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct Form {
+    decision: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /approvals/{link}`: records the decision.
+pub async fn decide(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    let opened = match open(&state, &token).await {
+        Ok(opened) => opened,
+        Err(response) => return response,
+    };
+    let form: Form = match serde_urlencoded::from_bytes(&body) {
+        Ok(form) => form,
+        Err(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "Nothing was decided",
+                "The form was incomplete: choose Approve or Reject on the approval page.",
+            );
+        }
+    };
+    let decision = match form.decision.as_str() {
+        "approve" => Decision::Approved,
+        "reject" => Decision::Rejected,
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "Nothing was decided",
+                "The decision must be Approve or Reject.",
+            );
+        }
+    };
+    let reason = form
+        .reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if let Some(previous) = decided_before(&opened.release, &opened.approver) {
+        if previous.decision == decision {
+            return respond(
+                StatusCode::OK,
+                "Already recorded",
+                &format!(
+                    "<h1>Your decision was already recorded</h1><div class=\"card done\"><p>You {} this release at {}. Nothing changed.</p></div>{}",
+                    verb(previous.decision),
+                    time(previous.at),
+                    summary(&state, &opened.release)
+                ),
+            );
+        }
+        return problem(
+            StatusCode::CONFLICT,
+            "This link has been used",
+            &format!(
+                "You already {} this release at {}; a decision cannot be changed.",
+                verb(previous.decision),
+                time(previous.at)
+            ),
+        );
+    }
+    if opened.release.state != ReleaseState::AwaitingApproval {
+        return no_longer_open(&state, &opened.release);
+    }
+    if decision == Decision::Rejected && reason.is_none() {
+        return respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "A reason is needed",
+            &confirmation(
+                &state,
+                &opened,
+                Some("A rejection needs a reason: say what is wrong, so the author can fix it."),
+            ),
+        );
+    }
+    let id = opened.release.id.clone();
+    match releases::decide(&state.deps, &id, &opened.approver.id, decision, reason).await {
+        Ok(decided) => {
+            info!(release_id = %id, approver = %opened.approver.id, ?decision, "decision recorded from a link");
+            (state.hooks.after_change)();
+            let next = match (decision, decided.quorum.met) {
+                (Decision::Rejected, _) => {
+                    "The release is rejected; nothing will be deployed.".to_string()
+                }
+                (Decision::Approved, true) => {
+                    "Every required role has approved: the release now waits for the deploy window."
+                        .to_string()
+                }
+                (Decision::Approved, false) => {
+                    format!("Still needed: {}.", decided.quorum.missing.join(" + "))
+                }
+            };
+            respond(
+                StatusCode::OK,
+                "Decision recorded",
+                &format!(
+                    "<h1>Thank you — {}</h1><div class=\"card done\" id=\"result\"><p>Your decision is recorded. {}</p></div>{}",
+                    verb(decision),
+                    esc(&next),
+                    summary(&state, &decided.release)
+                ),
+            )
+        }
+        Err(GateError::ApprovalRefused(err)) => problem(
+            StatusCode::FORBIDDEN,
+            "You cannot decide on this release",
+            &err.to_string(),
+        ),
+        Err(err @ (GateError::InvalidState { .. } | GateError::InvalidInput(_))) => problem(
+            StatusCode::CONFLICT,
+            "Nothing was decided",
+            &err.to_string(),
+        ),
+        Err(err) => {
+            warn!(error = %err, "a decision could not be recorded");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again in a moment",
+                &format!("shipgate could not record your decision: {err}"),
+            )
+        }
+    }
+}

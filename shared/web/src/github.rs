@@ -1,0 +1,456 @@
+//! `POST /webhooks/github`: a signed push to the release branch of the configured
+//! repository starts a release.
+//!
+//! The version is the `vX.Y.Z` tag pushed for the head commit, if shipgate has seen one;
+//! otherwise it is derived from the conventional commits of the push (`feat` → minor,
+//! `fix` → patch, `!` or `BREAKING CHANGE` → major), counted from the highest version
+//! shipgate knows for the service (normally the last released one; `service.initial_version`
+//! before any). A push with none of those commits releases nothing and says so. The
+//! changelog's features and fixes are the commits' descriptions.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use shipgate_core::gates::releases;
+use shipgate_core::model::{Changelog, NewRelease, ReleaseType};
+use shipgate_core::ports::{ReleaseFilter, TriggerRecord};
+use shipgate_core::{GateError, Version};
+use tracing::{info, warn};
+
+use crate::Shared;
+use crate::signature::verify_github;
+
+#[derive(Debug, Deserialize)]
+pub struct Push {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    pub repository: Repository,
+    #[serde(default)]
+    pub commits: Vec<Commit>,
+    #[serde(default)]
+    pub head_commit: Option<Commit>,
+    #[serde(default)]
+    pub pusher: Option<Person>,
+    #[serde(default)]
+    pub sender: Option<Sender>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Repository {
+    pub full_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Commit {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub author: Option<Person>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Person {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Sender {
+    pub login: String,
+}
+
+/// What one commit message says, read as a conventional commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conventional {
+    pub kind: String,
+    pub breaking: bool,
+    pub description: String,
+}
+
+/// Reads `type(scope)!: description` from the first line, and `BREAKING CHANGE:` anywhere.
+pub fn conventional(message: &str) -> Option<Conventional> {
+    let header = message.lines().next()?.trim();
+    let (head, description) = header.split_once(':')?;
+    let description = description.trim();
+    let bang = head.ends_with('!');
+    let head = head.trim_end_matches('!');
+    let kind = match head.split_once('(') {
+        Some((kind, scope)) if scope.ends_with(')') => kind,
+        Some(_) => return None,
+        None => head,
+    };
+    if kind.is_empty() || description.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    let breaking = bang
+        || message
+            .lines()
+            .skip(1)
+            .any(|l| l.starts_with("BREAKING CHANGE:") || l.starts_with("BREAKING-CHANGE:"));
+    Some(Conventional {
+        kind: kind.to_ascii_lowercase(),
+        breaking,
+        description: description.to_string(),
+    })
+}
+
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The bump a list of commit messages asks for (none when no commit is a feature, a fix
+/// or breaking), and their changelog.
+pub fn derive<'a>(messages: impl IntoIterator<Item = &'a str>) -> (Option<ReleaseType>, Changelog) {
+    let mut bump: Option<ReleaseType> = None;
+    let mut changelog = Changelog::default();
+    for message in messages {
+        let Some(c) = conventional(message) else {
+            continue;
+        };
+        let this = if c.breaking {
+            Some(ReleaseType::Major)
+        } else {
+            match c.kind.as_str() {
+                "feat" => Some(ReleaseType::Minor),
+                "fix" => Some(ReleaseType::Hotfix),
+                _ => None,
+            }
+        };
+        bump = bump.max(this);
+        match c.kind.as_str() {
+            "feat" => changelog.features.push(sentence(&c.description)),
+            "fix" => changelog.fixes.push(sentence(&c.description)),
+            _ if c.breaking => changelog.features.push(sentence(&c.description)),
+            _ => {}
+        }
+    }
+    (bump, changelog)
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn accepted(reason: impl Into<String>) -> Response {
+    answer(
+        StatusCode::ACCEPTED,
+        json!({ "status": "ignored", "reason": reason.into() }),
+    )
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tracing::instrument(skip_all, fields(delivery))]
+pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let config = state.deps.config.clone();
+    let Some(secret) = config.web.github_webhook_secret.as_ref() else {
+        warn!("a GitHub webhook arrived but no webhook secret is configured");
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": "the GitHub webhook secret is not configured" }),
+        );
+    };
+    if let Err(err) = verify_github(
+        secret.expose().as_bytes(),
+        &body,
+        header(&headers, "x-hub-signature-256"),
+    ) {
+        warn!(error = %err, "GitHub webhook refused");
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": err.to_string() }),
+        );
+    }
+    let event = header(&headers, "x-github-event").unwrap_or("");
+    let delivery = header(&headers, "x-github-delivery")
+        .unwrap_or("")
+        .to_string();
+    tracing::Span::current().record("delivery", delivery.as_str());
+    match event {
+        "ping" => {
+            return match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(_) => answer(StatusCode::OK, json!({ "status": "pong" })),
+                Err(err) => answer(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": format!("malformed JSON: {err}") }),
+                ),
+            };
+        }
+        "push" => {}
+        other => return accepted(format!("event `{other}` is not one shipgate acts on")),
+    }
+    let push: Push = match serde_json::from_slice(&body) {
+        Ok(push) => push,
+        Err(err) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": format!("malformed push payload: {err}") }),
+            );
+        }
+    };
+    let repository = &config.service.repository;
+    if !push.repository.full_name.eq_ignore_ascii_case(repository) {
+        return accepted(format!(
+            "push to {}; this shipgate releases {repository}",
+            push.repository.full_name
+        ));
+    }
+    if push.deleted {
+        return accepted(format!("{} was deleted; nothing to release", push.git_ref));
+    }
+    let head = push
+        .head_commit
+        .as_ref()
+        .map(|c| c.id.clone())
+        .or_else(|| push.after.clone())
+        .unwrap_or_default();
+    if let Some(tag) = push.git_ref.strip_prefix("refs/tags/") {
+        return match tag
+            .strip_prefix('v')
+            .and_then(|_| tag.parse::<Version>().ok())
+        {
+            Some(version) if !head.is_empty() => {
+                if let Err(err) = state.triggers.record_tag(&head, &version).await {
+                    return unavailable(err.into());
+                }
+                accepted(format!(
+                    "tag {tag} recorded for commit {head}: a push of it to {} releases it as {version}",
+                    config.web.branch
+                ))
+            }
+            _ => accepted(format!("tag {tag} is not a vX.Y.Z release tag")),
+        };
+    }
+    let branch_ref = format!("refs/heads/{}", config.web.branch);
+    if push.git_ref != branch_ref {
+        return accepted(format!(
+            "push to {}; only pushes to {branch_ref} start releases",
+            push.git_ref
+        ));
+    }
+    let Some(head_commit) = push.head_commit.as_ref() else {
+        return accepted("the push has no head commit; nothing to release");
+    };
+    let delivery = if delivery.is_empty() {
+        format!("commit:{}", head_commit.id)
+    } else {
+        delivery
+    };
+    match state.triggers.seen(&delivery, &head_commit.id).await {
+        Ok(Some(previous)) => {
+            return answer(
+                StatusCode::OK,
+                json!({
+                    "status": "duplicate",
+                    "reason": format!("delivery {} already handled: {}", previous.delivery, previous.outcome),
+                    "release_id": previous.release_id,
+                }),
+            );
+        }
+        Ok(None) => {}
+        Err(err) => return unavailable(err.into()),
+    }
+    match start(&state, &push, head_commit).await {
+        Ok((status, body, release_id, outcome)) => {
+            let record = TriggerRecord {
+                delivery,
+                commit: head_commit.id.clone(),
+                release_id,
+                outcome,
+                at: state.deps.now(),
+            };
+            if let Err(err) = state.triggers.record(&record).await {
+                warn!(error = %err, "could not record the delivery");
+            }
+            (state.hooks.after_change)();
+            answer(status, body)
+        }
+        Err(response) => response,
+    }
+}
+
+fn unavailable(err: GateError) -> Response {
+    warn!(error = %err, "GitHub webhook failed");
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({ "error": err.to_string() }),
+    )
+}
+
+type Started = (
+    StatusCode,
+    serde_json::Value,
+    Option<shipgate_core::ReleaseId>,
+    String,
+);
+
+async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Response> {
+    let deps = &state.deps;
+    let config = &deps.config;
+    let messages: Vec<&str> = if push.commits.is_empty() {
+        vec![head.message.as_str()]
+    } else {
+        push.commits.iter().map(|c| c.message.as_str()).collect()
+    };
+    let (bump, changelog) = derive(messages);
+    let tagged = state
+        .triggers
+        .tag_for(&head.id)
+        .await
+        .map_err(|e| unavailable(e.into()))?;
+    let version = match (tagged, bump) {
+        (Some(version), _) => version,
+        (None, None) => {
+            let outcome =
+                "no feat, fix or breaking commit since the last release: nothing to release"
+                    .to_string();
+            return Ok((
+                StatusCode::ACCEPTED,
+                json!({ "status": "ignored", "reason": outcome }),
+                None,
+                outcome,
+            ));
+        }
+        (None, Some(bump)) => {
+            let known = deps
+                .store
+                .list(&ReleaseFilter {
+                    service: Some(config.service.name.clone()),
+                    states: vec![],
+                })
+                .await
+                .map_err(|e| unavailable(e.into()))?;
+            let last = deps
+                .store
+                .last_released(&config.service.name)
+                .await
+                .map_err(|e| unavailable(e.into()))?
+                .map(|r| r.semver);
+            // Never reuse a version another commit already took (its image tag exists).
+            let base = known
+                .iter()
+                .filter(|r| r.commit != head.id)
+                .map(|r| r.semver)
+                .chain(last)
+                .max()
+                .unwrap_or(config.service.initial_version)
+                .max(config.service.initial_version);
+            base.bumped(bump)
+        }
+    };
+    let author = push
+        .pusher
+        .as_ref()
+        .and_then(|p| p.email.clone().or_else(|| p.name.clone()))
+        .or_else(|| head.author.as_ref().and_then(|a| a.email.clone()))
+        .or_else(|| push.sender.as_ref().map(|s| s.login.clone()))
+        .unwrap_or_else(|| "github".into());
+    let new = NewRelease {
+        service: config.service.name.clone(),
+        version,
+        commit: head.id.clone(),
+        author,
+        changelog,
+        release_type: None,
+        bypass_reason: None,
+    };
+    match releases::start(deps, new).await {
+        Ok(started) => {
+            let release = &started.release;
+            info!(release_id = %release.id, created = started.created, "release started from a push");
+            let outcome = if started.created {
+                format!(
+                    "started release {} ({} {})",
+                    release.id, release.release_type, release.semver
+                )
+            } else {
+                format!("release {} already existed", release.id)
+            };
+            Ok((
+                if started.created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                json!({
+                    "status": if started.created { "started" } else { "duplicate" },
+                    "release_id": release.id,
+                    "version": release.semver,
+                    "type": release.release_type,
+                    "execution_id": started.execution_id,
+                    "dashboard": format!("{}/releases/{}", config.web.public_url(), release.id),
+                }),
+                Some(release.id.clone()),
+                outcome,
+            ))
+        }
+        Err(err @ GateError::InvalidInput(_)) => Err(answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "error": err.to_string() }),
+        )),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conventional_commits_are_read_with_scope_bang_and_footer() {
+        assert_eq!(
+            conventional("feat(scoring): weight recent applications"),
+            Some(Conventional {
+                kind: "feat".into(),
+                breaking: false,
+                description: "weight recent applications".into()
+            })
+        );
+        assert!(conventional("refactor!: drop v1 API").unwrap().breaking);
+        assert!(
+            conventional("fix: x\n\nBREAKING CHANGE: the config moved")
+                .unwrap()
+                .breaking
+        );
+        assert_eq!(conventional("Merge branch 'release/v0.2.0'"), None);
+        assert_eq!(conventional("Initial commit"), None);
+    }
+
+    #[test]
+    fn the_biggest_change_decides_the_bump_and_the_changelog_lists_features_and_fixes() {
+        let (bump, log) = derive([
+            "feat(scoring): weight recent applications higher",
+            "fix(enrichment): time out slow providers after 5 s (#234)",
+            "chore: tidy",
+        ]);
+        assert_eq!(bump, Some(ReleaseType::Minor));
+        assert_eq!(log.features, vec!["Weight recent applications higher"]);
+        assert_eq!(log.fixes, vec!["Time out slow providers after 5 s (#234)"]);
+        assert_eq!(derive(["fix: a"]).0, Some(ReleaseType::Hotfix));
+        assert_eq!(derive(["fix: a", "feat!: b"]).0, Some(ReleaseType::Major));
+        assert_eq!(derive(["docs: a", "Update README"]).0, None);
+        assert_eq!(
+            Version::new(0, 1, 0).bumped(ReleaseType::Minor),
+            Version::new(0, 2, 0)
+        );
+    }
+}

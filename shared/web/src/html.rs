@@ -1,0 +1,127 @@
+//! Server-rendered pages: escaping, one layout, one small style sheet. No scripts; readable
+//! at 3 AM (follows the system's dark mode, large type, high contrast).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use shipgate_core::ReleaseState;
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+const STYLE: &str = r#"
+:root { color-scheme: light dark; --bg: #fbfbfa; --fg: #1d1f21; --muted: #5f6368; --card: #ffffff;
+  --line: #d9dce0; --ok: #1b7f3b; --bad: #b3261e; --wait: #8a5a00; --run: #1859b5; }
+@media (prefers-color-scheme: dark) { :root { --bg: #15171a; --fg: #e8eaed; --muted: #a0a6ad;
+  --card: #1e2125; --line: #33373d; --ok: #6fd08c; --bad: #ff8a80; --wait: #f2c14e; --run: #8ab4f8; } }
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--fg); font: 17px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; }
+main { max-width: 60rem; margin: 0 auto; padding: 1.5rem 1rem 4rem; }
+header.top { display: flex; justify-content: space-between; align-items: baseline; border-bottom: 1px solid var(--line); margin-bottom: 1.5rem; }
+header.top a { color: var(--fg); text-decoration: none; font-weight: 700; }
+h1 { font-size: 1.6rem; margin: .2rem 0 1rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+a { color: var(--run); }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 1rem 1.2rem; margin: 1rem 0; }
+table { width: 100%; border-collapse: collapse; } th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { color: var(--muted); font-weight: 600; font-size: .9rem; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: 0; } dt { color: var(--muted); } dd { margin: 0; }
+.state { display: inline-block; padding: .05rem .55rem; border-radius: 999px; font-size: .85rem; font-weight: 600; border: 1px solid currentColor; }
+.s-ok { color: var(--ok); } .s-bad { color: var(--bad); } .s-wait { color: var(--wait); } .s-run { color: var(--run); }
+.muted { color: var(--muted); } code { font-size: .9em; }
+.notice { border-left: 4px solid var(--wait); } .error { border-left: 4px solid var(--bad); } .done { border-left: 4px solid var(--ok); }
+button { font: inherit; padding: .55rem 1.2rem; border-radius: 8px; border: 1px solid var(--line); cursor: pointer; background: var(--card); color: var(--fg); }
+button.approve { background: var(--ok); color: var(--bg); border-color: var(--ok); font-weight: 700; }
+button.reject { background: var(--bad); color: var(--bg); border-color: var(--bad); font-weight: 700; }
+textarea { width: 100%; min-height: 4.5rem; font: inherit; padding: .5rem; border-radius: 8px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); }
+.actions { display: grid; gap: 1rem; grid-template-columns: 1fr 1fr; } @media (max-width: 40rem) { .actions { grid-template-columns: 1fr; } }
+ul.check { list-style: none; padding-left: 0; } ul.check li::before { content: "☐ "; color: var(--muted); }
+"#;
+
+/// A whole page.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · shipgate</title><style>{STYLE}</style></head>\
+         <body><main><header class=\"top\"><a href=\"/\">shipgate</a>\
+         <span class=\"muted\">releases</span></header>{body}</main></body></html>",
+        esc(title)
+    )
+}
+
+/// An HTML response that no cache keeps and no referrer leaks (links carry tokens).
+pub fn respond(status: StatusCode, title: &str, body: &str) -> Response {
+    let mut response = (status, page(title, body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// A page that says, in plain words, why something was refused.
+pub fn problem(status: StatusCode, title: &str, message: &str) -> Response {
+    respond(
+        status,
+        title,
+        &format!(
+            "<h1>{}</h1><div class=\"card error\"><p>{}</p></div>",
+            esc(title),
+            esc(message)
+        ),
+    )
+}
+
+pub fn state_badge(state: ReleaseState) -> String {
+    let class = match state {
+        ReleaseState::Succeeded => "s-ok",
+        ReleaseState::Rejected
+        | ReleaseState::Expired
+        | ReleaseState::RolledBack
+        | ReleaseState::Failed
+        | ReleaseState::RollingBack => "s-bad",
+        ReleaseState::Pending | ReleaseState::AwaitingApproval | ReleaseState::AwaitingWindow => {
+            "s-wait"
+        }
+        ReleaseState::Deploying | ReleaseState::HealthChecking | ReleaseState::Monitoring => {
+            "s-run"
+        }
+    };
+    format!("<span class=\"state {class}\" data-state=\"{state}\">{state}</span>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_for_content_and_attributes() {
+        assert_eq!(
+            esc("<a href=\"x\">O'Neil & co</a>"),
+            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+        );
+    }
+}

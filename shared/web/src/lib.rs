@@ -1,0 +1,104 @@
+//! shipgate's HTTP entry points, as handlers over [`shipgate_core::Deps`]: the GitHub
+//! trigger, approval links, Slack buttons, the dashboard and its JSON. `shipgate serve`
+//! serves them locally; the Lambda function URLs serve the same router through
+//! `lambda_http`. Nothing here knows which runtime it is in: what differs comes in through
+//! [`Hooks`].
+//!
+//! Routes:
+//! - `POST /webhooks/github` — signed pushes to the release branch start releases;
+//! - `GET|HEAD /approvals/{link}` — a confirmation page that changes nothing;
+//!   `POST /approvals/{link}` — the decision;
+//! - `POST /slack/interactions` — the Approve button in Slack;
+//! - `GET /`, `GET /releases/{id}`, `GET /api/releases`, `GET /api/releases/{id}`;
+//! - `POST /local/alarms/{name}` — only when the runtime can trip simulated alarms.
+
+pub mod approvals;
+pub mod dashboard;
+pub mod github;
+pub mod html;
+pub mod local;
+pub mod signature;
+pub mod slack;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use shipgate_core::Deps;
+use shipgate_core::ports::TriggerLog;
+
+/// A boxed future, for hooks.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Trips a simulated alarm: `(name, reason)`.
+pub type TripAlarm = Arc<dyn Fn(String, String) -> BoxFuture<Result<(), String>> + Send + Sync>;
+
+/// What the runtime does around the handlers.
+#[derive(Clone)]
+pub struct Hooks {
+    /// Called after a handler changed something, without waiting: locally it advances the
+    /// executions (runs what is due); on AWS Step Functions does that and it does nothing.
+    pub after_change: Arc<dyn Fn() + Send + Sync>,
+    /// Locally only: trips a simulated alarm (enables `POST /local/alarms/{name}`).
+    pub trip_alarm: Option<TripAlarm>,
+}
+
+impl Hooks {
+    /// Hooks that do nothing: the production setting.
+    pub fn none() -> Self {
+        Self {
+            after_change: Arc::new(|| {}),
+            trip_alarm: None,
+        }
+    }
+}
+
+/// Everything the handlers use. Secrets and the link key are in `deps.config.web`.
+#[derive(Clone)]
+pub struct WebState {
+    pub deps: Deps,
+    pub triggers: Arc<dyn TriggerLog>,
+    pub hooks: Hooks,
+}
+
+pub type Shared = Arc<WebState>;
+
+/// The GitHub webhook alone: the trigger function's URL.
+pub fn trigger_router(state: WebState) -> Router {
+    Router::new()
+        .route("/webhooks/github", post(github::webhook))
+        .with_state(Arc::new(state))
+}
+
+/// Approval links and Slack buttons: the callback function's URL.
+pub fn callback_router(state: WebState) -> Router {
+    Router::new()
+        .route(
+            "/approvals/{link}",
+            get(approvals::show).post(approvals::decide),
+        )
+        .route("/slack/interactions", post(slack::interactions))
+        .with_state(Arc::new(state))
+}
+
+/// Every route, over `state`.
+pub fn router(state: WebState) -> Router {
+    let local = state.hooks.trip_alarm.is_some();
+    let mut router = Router::new()
+        .route("/", get(dashboard::index))
+        .route("/releases/{id}", get(dashboard::release))
+        .route("/api/releases", get(dashboard::api_list))
+        .route("/api/releases/{id}", get(dashboard::api_release))
+        .route("/webhooks/github", post(github::webhook))
+        .route(
+            "/approvals/{link}",
+            get(approvals::show).post(approvals::decide),
+        )
+        .route("/slack/interactions", post(slack::interactions));
+    if local {
+        router = router.route("/local/alarms/{name}", post(local::trip_alarm));
+    }
+    router.with_state(Arc::new(state))
+}

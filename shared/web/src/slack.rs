@@ -1,0 +1,230 @@
+//! `POST /slack/interactions`: the Approve button of an approval request in Slack.
+//!
+//! The request is checked (`X-Slack-Signature` over `v0:{timestamp}:{body}`, timestamp
+//! within 5 minutes), the Slack user is mapped to an approver, the decision recorded, and
+//! the original message replaced (who decided, no buttons). The answer is an empty 200 as
+//! soon as that is done — well within Slack's 3 seconds; the pipeline moves on afterwards.
+//! A retry (`X-Slack-Retry-Num`) or a second click finds the decision recorded and does
+//! nothing more. The Reject button opens the approver's link (a reason is required there),
+//! so its click needs nothing here.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use shipgate_core::gates::messages::{self, APPROVE_ACTION, SlackMessageRef};
+use shipgate_core::model::{Decision, ReleaseId};
+use shipgate_core::ports::Notification;
+use tracing::{info, warn};
+
+use crate::Shared;
+use crate::signature::verify_slack;
+
+#[derive(Debug, Deserialize)]
+struct Form {
+    payload: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Interaction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub user: User,
+    #[serde(default)]
+    pub container: Option<Container>,
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    pub response_url: Option<String>,
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct User {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Container {
+    #[serde(default)]
+    pub message_ts: Option<String>,
+    #[serde(default)]
+    pub channel_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Channel {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Action {
+    pub action_id: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn ok() -> Response {
+    StatusCode::OK.into_response()
+}
+
+/// Tells the person who clicked why nothing happened (a direct message).
+async fn tell(state: &Shared, user: &str, release_id: &str, text: String) {
+    let message = Notification::Slack {
+        to: user.to_string(),
+        text: text.clone(),
+        blocks: serde_json::json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]),
+        release_id: release_id.to_string(),
+    };
+    if let Err(err) = state.deps.notifier.send(&message).await {
+        warn!(error = %err, "could not answer in Slack");
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn interactions(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let deps = &state.deps;
+    let Some(secret) = deps.config.web.slack_signing_secret.as_ref() else {
+        warn!("a Slack interaction arrived but no signing secret is configured");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the Slack signing secret is not configured",
+        )
+            .into_response();
+    };
+    if let Err(err) = verify_slack(
+        secret.expose().as_bytes(),
+        header(&headers, "x-slack-request-timestamp"),
+        &body,
+        header(&headers, "x-slack-signature"),
+        deps.now(),
+    ) {
+        warn!(error = %err, "Slack interaction refused");
+        return (StatusCode::UNAUTHORIZED, err.to_string()).into_response();
+    }
+    let retry = header(&headers, "x-slack-retry-num").is_some();
+    let interaction: Interaction = match serde_urlencoded::from_bytes::<Form>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
+    {
+        Ok(i) => i,
+        Err(err) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("malformed interaction: {err}"),
+            )
+                .into_response();
+        }
+    };
+    if interaction.kind != "block_actions" {
+        return ok();
+    }
+    let Some(action) = interaction
+        .actions
+        .iter()
+        .find(|a| a.action_id == APPROVE_ACTION)
+    else {
+        // Reject opens the approver's link; other actions are not ours.
+        return ok();
+    };
+    let value = action.value.clone().unwrap_or_default();
+    let Ok(release_id) = value.parse::<ReleaseId>() else {
+        return (StatusCode::BAD_REQUEST, "the button carries no release id").into_response();
+    };
+    let Some(approver) = deps.config.approver_by_slack(&interaction.user.id).cloned() else {
+        tell(
+            &state,
+            &interaction.user.id,
+            release_id.as_str(),
+            format!(
+                "You are not a configured approver, so your click on {release_id} was not counted."
+            ),
+        )
+        .await;
+        return ok();
+    };
+    let release = match deps.store.get(&release_id).await {
+        Ok(Some(release)) => release,
+        Ok(None) => {
+            tell(
+                &state,
+                &interaction.user.id,
+                release_id.as_str(),
+                format!("Release {release_id} is not known here."),
+            )
+            .await;
+            return ok();
+        }
+        Err(err) => {
+            warn!(error = %err, "could not read the release");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+        }
+    };
+    if release
+        .approvals
+        .iter()
+        .any(|a| a.approver == approver.id && a.decision == Decision::Approved)
+    {
+        info!(release_id = %release_id, approver = %approver.id, retry, "decision already recorded; nothing more to do");
+        return ok();
+    }
+    match shipgate_core::gates::releases::decide(
+        deps,
+        &release_id,
+        &approver.id,
+        Decision::Approved,
+        None,
+    )
+    .await
+    {
+        Ok(decided) => {
+            info!(release_id = %release_id, approver = %approver.id, "approved from Slack");
+            let channel = interaction
+                .container
+                .as_ref()
+                .and_then(|c| c.channel_id.clone())
+                .or_else(|| interaction.channel.as_ref().map(|c| c.id.clone()));
+            let ts = interaction
+                .container
+                .as_ref()
+                .and_then(|c| c.message_ts.clone());
+            if let (Some(channel), Some(ts)) = (channel, ts) {
+                let update = messages::slack_decided(
+                    &decided.release,
+                    &approver,
+                    Decision::Approved,
+                    &decided.quorum.missing,
+                    SlackMessageRef {
+                        channel,
+                        ts,
+                        response_url: interaction.response_url.clone(),
+                    },
+                );
+                if let Err(err) = deps.notifier.send(&update).await {
+                    warn!(error = %err, "could not update the Slack message");
+                }
+            }
+            (state.hooks.after_change)();
+        }
+        Err(err) => {
+            tell(
+                &state,
+                &interaction.user.id,
+                release_id.as_str(),
+                format!("Your approval of {release_id} was not recorded: {err}"),
+            )
+            .await;
+        }
+    }
+    ok()
+}

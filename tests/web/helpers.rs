@@ -1,0 +1,166 @@
+//! Harness: the web handlers over a local runtime on a virtual clock, served on
+//! 127.0.0.1 (an ephemeral port) and stopped by the test.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use shipgate_core::config::Secret;
+use shipgate_core::{Release, ReleaseId};
+use shipgate_local::outbox::{Outbox, OutboxMessage};
+use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
+use shipgate_tests::{STATEMACHINE, config};
+use shipgate_web::{Hooks, WebState};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const GITHUB_SECRET: &str = "github-secret-for-tests";
+pub const SLACK_SECRET: &str = "slack-secret-for-tests";
+pub const LINK_KEY: &str = "link-key-for-tests";
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// `../shared/fixtures` beside the repository, or `None` (with a notice) when absent.
+pub fn fixtures() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("notice: {} is absent; skipping this test", dir.display());
+        None
+    }
+}
+
+pub struct Server {
+    pub _dir: TempDir,
+    pub runtime: Arc<Runtime>,
+    pub base: String,
+    pub router: axum::Router,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The handlers' state over `runtime`. `after_change` does nothing: the tests move the
+/// runtime themselves (`run_due`, `run_until`), so every step is deterministic.
+pub fn state(runtime: &Arc<Runtime>) -> WebState {
+    let alarms = runtime.alarms.clone();
+    WebState {
+        deps: runtime.deps.clone(),
+        triggers: runtime.triggers.clone(),
+        hooks: Hooks {
+            after_change: Arc::new(|| {}),
+            trip_alarm: Some(Arc::new(move |name: String, reason: String| {
+                let alarms = alarms.clone();
+                Box::pin(async move { alarms.trip(&name, &reason).map_err(|e| e.to_string()) })
+            })),
+        },
+    }
+}
+
+impl Server {
+    pub async fn start(now: &str) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config();
+        config.web.public_url = Some(base.clone());
+        config.web.github_webhook_secret = Some(Secret::new(GITHUB_SECRET));
+        config.web.slack_signing_secret = Some(Secret::new(SLACK_SECRET));
+        config.web.link_key = Some(Secret::new(LINK_KEY));
+        let runtime = Arc::new(
+            Runtime::open(RuntimeOptions {
+                data_dir: dir.path().to_path_buf(),
+                config,
+                definition: STATEMACHINE.to_string(),
+                clock: LocalClock::virtual_at(at(now)),
+                demo_service: true,
+            })
+            .await
+            .unwrap(),
+        );
+        let router = shipgate_web::router(state(&runtime));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = router.clone();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Server {
+            _dir: dir,
+            runtime,
+            base,
+            router,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn release(&self, id: &ReleaseId) -> Release {
+        self.runtime.deps.load(id).await.unwrap()
+    }
+
+    pub fn outbox(&self) -> Vec<OutboxMessage> {
+        Outbox::read_all(&self.runtime.outbox_dir()).unwrap()
+    }
+
+    /// The approval link the outbox holds for the email address `to`.
+    pub fn link_for(&self, to: &str) -> String {
+        self.outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m.channel == "email" && m.to.iter().any(|t| t == to) && !m.links.is_empty())
+            .map(|m| m.links[0].clone())
+            .unwrap_or_else(|| panic!("no link for {to} in the outbox"))
+    }
+
+    /// Stops the server and the runtime's demo service.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        drop(self.router);
+        if let Ok(runtime) = Arc::try_unwrap(self.runtime) {
+            runtime.shutdown().await;
+        }
+    }
+}
+
+pub fn sign_github(body: &[u8]) -> String {
+    shipgate_web::signature::github_signature(GITHUB_SECRET.as_bytes(), body)
+}
+
+/// Posts a signed push (or another event) to the running server.
+pub async fn post_github(
+    server: &Server,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/webhooks/github"))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", sign_github(body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let json = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json)
+}

@@ -1,0 +1,9 @@
+//! The HTTP entry points through a real server on 127.0.0.1 over the local runtime (virtual
+//! clock): the GitHub trigger, approval links, Slack buttons, the dashboard, and a headless
+//! browser.
+
+mod browser;
+mod e2e;
+mod helpers;
+mod refusals;
+mod slack;
