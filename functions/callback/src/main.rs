@@ -1,0 +1,15 @@
+//! Approval links and Slack buttons behind a function URL.
+
+use shipgate_web::{Hooks, WebState};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let (deps, triggers) = shipgate_aws::web_from_env().await?;
+    let state = WebState {
+        deps,
+        triggers,
+        hooks: Hooks::none(),
+    };
+    lambda_http::run(shipgate_web::callback_router(state)).await
+}

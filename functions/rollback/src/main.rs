@@ -1,0 +1,14 @@
+//! The rollback gate: from the flow, or from an EventBridge alarm event.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = shipgate_aws::deps_from_env().await?;
+    lambda_runtime::run(service_fn(|ev: LambdaEvent<Value>| {
+        shipgate_aws::lambda::rollback(&deps, ev.payload)
+    }))
+    .await
+}

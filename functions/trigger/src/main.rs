@@ -1,0 +1,15 @@
+//! The GitHub webhook behind a function URL: signed pushes to main start releases.
+
+use shipgate_web::{Hooks, WebState};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let (deps, triggers) = shipgate_aws::web_from_env().await?;
+    let state = WebState {
+        deps,
+        triggers,
+        hooks: Hooks::none(),
+    };
+    lambda_http::run(shipgate_web::trigger_router(state)).await
+}

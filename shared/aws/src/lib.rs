@@ -1,0 +1,18 @@
+//! shipgate on AWS: adapters over the `aws-sdk-*` clients for every port of the domain,
+//! the function environment, and the Lambda handlers the binaries in `functions/` run.
+
+pub mod cloudwatch;
+pub mod deps;
+pub mod dynamo;
+pub mod ecs;
+pub mod env;
+pub mod http;
+pub mod lambda;
+pub mod notify;
+pub mod probe;
+pub mod scheduler;
+pub mod sfn;
+pub mod ssm;
+pub mod triggers;
+
+pub use deps::{deps_from_env, sdk_config, web_from_env};

@@ -1,0 +1,317 @@
+//! Telling people: email through SES v2, Slack through its Web API, and a status page
+//! through its HTTP API. [`AwsNotifier`] sends each [`Notification`] to its channel.
+//! Posting is not idempotent, so only a refusal that says nothing was done (HTTP 429) is
+//! retried, once, after the delay the server asks for.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::Client as SesClient;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use http::Method;
+use serde_json::{Value, json};
+use shipgate_core::ports::{BoxError, Notification, Notifier, NotifyError};
+
+use crate::http::HttpsClient;
+use tracing::info;
+
+/// The HTTP client for Slack and the status page: rustls with ring, a timeout on every call.
+pub fn http_client(timeout: Duration) -> Result<HttpsClient, BoxError> {
+    Ok(HttpsClient::new(timeout)?)
+}
+
+fn failed(channel: &'static str, source: impl Into<BoxError>) -> NotifyError {
+    NotifyError::Delivery {
+        channel,
+        source: source.into(),
+    }
+}
+
+pub struct SesEmail {
+    client: SesClient,
+    from: String,
+}
+
+impl SesEmail {
+    pub fn new(client: SesClient, from: impl Into<String>) -> Self {
+        Self {
+            client,
+            from: from.into(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        to: &[String],
+        subject: &str,
+        text: &str,
+    ) -> Result<String, NotifyError> {
+        let content = |data: &str| {
+            Content::builder()
+                .data(data)
+                .charset("UTF-8")
+                .build()
+                .map_err(|e| failed("email", e))
+        };
+        let message = Message::builder()
+            .subject(content(subject)?)
+            .body(Body::builder().text(content(text)?).build())
+            .build();
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(&self.from)
+            .destination(
+                Destination::builder()
+                    .set_to_addresses(Some(to.to_vec()))
+                    .build(),
+            )
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await
+            .map_err(|e| failed("email", e.into_service_error()))?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}
+
+/// Slack's Web API (`chat.postMessage`, `chat.update`) with a bot token.
+pub struct SlackApi {
+    http: HttpsClient,
+    base_url: String,
+    token: String,
+}
+
+/// Where a Slack message was posted, to update it later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackMessageRef {
+    pub channel: String,
+    pub ts: String,
+}
+
+impl SlackApi {
+    /// `base_url` is `https://slack.com/api` in production.
+    pub fn new(http: HttpsClient, base_url: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            http,
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            token: token.into(),
+        }
+    }
+
+    async fn call(&self, method: &str, body: &Value) -> Result<Value, NotifyError> {
+        let url = format!("{}/{method}", self.base_url);
+        for attempt in 0..2 {
+            let response = self
+                .http
+                .send(Method::POST, &url, Some(&self.token), Some(body))
+                .await
+                .map_err(|e| failed("slack", e))?;
+            if response.status.as_u16() == 429 && attempt == 0 {
+                let wait = response.retry_after.unwrap_or(1).min(10);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            let answer = response.json().unwrap_or(Value::Null);
+            if !response.status.is_success() || answer["ok"] != json!(true) {
+                let error = answer["error"]
+                    .as_str()
+                    .unwrap_or("unknown error")
+                    .to_string();
+                return Err(failed(
+                    "slack",
+                    format!("{method} answered {}: {error}", response.status),
+                ));
+            }
+            return Ok(answer);
+        }
+        Err(failed("slack", format!("{method} was rate limited twice")))
+    }
+
+    pub async fn post(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<SlackMessageRef, NotifyError> {
+        let answer = self
+            .call(
+                "chat.postMessage",
+                &json!({ "channel": channel, "text": text, "blocks": blocks }),
+            )
+            .await?;
+        Ok(SlackMessageRef {
+            channel: answer["channel"].as_str().unwrap_or(channel).to_string(),
+            ts: answer["ts"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Replaces the message an interaction came from, through the interaction's `response_url`.
+    pub async fn respond(
+        &self,
+        response_url: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(), NotifyError> {
+        let body = json!({ "replace_original": true, "text": text, "blocks": blocks });
+        let response = self
+            .http
+            .send(Method::POST, response_url, None, Some(&body))
+            .await
+            .map_err(|e| failed("slack", e))?;
+        if !response.status.is_success() {
+            return Err(failed(
+                "slack",
+                format!("response_url answered {}", response.status),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn update(
+        &self,
+        message: &SlackMessageRef,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(), NotifyError> {
+        self.call("chat.update", &json!({ "channel": message.channel, "ts": message.ts, "text": text, "blocks": blocks }))
+            .await?;
+        Ok(())
+    }
+}
+
+/// A status page's HTTP API: `POST <base>/v1/status` with a bearer token and
+/// `{"status", "message", "release_id"}`.
+pub struct StatusPageApi {
+    http: HttpsClient,
+    base_url: String,
+    token: String,
+}
+
+impl StatusPageApi {
+    pub fn new(http: HttpsClient, base_url: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            http,
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            token: token.into(),
+        }
+    }
+
+    pub async fn update(
+        &self,
+        status: &str,
+        message: &str,
+        release_id: &str,
+    ) -> Result<(), NotifyError> {
+        let body = json!({ "status": status, "message": message, "release_id": release_id });
+        let response = self
+            .http
+            .send(
+                Method::POST,
+                &format!("{}/v1/status", self.base_url),
+                Some(&self.token),
+                Some(&body),
+            )
+            .await
+            .map_err(|e| failed("status_page", e))?;
+        if !response.status.is_success() {
+            return Err(failed(
+                "status_page",
+                format!("the status page answered {}", response.status),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Sends every notification to its channel; a channel left unconfigured is skipped with a log line.
+pub struct AwsNotifier {
+    pub email: Option<SesEmail>,
+    pub slack: Option<SlackApi>,
+    pub status_page: Option<StatusPageApi>,
+}
+
+#[async_trait]
+impl Notifier for AwsNotifier {
+    async fn send(&self, message: &Notification) -> Result<(), NotifyError> {
+        match (message, &self.email, &self.slack, &self.status_page) {
+            (
+                Notification::Email {
+                    to,
+                    subject,
+                    text,
+                    release_id,
+                    ..
+                },
+                Some(email),
+                _,
+                _,
+            ) => {
+                let id = email.send(to, subject, text).await?;
+                info!(release_id, message_id = %id, "email sent");
+            }
+            (
+                Notification::Slack {
+                    to,
+                    text,
+                    blocks,
+                    release_id,
+                },
+                _,
+                Some(slack),
+                _,
+            ) => {
+                let posted = slack.post(to, text, blocks).await?;
+                info!(release_id, channel = %posted.channel, ts = %posted.ts, "slack message posted");
+            }
+            (
+                Notification::SlackUpdate {
+                    to,
+                    ts,
+                    response_url,
+                    text,
+                    blocks,
+                    release_id,
+                },
+                _,
+                Some(slack),
+                _,
+            ) => {
+                match response_url {
+                    Some(url) => slack.respond(url, text, blocks).await?,
+                    None => {
+                        slack
+                            .update(
+                                &SlackMessageRef {
+                                    channel: to.clone(),
+                                    ts: ts.clone(),
+                                },
+                                text,
+                                blocks,
+                            )
+                            .await?
+                    }
+                }
+                info!(release_id, channel = %to, "slack message updated");
+            }
+            (
+                Notification::StatusPage {
+                    status,
+                    text,
+                    release_id,
+                    ..
+                },
+                _,
+                _,
+                Some(page),
+            ) => {
+                page.update(status, text, release_id).await?;
+                info!(release_id, status, "status page updated");
+            }
+            (other, ..) => info!(
+                channel = other.channel(),
+                "channel not configured; message not sent"
+            ),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! `DynamoReleaseStore`: conditional writes, transactions, indexes, the lock's lease.
+
+use chrono::{DateTime, Duration, Utc};
+use shipgate_aws::dynamo::DynamoReleaseStore;
+use shipgate_core::model::{Changelog, NewRelease, Release, ReleaseState, ReleaseType};
+use shipgate_core::ports::{LockOutcome, ReleaseFilter, ReleaseStore, StoreError};
+
+use crate::helpers::Moto;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn release(version: &str, at: DateTime<Utc>) -> Release {
+    Release::open(
+        NewRelease {
+            service: "api".parse().unwrap(),
+            version: version.parse().unwrap(),
+            commit: format!("c{}", version.replace('.', "")),
+            author: "alex".into(),
+            changelog: Changelog {
+                features: vec!["f".into()],
+                fixes: vec![],
+            },
+            release_type: None,
+            bypass_reason: None,
+        },
+        ReleaseType::Minor,
+        format!("img:{version}"),
+        at,
+    )
+}
+
+async fn store(moto: &Moto) -> DynamoReleaseStore {
+    let sdk = moto.sdk().await;
+    let store = DynamoReleaseStore::new(aws_sdk_dynamodb::Client::new(&sdk), "shipgate");
+    store.create_table().await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn a_release_round_trips_with_its_timeline() {
+    let Some(moto) = Moto::start() else { return };
+    let store = store(&moto).await;
+    let r = release("1.3.0", t("2026-03-10T09:00:00Z"));
+    store.create(&r).await.unwrap();
+    assert_eq!(store.get(&r.id).await.unwrap(), Some(r.clone()));
+    assert!(matches!(
+        store.create(&r).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store.get(&"api-9.9.9-none".parse().unwrap()).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn updates_are_conditional_on_the_version_read() {
+    let Some(moto) = Moto::start() else { return };
+    let store = store(&moto).await;
+    let r = release("1.3.0", t("2026-03-10T09:00:00Z"));
+    store.create(&r).await.unwrap();
+
+    let mut a = store.get(&r.id).await.unwrap().unwrap();
+    let mut b = a.clone();
+    a.transition(
+        ReleaseState::AwaitingApproval,
+        "approve",
+        "asked",
+        t("2026-03-10T09:00:01Z"),
+    )
+    .unwrap();
+    b.transition(
+        ReleaseState::Failed,
+        "other",
+        "racing",
+        t("2026-03-10T09:00:01Z"),
+    )
+    .unwrap();
+    let stored = store.update(&a).await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert!(matches!(
+        store.update(&b).await,
+        Err(StoreError::Conflict { expected: 0, .. })
+    ));
+
+    let now = store.get(&r.id).await.unwrap().unwrap();
+    assert_eq!(now.state, ReleaseState::AwaitingApproval);
+    assert_eq!(now.version, 1);
+    assert_eq!(now.events.len(), 2, "the loser's event was not written");
+
+    let mut next = now.clone();
+    next.note(
+        t("2026-03-10T09:05:00Z"),
+        "lee",
+        "approved",
+        "approved as Eng Lead",
+    );
+    store.update(&next).await.unwrap();
+    assert_eq!(store.get(&r.id).await.unwrap().unwrap().events.len(), 3);
+
+    let mut ghost = release("9.9.9", t("2026-03-10T09:00:00Z"));
+    ghost.note(t("2026-03-10T09:00:00Z"), "x", "x", "x");
+    assert!(matches!(
+        store.update(&ghost).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_indexes_answer_list_queue_and_last_release() {
+    let Some(moto) = Moto::start() else { return };
+    let store = store(&moto).await;
+    let mut ids = Vec::new();
+    for (n, version) in ["1.3.0", "1.4.0", "1.5.0"].iter().enumerate() {
+        let mut r = release(
+            version,
+            t("2026-03-10T09:00:00Z") + Duration::hours(n as i64),
+        );
+        store.create(&r).await.unwrap();
+        r.transition(ReleaseState::AwaitingApproval, "t", "t", r.created_at)
+            .unwrap();
+        r.transition(ReleaseState::AwaitingWindow, "t", "t", r.created_at)
+            .unwrap();
+        // Queued in the reverse order of creation.
+        r.queued_at = Some(t("2026-03-10T20:00:00Z") - Duration::hours(n as i64));
+        store.update(&r).await.unwrap();
+        ids.push(r.id.clone());
+    }
+    let service = "api".parse().unwrap();
+    let queue: Vec<_> = store
+        .window_queue(&service)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(queue, vec![ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+
+    let listed: Vec<_> = store
+        .list(&ReleaseFilter {
+            service: Some(service.clone()),
+            states: vec![],
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![ids[2].clone(), ids[1].clone(), ids[0].clone()],
+        "newest first"
+    );
+    let none = store
+        .list(&ReleaseFilter {
+            service: None,
+            states: vec![ReleaseState::Succeeded],
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(
+        store.list(&ReleaseFilter::default()).await.unwrap().len(),
+        3
+    );
+
+    // The first one deploys and succeeds: it is the last release.
+    let mut first = store.get(&ids[0]).await.unwrap().unwrap();
+    for state in [
+        ReleaseState::Deploying,
+        ReleaseState::HealthChecking,
+        ReleaseState::Monitoring,
+        ReleaseState::Succeeded,
+    ] {
+        first
+            .transition(state, "t", "t", t("2026-03-11T04:00:00Z"))
+            .unwrap();
+    }
+    store.update(&first).await.unwrap();
+    assert_eq!(
+        store.last_released(&service).await.unwrap().map(|r| r.id),
+        Some(ids[0].clone())
+    );
+    assert_eq!(store.window_queue(&service).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_deploy_lock_has_a_lease() {
+    let Some(moto) = Moto::start() else { return };
+    let store = store(&moto).await;
+    let service = "api".parse().unwrap();
+    let (a, b) = (
+        "api-1.3.0-a".parse().unwrap(),
+        "api-1.4.0-b".parse().unwrap(),
+    );
+    let now = t("2026-03-11T03:00:00Z");
+    let lease = now + Duration::hours(3);
+    assert_eq!(
+        store.acquire_lock(&service, &a, now, lease).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    assert_eq!(
+        store.acquire_lock(&service, &b, now, lease).await.unwrap(),
+        LockOutcome::HeldBy(a.clone())
+    );
+    assert_eq!(
+        store
+            .acquire_lock(&service, &a, now, lease + Duration::hours(1))
+            .await
+            .unwrap(),
+        LockOutcome::Acquired
+    );
+    assert_eq!(
+        store.lock_holder(&service, now).await.unwrap(),
+        Some(a.clone())
+    );
+    assert!(
+        !store.release_lock(&service, &b).await.unwrap(),
+        "only the holder frees it"
+    );
+
+    // The holder crashed: once its lease ran out, another may take over.
+    let later = lease + Duration::hours(2);
+    assert_eq!(store.lock_holder(&service, later).await.unwrap(), None);
+    assert_eq!(
+        store
+            .acquire_lock(&service, &b, later, later + Duration::hours(3))
+            .await
+            .unwrap(),
+        LockOutcome::Acquired
+    );
+    assert!(store.release_lock(&service, &b).await.unwrap());
+    assert_eq!(store.lock_holder(&service, later).await.unwrap(), None);
+}

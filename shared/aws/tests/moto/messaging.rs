@@ -1,0 +1,253 @@
+//! SES email, SSM secrets, and the Slack and status-page HTTP APIs (against servers on
+//! 127.0.0.1 that this test starts and stops).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use shipgate_aws::notify::{AwsNotifier, SesEmail, SlackApi, StatusPageApi, http_client};
+use shipgate_aws::ssm::{SecretError, SsmSecrets};
+use shipgate_core::ports::{Notification, Notifier, NotifyError};
+use tokio::net::TcpListener;
+
+use crate::helpers::Moto;
+
+#[tokio::test]
+async fn ssm_secrets_are_decrypted_and_cached() {
+    let Some(moto) = Moto::start() else { return };
+    let client = aws_sdk_ssm::Client::new(&moto.sdk().await);
+    client
+        .put_parameter()
+        .name("/shipgate/slack-bot-token")
+        .value("xoxb-test-token")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let secrets = SsmSecrets::new(client.clone());
+    assert_eq!(
+        secrets.get("/shipgate/slack-bot-token").await.unwrap(),
+        "xoxb-test-token"
+    );
+    client
+        .delete_parameter()
+        .name("/shipgate/slack-bot-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        secrets.get("/shipgate/slack-bot-token").await.unwrap(),
+        "xoxb-test-token",
+        "cached per container"
+    );
+    assert!(matches!(
+        secrets.get("/shipgate/missing").await,
+        Err(SecretError::Missing(_))
+    ));
+}
+
+#[tokio::test]
+async fn email_goes_through_ses() {
+    let Some(moto) = Moto::start() else { return };
+    let sdk = moto.sdk().await;
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    ses.create_email_identity()
+        .email_identity("shipgate@example.com")
+        .send()
+        .await
+        .unwrap();
+    let notifier = AwsNotifier {
+        email: Some(SesEmail::new(ses, "shipgate@example.com")),
+        slack: None,
+        status_page: None,
+    };
+    notifier
+        .send(&Notification::Email {
+            to: vec!["cto@example.com".into()],
+            subject: "v1.3.0 of api: Succeeded".into(),
+            text: "🚀 Release v1.3.0 deployed to production".into(),
+            links: vec![],
+            release_id: "api-1.3.0-abc".into(),
+        })
+        .await
+        .unwrap();
+    // moto keeps what SES sent at its backend-inspection endpoint.
+    let http = http_client(Duration::from_secs(5)).unwrap();
+    let sent = http
+        .send(
+            http::Method::GET,
+            &format!("{}/moto-api/data.json", moto.endpoint),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let sent = sent.json().unwrap();
+    assert!(
+        sent.to_string().contains("cto@example.com"),
+        "moto recorded the email"
+    );
+
+    let unverified = AwsNotifier {
+        email: Some(SesEmail::new(
+            aws_sdk_sesv2::Client::new(&sdk),
+            "nobody@unverified.example",
+        )),
+        slack: None,
+        status_page: None,
+    };
+    let err = unverified
+        .send(&Notification::Email {
+            to: vec!["cto@example.com".into()],
+            subject: "s".into(),
+            text: "t".into(),
+            links: vec![],
+            release_id: "r".into(),
+        })
+        .await;
+    assert!(
+        matches!(
+            err,
+            Err(NotifyError::Delivery {
+                channel: "email",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+#[derive(Clone, Default)]
+struct Seen {
+    requests: Arc<Mutex<Vec<(String, Value)>>>,
+    throttle_first: Arc<Mutex<bool>>,
+}
+
+async fn slack(State(seen): State<Seen>, headers: HeaderMap, body: String) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    {
+        let mut throttle = seen.throttle_first.lock().unwrap();
+        if *throttle {
+            *throttle = false;
+            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "").into_response();
+        }
+    }
+    seen.requests.lock().unwrap().push((auth, body.clone()));
+    if body["channel"] == "#nowhere" {
+        return axum::Json(json!({ "ok": false, "error": "channel_not_found" })).into_response();
+    }
+    axum::Json(json!({ "ok": true, "channel": "C0RELEASES", "ts": "1741600000.000100" }))
+        .into_response()
+}
+
+async fn serve(router: Router) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .ok();
+    });
+    (format!("http://{addr}"), stop)
+}
+
+#[tokio::test]
+async fn slack_posts_updates_retries_a_rate_limit_once_and_reports_refusals() {
+    let seen = Seen::default();
+    let router = Router::new()
+        .route("/api/chat.postMessage", post(slack))
+        .route("/api/chat.update", post(slack))
+        .with_state(seen.clone());
+    let (url, stop) = serve(router).await;
+    let api = SlackApi::new(
+        http_client(Duration::from_secs(5)).unwrap(),
+        format!("{url}/api"),
+        "xoxb-test",
+    );
+
+    *seen.throttle_first.lock().unwrap() = true;
+    let posted = api
+        .post("#releases", "🚀 Release v1.3.0", &json!([]))
+        .await
+        .unwrap();
+    assert_eq!(posted.ts, "1741600000.000100");
+    api.update(&posted, "approved by lee", &json!([]))
+        .await
+        .unwrap();
+    let requests = seen.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].0, "Bearer xoxb-test");
+    assert_eq!(requests[0].1["channel"], "#releases");
+    assert_eq!(requests[1].1["ts"], "1741600000.000100");
+
+    let err = api.post("#nowhere", "x", &json!([])).await.unwrap_err();
+    assert!(
+        format!("{:?}", err).contains("channel_not_found"),
+        "{err:?}"
+    );
+    stop.send(()).ok();
+}
+
+#[tokio::test]
+async fn the_status_page_gets_status_and_message_with_its_token() {
+    let seen = Seen::default();
+    let router = Router::new()
+        .route(
+            "/v1/status",
+            post(
+                |State(seen): State<Seen>, headers: HeaderMap, body: String| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.requests
+                        .lock()
+                        .unwrap()
+                        .push((auth, serde_json::from_str(&body).unwrap_or(Value::Null)));
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let (url, stop) = serve(router).await;
+    let page = StatusPageApi::new(
+        http_client(Duration::from_secs(5)).unwrap(),
+        &url,
+        "page-token",
+    );
+    page.update(
+        "maintenance",
+        "Maintenance in progress: deploying v1.3.0 of api",
+        "api-1.3.0-abc",
+    )
+    .await
+    .unwrap();
+    let requests = seen.requests.lock().unwrap().clone();
+    assert_eq!(requests[0].0, "Bearer page-token");
+    assert_eq!(
+        requests[0].1,
+        json!({"status": "maintenance", "message": "Maintenance in progress: deploying v1.3.0 of api", "release_id": "api-1.3.0-abc"})
+    );
+    stop.send(()).ok();
+
+    let gone = StatusPageApi::new(http_client(Duration::from_secs(2)).unwrap(), &url, "t");
+    assert!(
+        gone.update("operational", "x", "r").await.is_err(),
+        "a stopped server is an error, not a silent success"
+    );
+}
