@@ -308,3 +308,94 @@ fn stability_comes_from_the_primary_deployment() {
 
     assert!(status_of(&service_with(vec![])).is_none());
 }
+
+/// A stand-in for ECS on 127.0.0.1 that throttles the first `throttled` calls, then
+/// answers `DescribeServices` with one service.
+async fn throttling_ecs(
+    throttled: usize,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::post(move || {
+            let seen = seen.clone();
+            async move {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let json = [("content-type", "application/x-amz-json-1.1")];
+                if n < throttled {
+                    let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+                    return (axum::http::StatusCode::BAD_REQUEST, json, body.to_string());
+                }
+                let body = serde_json::json!({
+                    "services": [{
+                        "serviceName": "api",
+                        "status": "ACTIVE",
+                        "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/roleferry-api:41"
+                    }],
+                    "failures": []
+                });
+                (axum::http::StatusCode::OK, json, body.to_string())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .ok();
+    });
+    (format!("http://{addr}"), calls, stop)
+}
+
+async fn client_for(url: &str, attempts: u32) -> Client {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .http_client(shipgate_aws::deps::sdk_http_client())
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(attempts)
+                .with_initial_backoff(Duration::from_millis(1)),
+        )
+        .load()
+        .await;
+    Client::new(&sdk)
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_only_then_reported_unavailable() {
+    use std::sync::atomic::Ordering;
+    // Two throttles, four attempts: the call succeeds on the third.
+    let (url, calls, stop) = throttling_ecs(2).await;
+    let ecs = EcsDeployer::new(client_for(&url, 4).await);
+    let current = ecs.current_task_definition(&target()).await.unwrap();
+    assert!(current.ends_with("roleferry-api:41"));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    stop.send(()).ok();
+
+    // Throttled throughout: after its attempts, the deploy target is unavailable (retryable
+    // by the flow as Gate.Unavailable), never a wrong answer.
+    let (url, calls, stop) = throttling_ecs(usize::MAX).await;
+    let ecs = EcsDeployer::new(client_for(&url, 3).await);
+    assert!(matches!(
+        ecs.current_task_definition(&target()).await,
+        Err(DeployError::Unavailable(_))
+    ));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    stop.send(()).ok();
+}
