@@ -5,7 +5,8 @@ ADDR ?= 127.0.0.1:8080
 PAYLOAD ?= ../shared/fixtures/github/push-main.json
 FUNCTIONS := approve window deploy health-check monitor rollback announce trigger callback
 
-.PHONY: run demo test lint fmt clippy serve push bench bench-engine bench-cold-start clean
+.PHONY: run demo test lint lint-infra fmt clippy serve push bench bench-engine bench-cold-start \
+	package package-tools deploy cost clean
 
 ## Run the whole pipeline locally: every scenario of the release procedure on a virtual clock.
 run: demo
@@ -18,8 +19,16 @@ demo:
 test: lint
 	$(CARGO) test --workspace --all-targets
 
-lint: fmt clippy
+## Formatting, clippy, and the pipeline and infrastructure checks. The infrastructure
+## linters need `pip install cfn-lint` and `npm ci` (.ci/run does both).
+lint: fmt clippy lint-infra
 	$(CARGO) run --quiet --bin shipgate -- asl validate statemachine.json
+
+lint-infra:
+	cfn-lint infra/template.yaml
+	@test -x node_modules/.bin/asl-validator || { echo "asl-validator missing: run npm ci" >&2; exit 1; }
+	node_modules/.bin/asl-validator --json-path statemachine.json
+	$(CARGO) test --quiet -p shipgate-tests --test infra
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -45,6 +54,30 @@ bench-engine:
 bench-cold-start:
 	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p shipgate-fn-$(f))
 	$(CARGO) bench -p shipgate-aws --bench cold_start
+
+## What one release costs on AWS (the minor-happy scenario, infra/prices.toml).
+cost:
+	$(CARGO) run --quiet --bin shipgate -- --data-dir $(DATA_DIR) cost
+
+## Lambda zips for infra/template.yaml: target/lambda/<function>/bootstrap.zip (arm64).
+LAMBDA_DIR ?= target/lambda
+package: package-tools
+	$(CARGO) lambda build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) \
+		$(foreach f,$(FUNCTIONS),--package shipgate-fn-$(f))
+	@ls -l $(foreach f,$(FUNCTIONS),$(LAMBDA_DIR)/$(f)/bootstrap.zip)
+
+## cargo-lambda and zig (the arm64 linker) from PyPI, and Rust's arm64 standard library.
+package-tools:
+	python3 -m pip install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2' 'ziglang==0.15.1'
+	rustup target add aarch64-unknown-linux-gnu
+
+## Deploy the stack (SAM CLI; `sam deploy --guided` asks for the parameters the first
+## time and keeps them in samconfig.toml). Run `make package` first. Not run in CI.
+STACK ?= shipgate
+deploy:
+	sam deploy --template-file infra/template.yaml --stack-name $(STACK) \
+		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --resolve-s3 \
+		$(if $(wildcard samconfig.toml),,--guided) $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(DATA_DIR)

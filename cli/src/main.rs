@@ -2,6 +2,7 @@
 
 mod asl;
 mod context;
+mod cost;
 mod demo;
 mod release;
 mod serve;
@@ -62,6 +63,8 @@ enum Command {
     Asl(asl::Command),
     /// Serve the dashboard, approval links, the GitHub webhook and Slack buttons on the wall clock.
     Serve(serve::Args),
+    /// What one release costs on AWS: a demo scenario's transitions, invocations and writes, priced.
+    Cost(cost::Args),
     /// Send a signed GitHub webhook (a push from a file) to a running `shipgate serve`.
     #[command(subcommand)]
     Webhook(webhook::Command),
@@ -91,6 +94,7 @@ async fn main() -> ExitCode {
         Command::Asl(cmd) => asl::run(&ctx, cmd).await,
         Command::Serve(args) => serve::run(&ctx, args).await,
         Command::Webhook(cmd) => webhook::run(cmd).await,
+        Command::Cost(args) => cost::run(&ctx, args).await,
     };
     match result {
         Ok(code) => code,

@@ -347,3 +347,44 @@ fn asl_run_and_validate() {
     );
     assert!(out.status.success(), "{}", stdout(&out));
 }
+
+#[test]
+fn cost_prints_the_price_of_a_minor_release_below_a_cent() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo().join("shipgate.toml");
+    let out = shipgate(dir.path(), &config, &["cost"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("minor-happy") && text.contains("Total: $"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Step Functions") && text.contains("us-east-1"),
+        "{text}"
+    );
+
+    let out = shipgate(dir.path(), &config, &["cost", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let total = report["total_usd"].as_f64().unwrap();
+    assert!(
+        total > 0.0 && total <= 0.01,
+        "one minor release costs ${total}"
+    );
+    let usage = &report["usage"];
+    // The hour of monitoring is about sixty monitor calls, each a few transitions.
+    assert!(
+        usage["invocations"]["monitor"].as_u64().unwrap() >= 55,
+        "{usage}"
+    );
+    assert!(
+        usage["state_transitions"].as_u64().unwrap() > 150,
+        "{usage}"
+    );
+    assert!(
+        usage["dynamodb_write_units"].as_u64().unwrap() > 0,
+        "{usage}"
+    );
+    assert_eq!(report["final_state"], "Succeeded");
+}

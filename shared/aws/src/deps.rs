@@ -101,6 +101,9 @@ pub async fn deps_from(env: &Env, sdk: &SdkConfig) -> Result<Deps, BoxError> {
     if let Some(url) = &env.health_base_url {
         config.health.base_url = url.clone();
     }
+    if let Some(channel) = &env.slack_channel {
+        config.notifications.slack_channel = channel.clone();
+    }
     if let Some(url) = &env.public_url {
         config.web.public_url = Some(url.clone());
     }

@@ -18,6 +18,8 @@ pub struct Env {
     pub load_balancer: Option<String>,
     pub target_group: Option<String>,
     pub health_base_url: Option<String>,
+    /// Overrides `notifications.slack_channel` (the template's `SlackChannel`).
+    pub slack_channel: Option<String>,
     /// SSM parameters of the web secrets (trigger and callback functions).
     pub github_secret_parameter: Option<String>,
     pub slack_signing_secret_parameter: Option<String>,
@@ -96,6 +98,7 @@ impl Env {
             load_balancer: get("SHIPGATE_LOAD_BALANCER"),
             target_group: get("SHIPGATE_TARGET_GROUP"),
             health_base_url: get("SHIPGATE_HEALTH_BASE_URL"),
+            slack_channel: get("SHIPGATE_SLACK_CHANNEL"),
             github_secret_parameter: get("SHIPGATE_GITHUB_SECRET_PARAMETER"),
             slack_signing_secret_parameter: get("SHIPGATE_SLACK_SIGNING_SECRET_PARAMETER"),
             link_key_parameter: get("SHIPGATE_LINK_KEY_PARAMETER"),
@@ -143,5 +146,12 @@ mod tests {
         );
         assert_eq!(env.slack_api_url, "https://slack.com/api");
         assert!(env.scheduler.is_none() && env.status_page.is_none());
+        assert_eq!(env.slack_channel, None);
+        let mut with_channel = base.to_vec();
+        with_channel.push(("SHIPGATE_SLACK_CHANNEL", "#deploys"));
+        assert_eq!(
+            Env::from_map(&vars(&with_channel)).unwrap().slack_channel,
+            Some("#deploys".into())
+        );
     }
 }

@@ -14,7 +14,7 @@ use shipgate_core::{Config, Release, ReleaseId, ReleaseState};
 
 use crate::ecs::Faults;
 use crate::outbox::Outbox;
-use crate::runtime::{LocalClock, Runtime, RuntimeError, RuntimeOptions};
+use crate::runtime::{LocalClock, PortOverrides, Runtime, RuntimeError, RuntimeOptions};
 
 /// One thing that happens at a moment of a scenario.
 #[derive(Debug, Clone)]
@@ -488,6 +488,28 @@ pub async fn run(
     definition: &str,
     data_dir: &Path,
 ) -> Result<ScenarioReport, DemoError> {
+    let (report, runtime) = run_with(
+        scenario,
+        config,
+        definition,
+        data_dir,
+        PortOverrides::default(),
+    )
+    .await?;
+    runtime.shutdown().await;
+    Ok(report)
+}
+
+/// Like [`run`], with some ports replaced (e.g. a store that counts what reaches it), and
+/// the runtime handed back as the scenario left it — its engine history, wake-ups and
+/// outbox — for the caller to inspect and then [`Runtime::shutdown`].
+pub async fn run_with(
+    scenario: &Scenario,
+    config: &Config,
+    definition: &str,
+    data_dir: &Path,
+    overrides: PortOverrides,
+) -> Result<(ScenarioReport, Runtime), DemoError> {
     if data_dir.exists() {
         std::fs::remove_dir_all(data_dir).map_err(|source| DemoError::Io {
             path: data_dir.display().to_string(),
@@ -496,17 +518,24 @@ pub async fn run(
     }
     let mut config = config.clone();
     (scenario.configure)(&mut config);
-    let runtime = Runtime::open(RuntimeOptions {
-        data_dir: data_dir.to_path_buf(),
-        config,
-        definition: definition.to_string(),
-        clock: LocalClock::virtual_at(scenario.start),
-        demo_service: true,
-    })
+    let runtime = Runtime::open_with(
+        RuntimeOptions {
+            data_dir: data_dir.to_path_buf(),
+            config,
+            definition: definition.to_string(),
+            clock: LocalClock::virtual_at(scenario.start),
+            demo_service: true,
+        },
+        overrides,
+    )
     .await?;
-    let result = drive(scenario, &runtime).await;
-    runtime.shutdown().await;
-    result
+    match drive(scenario, &runtime).await {
+        Ok(report) => Ok((report, runtime)),
+        Err(err) => {
+            runtime.shutdown().await;
+            Err(err)
+        }
+    }
 }
 
 async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport, DemoError> {

@@ -4,6 +4,7 @@
 //! Language engine running the same `statemachine.json`.
 
 pub mod alarms;
+pub mod counting;
 pub mod db;
 pub mod demo;
 pub mod demo_service;

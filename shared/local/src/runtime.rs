@@ -118,6 +118,8 @@ pub struct Runtime {
     pub clock: LocalClock,
     pub data_dir: PathBuf,
     demo: Option<DemoService>,
+    /// Gate invocations made by wake-ups (not by the engine), by function name.
+    wake_ups: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 impl Runtime {
@@ -235,11 +237,30 @@ impl Runtime {
             clock,
             data_dir,
             demo,
+            wake_ups: Default::default(),
         })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         shipgate_asl::Clock::now(&self.clock)
+    }
+
+    /// How often a wake-up invoked each gate (window openings, approval reminders): on
+    /// AWS these are EventBridge Scheduler invocations of the gate's function.
+    pub fn wake_ups(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.wake_ups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn count_wake_up(&self, gate: Gate) {
+        *self
+            .wake_ups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(gate.name())
+            .or_default() += 1;
     }
 
     pub fn outbox_dir(&self) -> PathBuf {
@@ -263,11 +284,13 @@ impl Runtime {
                     WakeUp::Window if window_opened => {}
                     WakeUp::Window => {
                         window_opened = true;
+                        self.count_wake_up(Gate::Window);
                         gates::invoke(&self.deps, Gate::Window, json!({ "action": "open" }))
                             .await?;
                     }
                     // A reminder that fails is logged, never allowed to stop the pipeline.
                     other => {
+                        self.count_wake_up(other.gate());
                         if let Err(err) =
                             gates::invoke(&self.deps, other.gate(), other.payload()).await
                         {
