@@ -202,6 +202,17 @@ impl DynamoReleaseStore {
         Ok(())
     }
 
+    /// A transaction item writing `item` only if nothing has its key yet.
+    fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     async fn query_all(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
@@ -273,36 +284,14 @@ impl DynamoReleaseStore {
 #[async_trait]
 impl ReleaseStore for DynamoReleaseStore {
     async fn create(&self, release: &Release) -> Result<(), StoreError> {
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(release_item(release, release.version)?))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .map_err(backend)?,
-                )
-                .build(),
-        ];
+        let mut items = vec![self.put_new(release_item(release, release.version)?)?];
         if release.events.len() > MAX_NEW_EVENTS {
             return Err(StoreError::Backend(
                 "too many audit events in one write".into(),
             ));
         }
         for (index, event) in release.events.iter().enumerate() {
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(event_item(&release.id, index, event)?))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(backend)?,
-                    )
-                    .build(),
-            );
+            items.push(self.put_new(event_item(&release.id, index, event)?)?);
         }
         match self
             .client
@@ -393,22 +382,7 @@ impl ReleaseStore for DynamoReleaseStore {
             .map_err(backend)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         for (offset, event) in new_events.iter().enumerate() {
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(event_item(
-                                &release.id,
-                                stored_events + offset,
-                                event,
-                            )?))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(backend)?,
-                    )
-                    .build(),
-            );
+            items.push(self.put_new(event_item(&release.id, stored_events + offset, event)?)?);
         }
         match self
             .client

@@ -3,6 +3,7 @@
 //! its error, with the exact `errorType` `statemachine.json` matches — is checked.
 
 mod api;
+#[path = "../moto/helpers.rs"]
 mod moto;
 
 use std::path::PathBuf;
