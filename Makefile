@@ -17,7 +17,9 @@ demo:
 ## Every test: unit, engine, conformance, differential, AWS adapters on moto, Lambda
 ## runtime harness, web and browser, end-to-end; plus formatting and lints.
 test: lint
-	$(CARGO) test --workspace --all-targets
+	# The Lambda runtime harness and the cold-start smoke run the function binaries.
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --all-targets --no-fail-fast
 
 ## Formatting, clippy, and the pipeline and infrastructure checks. The infrastructure
 ## linters need `pip install cfn-lint` and `npm ci` (.ci/run does both).
