@@ -269,14 +269,33 @@ impl DynamoReleaseStore {
                 _ => break,
             }
         }
+        self.load_all(ids).await
+    }
+
+    /// Each release by id, read consistently; ids whose release is gone are skipped.
+    async fn load_all(&self, ids: Vec<String>) -> Result<Vec<Release>, StoreError> {
         let mut releases = Vec::new();
         for id in ids {
             let id: ReleaseId = id.parse().map_err(backend)?;
-            // An index is eventually consistent: re-read, and keep only what still matches.
             if let Some(release) = self.get(&id).await? {
                 releases.push(release);
             }
         }
+        Ok(releases)
+    }
+
+    /// A service's releases in `state`, by the time they sort by in that state. An index is
+    /// eventually consistent: each is re-read, and only those still in `state` are kept.
+    async fn in_state(
+        &self,
+        service: &ServiceName,
+        state: ReleaseState,
+        newest_first: bool,
+    ) -> Result<Vec<Release>, StoreError> {
+        let mut releases = self
+            .query_index("gsi1", format!("SVC#{service}#{state}"), newest_first, None)
+            .await?;
+        releases.retain(|r| r.state == state);
         Ok(releases)
     }
 }
@@ -429,13 +448,7 @@ impl ReleaseStore for DynamoReleaseStore {
                         _ => break,
                     }
                 }
-                let mut all = Vec::new();
-                for id in ids {
-                    if let Some(r) = self.get(&id.parse().map_err(backend)?).await? {
-                        all.push(r);
-                    }
-                }
-                all
+                self.load_all(ids).await?
             }
         };
         releases.retain(|r| filter.states.is_empty() || filter.states.contains(&r.state));
@@ -448,29 +461,16 @@ impl ReleaseStore for DynamoReleaseStore {
     }
 
     async fn window_queue(&self, service: &ServiceName) -> Result<Vec<Release>, StoreError> {
-        let mut queue = self
-            .query_index(
-                "gsi1",
-                format!("SVC#{service}#{}", ReleaseState::AwaitingWindow),
-                false,
-                None,
-            )
-            .await?;
-        queue.retain(|r| r.state == ReleaseState::AwaitingWindow);
-        Ok(queue)
+        self.in_state(service, ReleaseState::AwaitingWindow, false)
+            .await
     }
 
     async fn last_released(&self, service: &ServiceName) -> Result<Option<Release>, StoreError> {
-        let mut done = self
-            .query_index(
-                "gsi1",
-                format!("SVC#{service}#{}", ReleaseState::Succeeded),
-                true,
-                None,
-            )
-            .await?;
-        done.retain(|r| r.state == ReleaseState::Succeeded);
-        Ok(done.into_iter().next())
+        Ok(self
+            .in_state(service, ReleaseState::Succeeded, true)
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn acquire_lock(
