@@ -81,7 +81,7 @@ fn short(task_definition: &Option<String>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn print_timeline(report: &ScenarioReport) {
+pub(crate) fn print_timeline(report: &ScenarioReport) {
     println!("━━ {} ━━ {}", report.scenario, report.summary);
     for release in &report.releases {
         println!(

@@ -6,6 +6,7 @@ mod cost;
 mod demo;
 mod release;
 mod serve;
+mod twin;
 mod webhook;
 mod window;
 
@@ -65,6 +66,8 @@ enum Command {
     Serve(serve::Args),
     /// What one release costs on AWS: a demo scenario's transitions, invocations and writes, priced.
     Cost(cost::Args),
+    /// Rehearse the production stack offline: the demo's scenarios on infra/template.yaml as deployed.
+    Twin(twin::Args),
     /// Send a signed GitHub webhook (a push from a file) to a running `shipgate serve`.
     #[command(subcommand)]
     Webhook(webhook::Command),
@@ -95,6 +98,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&ctx, args).await,
         Command::Webhook(cmd) => webhook::run(cmd).await,
         Command::Cost(args) => cost::run(&ctx, args).await,
+        Command::Twin(args) => twin::run(&ctx, args).await,
     };
     match result {
         Ok(code) => code,

@@ -86,7 +86,7 @@ fn at(s: &str) -> DateTime<Utc> {
 fn keep(_: &mut Config) {}
 
 /// A stable, distinct 40-hex-digit commit id for a version (FNV-1a), as a push would carry.
-fn commit_for(version: &str) -> String {
+pub fn commit_for(version: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut out = String::new();
     for round in 0..3u8 {

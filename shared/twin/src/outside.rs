@@ -1,0 +1,178 @@
+//! The world outside AWS that the stack talks to, on one server on 127.0.0.1:
+//! - `/slack/api/{method}`: a Slack Web API double recording `chat.postMessage` and
+//!   `chat.update` (bearer token checked);
+//! - `/status/v1/status`: the status page API;
+//! - `/app/...`: the service itself, as the health checks see it — the demo application's
+//!   critical paths, answering 500 on a path the serving version is set to fail.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::launcher::Control;
+
+/// A message the stack sent outside.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    /// `slack`, `slack_update` or `status_page`.
+    pub channel: String,
+    /// The Slack channel, or the status.
+    pub to: String,
+    pub text: String,
+    pub body: Value,
+}
+
+pub struct Outside {
+    pub slack_token: String,
+    pub status_token: String,
+    pub control: Control,
+    /// Failing paths by image tag.
+    pub failing_paths: Mutex<HashMap<String, String>>,
+    pub sent: Mutex<Vec<Sent>>,
+    ts: Mutex<u64>,
+}
+
+impl Outside {
+    pub fn new(slack_token: &str, status_token: &str, control: Control) -> Self {
+        Self {
+            slack_token: slack_token.into(),
+            status_token: status_token.into(),
+            control,
+            failing_paths: Mutex::default(),
+            sent: Mutex::default(),
+            ts: Mutex::new(1_773_100_000),
+        }
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, sent: Sent) {
+        if let Ok(mut all) = self.sent.lock() {
+            all.push(sent);
+        }
+    }
+}
+
+pub fn router(outside: Arc<Outside>) -> Router {
+    Router::new()
+        .route("/slack/api/{method}", post(slack))
+        .route("/status/v1/status", post(status_page))
+        .route("/app/{*path}", any(app))
+        .with_state(outside)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+async fn slack(
+    State(outside): State<Arc<Outside>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if bearer(&headers) != Some(outside.slack_token.as_str()) {
+        return axum::Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return axum::Json(json!({"ok": false, "error": "invalid_json"})).into_response();
+    };
+    let channel = body["channel"].as_str().unwrap_or_default().to_string();
+    let text = body["text"].as_str().unwrap_or_default().to_string();
+    match method.as_str() {
+        "chat.postMessage" => {
+            if channel.is_empty() {
+                return axum::Json(json!({"ok": false, "error": "channel_not_found"}))
+                    .into_response();
+            }
+            let ts = {
+                let mut ts = outside.ts.lock().map(|t| *t).unwrap_or_default();
+                ts += 1;
+                if let Ok(mut t) = outside.ts.lock() {
+                    *t = ts;
+                }
+                format!("{ts}.000100")
+            };
+            outside.record(Sent {
+                channel: "slack".into(),
+                to: channel.clone(),
+                text,
+                body: body.clone(),
+            });
+            axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "message": body}))
+                .into_response()
+        }
+        "chat.update" => {
+            outside.record(Sent {
+                channel: "slack_update".into(),
+                to: channel.clone(),
+                text,
+                body: body.clone(),
+            });
+            axum::Json(json!({"ok": true, "channel": channel, "ts": body["ts"]})).into_response()
+        }
+        _ => axum::Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
+    }
+}
+
+async fn status_page(
+    State(outside): State<Arc<Outside>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if bearer(&headers) != Some(outside.status_token.as_str()) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    outside.record(Sent {
+        channel: "status_page".into(),
+        to: body["status"].as_str().unwrap_or_default().to_string(),
+        text: body["message"].as_str().unwrap_or_default().to_string(),
+        body,
+    });
+    StatusCode::OK.into_response()
+}
+
+async fn app(State(outside): State<Arc<Outside>>, method: Method, uri: Uri) -> Response {
+    let path = uri.path().strip_prefix("/app").unwrap_or("/").to_string();
+    let known = matches!(
+        (method.as_str(), path.as_str()),
+        ("GET", "/health") | ("GET", "/jobs") | ("POST", "/apply")
+    );
+    if !known {
+        return (StatusCode::NOT_FOUND, "no such path").into_response();
+    }
+    let serving = outside.control.service().await.ok();
+    let tag = serving
+        .and_then(|s| s.serving_image_tag)
+        .unwrap_or_default();
+    let failing = outside
+        .failing_paths
+        .lock()
+        .ok()
+        .and_then(|f| f.get(&tag).cloned());
+    if failing.as_deref() == Some(path.as_str()) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": format!("{path} fails in {tag}")})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({"ok": true, "path": path, "version": tag})).into_response()
+}

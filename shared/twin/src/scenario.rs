@@ -1,0 +1,624 @@
+//! The demo's scenarios, played on the twin the way people and AWS would play them: a
+//! signed GitHub push to the trigger's function URL, approvals through the links in the
+//! mail moto's SES sent, faults in moto's ECS and the demo application, CloudWatch alarms
+//! set in moto and delivered by the template's EventBridge rules.
+
+use chrono::{DateTime, Duration, Utc};
+use hmac::{KeyInit, Mac};
+use serde::Serialize;
+use serde_json::{Value, json};
+use shipgate_aws::dynamo::DynamoReleaseStore;
+use shipgate_core::ports::ReleaseStore;
+use shipgate_core::{Config, Release, ReleaseId, Version};
+use shipgate_local::demo::{
+    Action, AnnouncementView, ApprovalView, ReleaseReport, Scenario, ScenarioReport, StartSpec,
+    commit_for,
+};
+
+use crate::TwinError;
+use crate::calls::CallCount;
+use crate::stack::{Stack, StackOptions};
+
+/// How long after its start a scenario may run (virtual time), as the demo.
+const HORIZON_DAYS: i64 = 60;
+
+/// What `shipgate twin --json` prints per scenario: the demo's fields, and the AWS calls.
+#[derive(Debug, Clone, Serialize)]
+pub struct TwinReport {
+    #[serde(flatten)]
+    pub report: ScenarioReport,
+    pub aws_calls: Vec<CallCount>,
+    pub denied: Vec<CallCount>,
+    /// Functions invoked, with how many invocations each.
+    pub invocations: std::collections::BTreeMap<String, usize>,
+}
+
+struct Driver<'a> {
+    stack: &'a Stack,
+    store: DynamoReleaseStore,
+    http: reqwest::Client,
+    ids: Vec<ReleaseId>,
+    versions: Vec<Version>,
+    problems: Vec<String>,
+    /// Alarms a version trips some minutes after it starts serving: (tag, alarm, minutes, fired).
+    alarm_faults: Vec<(String, String, u32, bool)>,
+}
+
+/// Runs `scenario` on a fresh stack.
+pub async fn run(
+    scenario: &Scenario,
+    config: &Config,
+    options: &StackOptions,
+) -> Result<TwinReport, TwinError> {
+    let mut config = config.clone();
+    (scenario.configure)(&mut config);
+    config.service.initial_version = shipgate_local::runtime::SEED_VERSION
+        .parse()
+        .map_err(|e| TwinError::Setup(format!("seed version: {e}")))?;
+    if options.work_dir.exists() {
+        std::fs::remove_dir_all(&options.work_dir)
+            .map_err(|e| TwinError::io(&options.work_dir, e))?;
+    }
+    let stack = Stack::up(options, config, scenario.start).await?;
+    let result = drive(scenario, &stack).await;
+    stack.down().await;
+    result
+}
+
+async fn drive(scenario: &Scenario, stack: &Stack) -> Result<TwinReport, TwinError> {
+    let sdk = admin_sdk(stack).await;
+    let mut driver = Driver {
+        stack,
+        store: DynamoReleaseStore::new(aws_sdk_dynamodb::Client::new(&sdk), &stack.manifest.table),
+        http: reqwest::Client::new(),
+        ids: Vec::new(),
+        versions: Vec::new(),
+        problems: Vec::new(),
+        alarm_faults: Vec::new(),
+    };
+    stack.settle().await?;
+    for (when, action) in &scenario.steps {
+        driver.run_until(*when, false).await?;
+        driver.act(*when, action).await?;
+        stack.settle().await?;
+    }
+    driver
+        .run_until(scenario.start + Duration::days(HORIZON_DAYS), true)
+        .await?;
+    driver.report(scenario).await
+}
+
+async fn admin_sdk(stack: &Stack) -> aws_config::SdkConfig {
+    let admin = &stack.manifest.admin;
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shipgate_aws::deps::sdk_http_client())
+        .region(aws_config::Region::new(stack.manifest.region.clone()))
+        .endpoint_url(&stack.manifest.endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            &admin.access_key_id,
+            &admin.secret_access_key,
+            None,
+            None,
+            "twin-admin",
+        ))
+        .load()
+        .await
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text_of(mail: &Value) -> String {
+    let mut out = String::new();
+    for key in ["subject", "body", "text", "html", "body_text"] {
+        if let Some(s) = mail.get(key).and_then(Value::as_str) {
+            out.push_str(s);
+            out.push('\n');
+        }
+    }
+    if out.is_empty() {
+        out = mail.to_string();
+    }
+    out
+}
+
+impl Driver<'_> {
+    /// Moves the clock to `until`, running everything due on the way. With `until_idle`,
+    /// stops as soon as no execution is running.
+    async fn run_until(&mut self, until: DateTime<Utc>, until_idle: bool) -> Result<(), TwinError> {
+        loop {
+            self.stack.settle().await?;
+            self.check_alarm_faults().await?;
+            let now = self.stack.clock.now();
+            let running = self
+                .stack
+                .executions()?
+                .iter()
+                .any(|e| e.status == shipgate_asl::ExecutionStatus::Running);
+            if until_idle && !running {
+                return Ok(());
+            }
+            let mut next = self.stack.next_event().await?;
+            if let Some(at) = self.next_alarm_fault().await? {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+            match next {
+                Some(t) if t <= until => self
+                    .stack
+                    .clock
+                    .set(t.max(now + Duration::milliseconds(1)))?,
+                _ => {
+                    self.stack.clock.set(until)?;
+                    self.stack.settle().await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn act(&mut self, when: DateTime<Utc>, action: &Action) -> Result<(), TwinError> {
+        match action {
+            Action::Start(spec) => self.push(spec).await,
+            Action::Approve { release, who } => {
+                if let Err(e) = self.decide(*release, who, "approve", None).await {
+                    self.problems.push(format!("{who} could not approve: {e}"));
+                }
+                Ok(())
+            }
+            Action::Reject {
+                release,
+                who,
+                reason,
+            } => {
+                if let Err(e) = self.decide(*release, who, "reject", Some(reason)).await {
+                    self.problems.push(format!("{who} could not reject: {e}"));
+                }
+                Ok(())
+            }
+            Action::ExpectRefused { release, who } => {
+                match self.link_for(*release, who).await? {
+                    // The only way to decide on AWS is one's own link: none was sent.
+                    None => Ok(()),
+                    Some(_) => {
+                        if self.decide(*release, who, "approve", None).await.is_ok() {
+                            let state = self.release(*release).await?.state;
+                            if state != shipgate_core::ReleaseState::AwaitingApproval {
+                                self.problems.push(format!(
+                                    "{who}'s approval was accepted but must be refused"
+                                ));
+                            }
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Action::ExpectState { release, state } => {
+                self.stack.settle().await?;
+                let current = self.release(*release).await?;
+                if current.state != *state {
+                    self.problems.push(format!(
+                        "at {when} release #{release} was {} instead of {state}",
+                        current.state
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn release(&self, n: usize) -> Result<Release, TwinError> {
+        let id = self
+            .ids
+            .get(n)
+            .ok_or_else(|| TwinError::Step(format!("no release #{n}")))?;
+        self.store
+            .get(id)
+            .await
+            .map_err(|e| TwinError::Step(format!("reading release {id}: {e}")))?
+            .ok_or_else(|| TwinError::Step(format!("release {id} is not in the table")))
+    }
+
+    fn email_of(&self, who: &str) -> String {
+        self.stack
+            .config
+            .approvers
+            .iter()
+            .find(|a| a.id == who)
+            .map(|a| a.email.clone())
+            .unwrap_or_else(|| format!("{who}@roleferry.example"))
+    }
+
+    /// A push to the release branch, signed with the webhook secret, to the trigger's URL.
+    async fn push(&mut self, spec: &StartSpec) -> Result<(), TwinError> {
+        let version: Version = spec
+            .version
+            .parse()
+            .map_err(|e| TwinError::Step(format!("version {}: {e}", spec.version)))?;
+        let base = self
+            .versions
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(self.stack.config.service.initial_version);
+        let mut messages: Vec<String> = Vec::new();
+        if version.major > base.major {
+            let (first, rest) = spec
+                .features
+                .split_first()
+                .map_or(("A new major version", &[][..]), |(f, r)| (*f, r));
+            messages.push(format!("feat!: {first}"));
+            messages.extend(rest.iter().map(|f| format!("feat: {f}")));
+        } else if version.minor > base.minor {
+            messages.extend(spec.features.iter().map(|f| format!("feat: {f}")));
+        }
+        messages.extend(spec.fixes.iter().map(|f| format!("fix: {f}")));
+        if messages.is_empty() {
+            messages.push(format!("feat: release {version}"));
+        }
+        if let Some(reason) = spec.bypass_reason {
+            if let Some(last) = messages.last_mut() {
+                last.push_str(&format!("\n\nHotfix-Bypass: {reason}"));
+            }
+        }
+        let faults = &spec.faults;
+        let tag = spec.version.to_string();
+        self.stack
+            .control
+            .set_faults(&json!({ tag.clone(): {
+                "fail_stability": faults.fail_stability,
+                "migration_exit_code": faults.migration_exit_code,
+                "reverse_migration_exit_code": faults.reverse_migration_exit_code,
+            }}))
+            .await?;
+        if let Some(path) = &faults.failing_path
+            && let Ok(mut failing) = self.stack.outside.failing_paths.lock()
+        {
+            failing.insert(tag.clone(), path.clone());
+        }
+        if let Some((alarm, minutes)) = &faults.alarm_after_minutes {
+            self.alarm_faults
+                .push((tag.clone(), alarm.clone(), *minutes, false));
+        }
+        if faults.error_rate.is_some() || faults.p99_latency_ms.is_some() {
+            self.problems.push(
+                "error-rate and latency faults need a load balancer's metrics, which the twin's stack has none of".into(),
+            );
+        }
+        let commit = commit_for(&tag);
+        let email = self.email_of(spec.author);
+        let commits: Vec<Value> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let id = if i + 1 == messages.len() {
+                    commit.clone()
+                } else {
+                    commit_for(&format!("{tag}-{i}"))
+                };
+                json!({"id": id, "message": m, "author": {"name": spec.author, "email": email, "username": spec.author}})
+            })
+            .collect();
+        let repository = &self.stack.config.service.repository;
+        let payload = json!({
+            "ref": format!("refs/heads/{}", self.stack.config.web.branch),
+            "before": "0".repeat(40),
+            "after": commit,
+            "repository": {"full_name": repository, "name": repository.rsplit('/').next()},
+            "pusher": {"name": spec.author, "email": email},
+            "sender": {"login": spec.author},
+            "head_commit": commits.last(),
+            "commits": commits,
+        })
+        .to_string();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(
+            self.stack.secrets.github_webhook_secret.as_bytes(),
+        )
+        .map_err(|e| TwinError::Step(e.to_string()))?;
+        mac.update(payload.as_bytes());
+        let signature = format!("sha256={}", hex(&mac.finalize().into_bytes()));
+        let url = self.stack.url_of("TriggerFunction").ok_or_else(|| {
+            TwinError::Step("the template gives the trigger no function URL".into())
+        })?;
+        let response = self
+            .http
+            .post(format!("{url}webhooks/github"))
+            .header("content-type", "application/json")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
+            .header("x-hub-signature-256", signature)
+            .body(payload)
+            .send()
+            .await
+            .map_err(|e| TwinError::Step(format!("push: {e}")))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.as_u16() != 201 {
+            return Err(TwinError::Step(format!(
+                "the push answered {status}: {body}"
+            )));
+        }
+        let id: ReleaseId = body["release_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| TwinError::Step(format!("the push started no release: {body}")))?;
+        if body["version"].as_str() != Some(spec.version) {
+            self.problems.push(format!(
+                "the push released {} where the scenario expects {}",
+                body["version"], spec.version
+            ));
+        }
+        self.ids.push(id);
+        self.versions.push(version);
+        self.stack.settle().await
+    }
+
+    /// The newest approval link mailed to `who` for release `n`.
+    async fn link_for(&self, n: usize, who: &str) -> Result<Option<String>, TwinError> {
+        let release = self.release(n).await?;
+        let address = self.email_of(who);
+        let title = format!("v{} of", release.semver);
+        let prefix = self
+            .stack
+            .url_of("CallbackFunction")
+            .unwrap_or_else(|| self.stack.edge_url.clone());
+        let mail = self.stack.control.mail().await?;
+        Ok(mail
+            .iter()
+            .rev()
+            .filter(|m| m.to_string().contains(&address))
+            .map(text_of)
+            .filter(|t| t.contains(&title) && t.contains("pproval needed"))
+            .find_map(|t| {
+                t.split_whitespace()
+                    .find(|w| w.starts_with(&prefix))
+                    .map(|w| w.trim_end_matches(['.', ',', ')']).to_string())
+            }))
+    }
+
+    /// Opens the link (GET shows, changes nothing), then presses the button (POST).
+    async fn decide(
+        &mut self,
+        n: usize,
+        who: &str,
+        decision: &str,
+        reason: Option<&str>,
+    ) -> Result<(), String> {
+        let link = self
+            .link_for(n, who)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no approval link was mailed to {who}"))?;
+        let page = self
+            .http
+            .get(&link)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !page.status().is_success() {
+            return Err(format!("opening the link answered {}", page.status()));
+        }
+        let mut form = vec![("decision", decision.to_string())];
+        if let Some(reason) = reason {
+            form.push(("reason", reason.to_string()));
+        }
+        let body = serde_urlencoded_form(&form);
+        let answer = self
+            .http
+            .post(&link)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = answer.status();
+        if !status.is_success() {
+            let text = answer.text().await.unwrap_or_default();
+            return Err(format!(
+                "the decision answered {status}: {}",
+                text.chars().take(300).collect::<String>()
+            ));
+        }
+        self.stack.settle().await.map_err(|e| e.to_string())
+    }
+
+    async fn next_alarm_fault(&self) -> Result<Option<DateTime<Utc>>, TwinError> {
+        if self.alarm_faults.iter().all(|f| f.3) {
+            return Ok(None);
+        }
+        let service = self.stack.control.service().await?;
+        let (Some(tag), Some(since)) = (service.serving_image_tag, service.serving_since) else {
+            return Ok(None);
+        };
+        Ok(self
+            .alarm_faults
+            .iter()
+            .filter(|f| !f.3 && f.0 == tag)
+            .map(|f| since + Duration::minutes(f.2.into()))
+            .min())
+    }
+
+    /// Trips a faulted version's alarm once it has served long enough; clears it when the
+    /// version no longer serves.
+    async fn check_alarm_faults(&mut self) -> Result<(), TwinError> {
+        if self.alarm_faults.is_empty() {
+            return Ok(());
+        }
+        let service = self.stack.control.service().await?;
+        let now = self.stack.clock.now();
+        for i in 0..self.alarm_faults.len() {
+            let (tag, alarm, minutes, fired) = self.alarm_faults[i].clone();
+            let serving = service.serving_image_tag.as_deref() == Some(tag.as_str());
+            if !fired
+                && serving
+                && service
+                    .serving_since
+                    .is_some_and(|s| s + Duration::minutes(minutes.into()) <= now)
+            {
+                self.alarm_faults[i].3 = true;
+                self.stack
+                    .set_alarm(
+                        &alarm,
+                        "ALARM",
+                        &format!("Threshold crossed: {tag} answers 5xx"),
+                    )
+                    .await?;
+                self.stack.settle().await?;
+            } else if fired && !serving {
+                self.stack.set_alarm(&alarm, "OK", "back to normal").await?;
+                self.alarm_faults[i].2 = u32::MAX;
+            }
+        }
+        self.alarm_faults.retain(|f| f.2 != u32::MAX);
+        Ok(())
+    }
+
+    async fn report(mut self, scenario: &Scenario) -> Result<TwinReport, TwinError> {
+        let stack = self.stack;
+        stack.sync_calls().await?;
+        let mut releases = Vec::new();
+        for n in 0..self.ids.len() {
+            releases.push(self.release(n).await?);
+        }
+        let channel = &stack.config.notifications.slack_channel;
+        let announcements: Vec<AnnouncementView> = stack
+            .outside
+            .sent()
+            .into_iter()
+            .filter(|s| (s.channel == "slack" && &s.to == channel) || s.channel == "status_page")
+            .map(|s| AnnouncementView {
+                channel: s.channel,
+                text: s.text,
+            })
+            .collect();
+        let service = stack.control.service().await?;
+        let tasks_run = stack
+            .control
+            .tasks()
+            .await?
+            .iter()
+            .map(|t| {
+                let command: Vec<&str> = t["command"]
+                    .as_array()
+                    .map(|c| c.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                format!("{} → exit {}", command.join(" "), t["exit_code"])
+            })
+            .collect();
+        let reports: Vec<ReleaseReport> = releases
+            .iter()
+            .map(|r| ReleaseReport {
+                release_id: r.id.to_string(),
+                version: r.semver.to_string(),
+                release_type: r.release_type,
+                final_state: r.state,
+                deploy_started_at: r.deploy_started_at,
+                finished_at: r.finished_at,
+                previous_task_definition: r.previous_task_definition.clone(),
+                new_task_definition: r.new_task_definition.clone(),
+                approvals: r
+                    .approvals
+                    .iter()
+                    .map(|a| ApprovalView {
+                        approver: a.approver.clone(),
+                        role: a.role.clone(),
+                        decision: a.decision,
+                    })
+                    .collect(),
+                outcome: r.outcome.clone(),
+                timeline: r.events.clone(),
+            })
+            .collect();
+        for release in &releases {
+            if release.announced != Some(release.state) {
+                self.problems.push(format!(
+                    "the outcome of {} ({}) was never announced",
+                    release.id, release.state
+                ));
+            }
+        }
+        for execution in stack.executions()? {
+            let error = execution.error.clone().unwrap_or_default();
+            let ended_well = match execution.status {
+                shipgate_asl::ExecutionStatus::Succeeded => true,
+                shipgate_asl::ExecutionStatus::Failed => error.starts_with("Release."),
+                _ => false,
+            };
+            if !ended_well {
+                self.problems.push(format!(
+                    "execution {} ended {:?} {error}: {}",
+                    execution.name,
+                    execution.status,
+                    execution.cause.unwrap_or_default()
+                ));
+            }
+        }
+        if let Ok(p) = stack.problems.lock() {
+            self.problems.extend(p.iter().cloned());
+        }
+        let denied = stack.calls.denied();
+        for d in &denied {
+            self.problems.push(format!(
+                "{} was denied {} ({} times)",
+                d.call.function, d.call.action, d.count
+            ));
+        }
+        let Some(last) = reports.last().cloned() else {
+            return Err(TwinError::Step(format!(
+                "scenario {} started no release",
+                scenario.name
+            )));
+        };
+        for r in &reports {
+            if r.final_state != scenario.expected_state {
+                self.problems.push(format!(
+                    "release {} ended {} instead of {}",
+                    r.release_id, r.final_state, scenario.expected_state
+                ));
+            }
+        }
+        let mut invocations = std::collections::BTreeMap::new();
+        for i in stack.lambda.invocations() {
+            *invocations.entry(i.function).or_insert(0) += 1;
+        }
+        Ok(TwinReport {
+            report: ScenarioReport {
+                scenario: scenario.name.to_string(),
+                summary: scenario.summary.to_string(),
+                expected_state: scenario.expected_state,
+                final_state: last.final_state,
+                passed: self.problems.is_empty(),
+                problems: self.problems,
+                deploy_started_at: last.deploy_started_at,
+                previous_task_definition: last.previous_task_definition.clone(),
+                serving_task_definition: service.serving,
+                approvals: last.approvals.clone(),
+                announcements,
+                releases: reports,
+                tasks_run,
+            },
+            aws_calls: stack.calls.all(),
+            denied,
+            invocations,
+        })
+    }
+}
+
+fn serde_urlencoded_form(pairs: &[(&str, String)]) -> String {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".into(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
