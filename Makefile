@@ -5,7 +5,7 @@ ADDR ?= 127.0.0.1:8080
 PAYLOAD ?= ../shared/fixtures/github/push-main.json
 FUNCTIONS := approve window deploy health-check monitor rollback announce trigger callback
 
-.PHONY: run demo test lint lint-infra fmt clippy serve push bench bench-engine bench-cold-start \
+.PHONY: run demo twin test test-deps test-twin-launcher lint lint-infra lint-iam fmt clippy serve push bench bench-engine bench-cold-start \
 	package package-tools deploy cost clean
 
 ## Run the whole pipeline locally: every scenario of the release procedure on a virtual clock.
@@ -14,23 +14,41 @@ run: demo
 demo:
 	$(CARGO) run --quiet --bin shipgate -- --data-dir $(DATA_DIR) demo
 
+## The production stack (infra/template.yaml) run offline as deployed, every scenario on it.
+## Needs Python 3 with moto[server], boto3 and aws-sam-translator, and Debian's faketime.
+twin:
+	$(CARGO) build --workspace --bins
+	$(CARGO) run --quiet --bin shipgate -- --data-dir $(DATA_DIR) twin
+
 ## Every test: unit, engine, conformance, differential, AWS adapters on moto, Lambda
-## runtime harness, web and browser, end-to-end; plus formatting and lints.
-test: lint
-	# The Lambda runtime harness and the cold-start smoke run the function binaries.
+## runtime harness, web and browser, the twin, end-to-end; plus formatting and lints.
+test: test-deps lint test-twin-launcher
+	# The Lambda runtime harness, the twin and the cold-start smoke run the function binaries.
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets --no-fail-fast
+
+## What the tests need (pip, npm, apt as root), installed when missing.
+test-deps:
+	bash .ci/deps
+
+## The twin's launcher (template translation, moto with IAM enforced, the ECS extension).
+test-twin-launcher:
+	python3 -m pytest -q -p no:cacheprovider infra/twin
 
 ## Formatting, clippy, and the pipeline and infrastructure checks. The infrastructure
 ## linters need `pip install cfn-lint` and `npm ci` (.ci/run does both).
 lint: fmt clippy lint-infra
 	$(CARGO) run --quiet --bin shipgate -- asl validate statemachine.json
 
-lint-infra:
+lint-infra: lint-iam
 	cfn-lint infra/template.yaml
 	@test -x node_modules/.bin/asl-validator || { echo "asl-validator missing: run npm ci" >&2; exit 1; }
 	node_modules/.bin/asl-validator --json-path statemachine.json
 	$(CARGO) test --quiet -p shipgate-tests --test infra
+
+## Resource scoping of every IAM policy in the template (parliament); the twin checks actions.
+lint-iam:
+	@if [ -f infra/twin/iam_lint.py ]; then python3 infra/twin/iam_lint.py --template infra/template.yaml --parameters infra/twin/parameters.json; fi
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -1424,17 +1424,27 @@ def wait_for_end() -> None:
         pass
 
 
-def launch(args) -> None:
-    started = datetime.now()
-    seed = json.loads(args.seed.read_text())
-    raw = load_template(args.template)
-    parameters = load_parameters(raw, args.parameters, args.parameter)
-    packaged, code, definitions = sam_package(raw, args.template.resolve().parent)
+def resolve_stack(template: Path, parameter_file: Path, overrides: list[str], stack_name: str,
+                  edge_url: str) -> tuple[Resolver, dict, dict]:
+    """The stack as the twin sees it (also used by iam_lint.py): the template loaded,
+    packaged, translated and every resource and output resolved. Returns the resolver and
+    the local code and definition paths (see sam_package)."""
+    raw = load_template(template)
+    parameters = load_parameters(raw, parameter_file, overrides)
+    packaged, code, definitions = sam_package(raw, template.resolve().parent)
     cfn = translate(packaged, parameters)
-    resolver = Resolver(cfn, parameters, args.stack_name, args.edge_url.rstrip("/"))
+    resolver = Resolver(cfn, parameters, stack_name, edge_url.rstrip("/"))
     for lid in resolver.resources:  # every intrinsic resolves, or fail before moto starts
         resolver.properties(lid)
     resolver.outputs()
+    return resolver, code, definitions
+
+
+def launch(args) -> None:
+    started = datetime.now()
+    seed = json.loads(args.seed.read_text())
+    resolver, code, definitions = resolve_stack(args.template, args.parameters, args.parameter,
+                                                args.stack_name, args.edge_url)
 
     calls, ecs, mail = CallLog(), EcsTwin(args.clock_file, seed), SentMail()
     install_iam_recording(calls)

@@ -32,6 +32,13 @@ pub enum GateError {
     DeployFailed(#[source] DeployError),
     #[error("migration `{command}` exited with code {exit_code}")]
     MigrationFailed { command: String, exit_code: i32 },
+    #[error(
+        "migration `{command}` was started at {started} by an earlier attempt whose outcome was never recorded: check the task and the database before running it again"
+    )]
+    MigrationOutcomeUnknown {
+        command: String,
+        started: chrono::DateTime<chrono::Utc>,
+    },
     #[error("deployment not stable: {0}")]
     NotStable(String),
     #[error("health check failed: {0}")]
@@ -87,7 +94,9 @@ impl GateError {
             GateError::ApprovalRefused(_) => "Approval.Refused",
             GateError::Rejected { .. } => "Approval.Rejected",
             GateError::DeployFailed(_) => "Deploy.Failed",
-            GateError::MigrationFailed { .. } => "Deploy.MigrationFailed",
+            GateError::MigrationFailed { .. } | GateError::MigrationOutcomeUnknown { .. } => {
+                "Deploy.MigrationFailed"
+            }
             GateError::NotStable(_) => "Deploy.NotStable",
             GateError::HealthCheckFailed(_) => "HealthCheck.Failed",
             GateError::AlarmFired(_) => "Monitor.AlarmFired",

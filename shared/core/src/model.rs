@@ -293,6 +293,14 @@ pub struct Release {
     pub previous_task_definition: Option<String>,
     pub new_task_definition: Option<String>,
     pub migration: Option<MigrationRecord>,
+    /// When the forward migration was started: recorded before `RunTask`, so a retried or
+    /// concurrent deploy never starts it a second time.
+    #[serde(default)]
+    pub migration_started_at: Option<DateTime<Utc>>,
+    /// When the reverse migration was started: recorded before `RunTask`, so two rollbacks
+    /// (the flow's and the alarm's) never run it twice.
+    #[serde(default)]
+    pub reversal_started_at: Option<DateTime<Utc>>,
     pub approvals: Vec<Approval>,
     /// A reason to skip the window (hotfix bypass), given when the release was started.
     pub bypass_reason: Option<String>,
@@ -347,6 +355,8 @@ impl Release {
             previous_task_definition: None,
             new_task_definition: None,
             migration: None,
+            migration_started_at: None,
+            reversal_started_at: None,
             approvals: Vec::new(),
             bypass_reason: new.bypass_reason,
             created_at: now,

@@ -31,6 +31,7 @@ pub fn router(edge: Arc<Edge>) -> Router {
 }
 
 /// The function URL event for a request.
+#[allow(clippy::too_many_arguments)]
 pub fn event(
     method: &Method,
     path: &str,

@@ -188,10 +188,8 @@ impl LambdaService {
                 false,
             ),
         };
-        if reuse {
-            if let Ok(mut idle) = self.idle.lock() {
-                idle.entry(spec.name.clone()).or_default().push(sandbox);
-            }
+        if reuse && let Ok(mut idle) = self.idle.lock() {
+            idle.entry(spec.name.clone()).or_default().push(sandbox);
         }
         if let Ok(mut log) = self.invocations.lock() {
             log.push(Invocation {

@@ -21,6 +21,8 @@ use crate::stack::{Stack, StackOptions};
 
 /// How long after its start a scenario may run (virtual time), as the demo.
 const HORIZON_DAYS: i64 = 60;
+/// How long the stack runs on once every execution has ended.
+const SETTLE_MINUTES: i64 = 15;
 
 /// What `shipgate twin --json` prints per scenario: the demo's fields, and the AWS calls.
 #[derive(Debug, Clone, Serialize)]
@@ -137,6 +139,12 @@ impl Driver<'_> {
                 .iter()
                 .any(|e| e.status == shipgate_asl::ExecutionStatus::Running);
             if until_idle && !running {
+                // Every execution has ended; let a rollout still under way (a rollback's
+                // deployment) finish, as the local demo's horizon does.
+                self.stack
+                    .clock
+                    .set(now + Duration::minutes(SETTLE_MINUTES))?;
+                self.stack.settle().await?;
                 return Ok(());
             }
             let mut next = self.stack.next_event().await?;
@@ -256,10 +264,8 @@ impl Driver<'_> {
         if messages.is_empty() {
             messages.push(format!("feat: release {version}"));
         }
-        if let Some(reason) = spec.bypass_reason {
-            if let Some(last) = messages.last_mut() {
-                last.push_str(&format!("\n\nHotfix-Bypass: {reason}"));
-            }
+        if let (Some(reason), Some(last)) = (spec.bypass_reason, messages.last_mut()) {
+            last.push_str(&format!("\n\nHotfix-Bypass: {reason}"));
         }
         let faults = &spec.faults;
         let tag = spec.version.to_string();
@@ -366,7 +372,11 @@ impl Driver<'_> {
         Ok(mail
             .iter()
             .rev()
-            .filter(|m| m.to_string().contains(&address))
+            .filter(|m| {
+                m["to"]
+                    .as_array()
+                    .is_some_and(|to| to.iter().any(|a| a.as_str() == Some(address.as_str())))
+            })
             .map(text_of)
             .filter(|t| t.contains(&title) && t.contains("pproval needed"))
             .find_map(|t| {

@@ -144,6 +144,16 @@ pub fn derive<'a>(messages: impl IntoIterator<Item = &'a str>) -> (Option<Releas
     (bump, changelog)
 }
 
+/// The reason of a `Hotfix-Bypass: <reason>` trailer in a commit message: the push asks
+/// for the window to be bypassed (allowed for hotfixes only, and announced).
+pub fn bypass_trailer(message: &str) -> Option<String> {
+    message.lines().rev().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim().eq_ignore_ascii_case("hotfix-bypass") && !value.trim().is_empty())
+            .then(|| value.trim().to_string())
+    })
+}
+
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
 }
@@ -371,7 +381,7 @@ async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Re
         author,
         changelog,
         release_type: None,
-        bypass_reason: None,
+        bypass_reason: bypass_trailer(&head.message),
     };
     match releases::start(deps, new).await {
         Ok(started) => {
@@ -413,6 +423,21 @@ async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Re
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_hotfix_bypass_trailer_asks_for_the_bypass_with_its_reason() {
+        assert_eq!(
+            super::bypass_trailer(
+                "fix: SSO login\n\nHotfix-Bypass: SSO logins failing for all customers\n"
+            ),
+            Some("SSO logins failing for all customers".into())
+        );
+        assert_eq!(
+            super::bypass_trailer("fix: SSO login\n\nHotfix-Bypass:   \n"),
+            None
+        );
+        assert_eq!(super::bypass_trailer("fix: bypass the cache"), None);
+    }
+
     use super::*;
 
     #[test]

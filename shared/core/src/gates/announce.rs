@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::GateError;
-use crate::gates::{CaughtError, Deps, messages, rollback, window};
+use crate::gates::{CaughtError, Deps, messages, rollback};
 use crate::model::{Release, ReleaseId, ReleaseState};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,12 +77,10 @@ pub async fn announce(
         );
         release = deps.save(&release).await?;
     }
-    if deps
-        .store
+    // Frees the service; the flow then asks the window gate to let the next release
+    // through (`WakeNextRelease`): a gate never calls another.
+    deps.store
         .release_lock(&release.service, &release.id)
-        .await?
-    {
-        window::dispatch(deps, &release.service).await?;
-    }
+        .await?;
     Ok(release)
 }

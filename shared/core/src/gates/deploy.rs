@@ -88,11 +88,21 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         }
     };
     if let (Some(migration), None) = (&service.migration, &release.migration) {
+        let command = migration.command.join(" ");
+        if let Some(started) = release.migration_started_at {
+            // An earlier attempt started it and never recorded its end (it timed out or
+            // died): running it again could apply it twice, and rolling it back blindly
+            // could undo what never ran. Stop here; rollback restores the service.
+            return Err(GateError::MigrationOutcomeUnknown { command, started });
+        }
+        // Claimed with a conditional write before the task starts: of two concurrent or
+        // retried deploys, only one gets past this save.
+        release.migration_started_at = Some(deps.now());
+        release = deps.save(&release).await?;
         let outcome = deps
             .deployer
             .run_task(&target, &new, &service.container, &migration.command)
             .await?;
-        let command = migration.command.join(" ");
         release.migration = Some(MigrationRecord {
             task_arn: outcome.task_arn.clone(),
             exit_code: outcome.exit_code,

@@ -122,6 +122,21 @@ pub async fn roll_back(
     if let (true, Some(command), Some(new)) =
         (migration_ran, reverse, release.new_task_definition.clone())
     {
+        if let Some(started) = release.reversal_started_at {
+            // Another rollback (the flow's or the alarm's) is reversing it, or started to
+            // and never recorded the end: never run the reverse migration twice.
+            return Err(GateError::Unavailable {
+                what: "the reverse migration".into(),
+                source: format!(
+                    "already started at {started} by another rollback; its outcome is not recorded yet"
+                )
+                .into(),
+            });
+        }
+        // Claimed with a conditional write before the task starts: of two concurrent
+        // rollbacks, only one gets past this save.
+        release.reversal_started_at = Some(deps.now());
+        release = deps.save(&release).await?;
         // The reverse migration needs the code that knows the migration: the new image.
         let outcome = deps
             .deployer

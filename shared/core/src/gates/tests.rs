@@ -542,3 +542,93 @@ async fn starting_twice_for_one_commit_opens_one_release() {
         "Gate.InvalidInput"
     );
 }
+
+#[tokio::test]
+async fn a_reverse_migration_another_rollback_started_is_never_run_twice() {
+    // Given a rollback (the alarm's) that claimed the reverse migration and has not
+    // recorded its end yet
+    let kit = Kit::new("2026-03-11T03:20:00Z");
+    let mut r = kit
+        .release_in("1.3.0", ReleaseType::Minor, RollingBack)
+        .await;
+    r.previous_task_definition = Some("arn:td/app:1".into());
+    r.new_task_definition = Some("arn:td/app:2".into());
+    r.migration = Some(crate::model::MigrationRecord {
+        task_arn: "t".into(),
+        exit_code: 0,
+        at: at("2026-03-11T03:00:00Z"),
+        reversed: false,
+    });
+    r.reversal_started_at = Some(at("2026-03-11T03:20:00Z"));
+    kit.store.update(&r).await.unwrap();
+    // When the flow's rollback runs
+    let err = invoke(&kit.deps, Gate::Rollback, json!({"release_id": r.id}))
+        .await
+        .unwrap_err();
+    // Then it waits for the other one (retried by the flow) and runs no second downgrade
+    assert_eq!(err.error_type(), "Gate.Unavailable");
+    assert!(
+        !kit.log().iter().any(|l| l.contains("downgrade")),
+        "{:?}",
+        kit.log()
+    );
+    assert_eq!(kit.get(&r.id).await.state, RollingBack);
+}
+
+#[tokio::test]
+async fn the_reverse_migration_is_claimed_before_it_starts() {
+    let kit = Kit::new("2026-03-11T03:20:00Z");
+    let mut r = kit
+        .release_in("1.3.0", ReleaseType::Minor, Monitoring)
+        .await;
+    r.migration = Some(crate::model::MigrationRecord {
+        task_arn: "t".into(),
+        exit_code: 0,
+        at: at("2026-03-11T03:00:00Z"),
+        reversed: false,
+    });
+    kit.store.update(&r).await.unwrap();
+    invoke(&kit.deps, Gate::Rollback, json!({"release_id": r.id}))
+        .await
+        .unwrap();
+    let release = kit.get(&r.id).await;
+    assert_eq!(
+        release.reversal_started_at,
+        Some(at("2026-03-11T03:20:00Z"))
+    );
+    assert_eq!(
+        kit.log().iter().filter(|l| l.contains("downgrade")).count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_retried_deploy_never_starts_the_migration_a_second_time() {
+    // Given a deploy that claimed the migration and died before recording its outcome
+    let kit = Kit::new("2026-03-11T03:00:00Z");
+    let mut r = kit.release_in("1.3.0", ReleaseType::Minor, Deploying).await;
+    r.previous_task_definition = Some("arn:td/app:1".into());
+    r.new_task_definition = Some("arn:td/app:2".into());
+    r.migration_started_at = Some(at("2026-03-11T03:00:00Z"));
+    kit.store.update(&r).await.unwrap();
+    // When the flow retries the deploy
+    let err = invoke(
+        &kit.deps,
+        Gate::Deploy,
+        json!({"action": "start", "release_id": r.id}),
+    )
+    .await
+    .unwrap_err();
+    // Then it refuses (and the flow rolls back) instead of running the migration again
+    assert_eq!(err.error_type(), "Deploy.MigrationFailed");
+    assert!(
+        err.describe().contains("never recorded"),
+        "{}",
+        err.describe()
+    );
+    assert!(
+        !kit.log().iter().any(|l| l.contains("ecs run")),
+        "{:?}",
+        kit.log()
+    );
+}
