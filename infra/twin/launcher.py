@@ -38,6 +38,7 @@ import os
 import re
 import signal
 import sys
+import time
 import threading
 import traceback
 from datetime import datetime, timedelta, timezone
@@ -673,6 +674,10 @@ class EcsTwin:
         self.cluster, self.service = ecs.get("cluster"), ecs.get("service")
         self.container = ecs.get("container")
         self.rollout = timedelta(seconds=float(ecs.get("rollout_seconds", 180)))
+        # One-off tasks (migrations) run this long in real time before they stop, so a
+        # function waiting on one overlaps whatever else runs meanwhile, as on ECS.
+        self.task_seconds = float(ecs.get("task_seconds", 0))
+        self.stopping: dict[str, tuple[float, int]] = {}
         self.migration = migration.get("command")
         self.reverse = migration.get("reverse_command")
         self.lock = threading.RLock()
@@ -762,6 +767,16 @@ class EcsTwin:
         else:
             exit_code = 0
         now = self.now()
+        if self.task_seconds > 0:
+            # Running until DescribeTasks finds it past its time (see stop_due).
+            task.last_status = task.desired_status = "RUNNING"
+            task.created_at = task.started_at = now
+            for c in task.containers:
+                c.last_status, c.exitCode = "RUNNING", None
+            self.stopping[task.task_arn] = (time.monotonic() + self.task_seconds, exit_code)
+            return {"time": rfc3339(now), "task_arn": task.task_arn, "task_definition": task.task_definition_arn,
+                    "image_tag": image_tag(container.get("image")), "command": command,
+                    "exit_code": exit_code, "started_by": started_by}
         # Stopped at once: the state manager's manual progression would need polling.
         task.last_status = "STOPPED"
         task.desired_status = "STOPPED"
@@ -773,6 +788,20 @@ class EcsTwin:
         return {"time": rfc3339(now), "task_arn": task.task_arn, "task_definition": task.task_definition_arn,
                 "image_tag": image_tag(container.get("image")), "command": command,
                 "exit_code": exit_code, "started_by": started_by}
+
+    def stop_due(self, tasks) -> None:
+        """Stops the running one-off tasks whose time has come, with their exit code."""
+        for task in tasks:
+            due = self.stopping.get(getattr(task, "task_arn", None))
+            if due is None or time.monotonic() < due[0]:
+                continue
+            del self.stopping[task.task_arn]
+            task.last_status = task.desired_status = "STOPPED"
+            task.stopped_reason = "Essential container in task exited"
+            task.stop_code = "EssentialContainerExited"
+            task.stopping_at = task.stopped_at = self.now()
+            for c in task.containers:
+                c.last_status, c.exitCode, c.reason = "STOPPED", due[1], None
 
     def install(self) -> None:
         from moto.ecs.models import EC2ContainerServiceBackend as Backend
@@ -834,6 +863,15 @@ class EcsTwin:
                         backend, task, call.get("overrides"), call.get("started_by") or ""))
                 return tasks
 
+        original_describe_tasks = Backend.describe_tasks
+
+        def describe_tasks(backend, *args, **kwargs):
+            with twin.lock:
+                tasks = original_describe_tasks(backend, *args, **kwargs)
+                twin.stop_due(tasks)
+                return tasks
+
+        Backend.describe_tasks = describe_tasks
         Backend.update_service, Backend.describe_services = update_service, describe_services
         Backend.list_services, Backend.run_task = list_services, run_task
 

@@ -54,7 +54,7 @@ pub struct StartSpec {
 }
 
 impl StartSpec {
-    fn new(version: &'static str) -> Self {
+    pub fn new(version: &'static str) -> Self {
         StartSpec {
             version,
             author: "alex",

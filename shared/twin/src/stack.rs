@@ -120,7 +120,9 @@ pub struct Stack {
     moto_cursor: Mutex<usize>,
     schedules: Mutex<HashMap<String, Tracked>>,
     /// Problems seen along the way (schedules the twin cannot run, failed deliveries).
-    pub problems: Mutex<Vec<String>>,
+    pub problems: Arc<Mutex<Vec<String>>>,
+    /// Asynchronous invocations (schedules, rules) still running.
+    inflight: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
     _servers: Vec<Server>,
 }
 
@@ -212,6 +214,8 @@ impl Stack {
                 "revision": shipgate_local::runtime::SEED_REVISION,
                 "rollout_seconds": shipgate_local::ecs::DEFAULT_ROLLOUT_SECONDS,
                 "desired_count": 2,
+                // Migrations take a moment, so whoever waits on one overlaps other work.
+                "task_seconds": 1,
             },
             "migration": service.migration.as_ref().map(|m| json!({
                 "command": m.command,
@@ -355,7 +359,8 @@ impl Stack {
             launcher: Some(launcher),
             moto_cursor: Mutex::new(set_up),
             schedules: Mutex::default(),
-            problems: Mutex::default(),
+            problems: Arc::default(),
+            inflight: tokio::sync::Mutex::default(),
             _servers: servers,
         })
     }
@@ -377,7 +382,7 @@ impl Stack {
         for _ in 0..1000 {
             let resumed = self.engine.run_due().await?;
             let fired = self.fire_schedules().await?;
-            if resumed == 0 && fired == 0 {
+            if resumed == 0 && fired == 0 && !self.join_inflight().await {
                 return self.sync_calls().await;
             }
         }
@@ -501,21 +506,40 @@ impl Stack {
         Ok(())
     }
 
-    /// An asynchronous invocation (`Event`): Lambda retries a failed one twice.
+    /// An asynchronous invocation (`Event`), as EventBridge and Scheduler make them: it
+    /// runs alongside whatever else is going on (the flow's own tasks), and Lambda retries
+    /// a failed one twice, after a pause.
     async fn invoke_async(&self, target: &str, payload: Value, by: &str) {
-        let mut last = None;
-        for _ in 0..3 {
-            match self.lambda.invoke(target, payload.clone()).await {
-                Ok(_) => return,
-                Err(e) => last = Some(e),
+        let lambda = self.lambda.clone();
+        let problems = self.problems.clone();
+        let target = target.to_string();
+        let by = by.to_string();
+        self.inflight.lock().await.spawn(async move {
+            let mut last = None;
+            for attempt in 0..3u64 {
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+                }
+                match lambda.invoke(&target, payload.clone()).await {
+                    Ok(_) => return,
+                    Err(e) => last = Some(e),
+                }
             }
-        }
-        if let Some(e) = last {
-            self.problem(format!(
-                "{by}: the asynchronous invocation of {target} failed three times: {}: {}",
-                e.error_type, e.error_message
-            ));
-        }
+            if let (Some(e), Ok(mut p)) = (last, problems.lock()) {
+                p.push(format!(
+                    "{by}: the asynchronous invocation of {target} failed three times: {}: {}",
+                    e.error_type, e.error_message
+                ));
+            }
+        });
+    }
+
+    /// Waits for the asynchronous invocations under way; whether there were any.
+    async fn join_inflight(&self) -> bool {
+        let mut inflight = self.inflight.lock().await;
+        let any = !inflight.is_empty();
+        while inflight.join_next().await.is_some() {}
+        any
     }
 
     /// The next moment something is due: an execution's timer or a schedule.

@@ -103,22 +103,23 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
             .deployer
             .run_task(&target, &new, &service.container, &migration.command)
             .await?;
-        release.migration = Some(MigrationRecord {
-            task_arn: outcome.task_arn.clone(),
-            exit_code: outcome.exit_code,
-            at: deps.now(),
-            reversed: false,
-        });
-        release.note(
-            deps.now(),
-            "deploy",
-            "migration",
-            format!(
-                "`{command}` exited with {} ({})",
-                outcome.exit_code, outcome.task_arn
-            ),
+        // Recorded whatever else was written meanwhile (an alarm's rollback): a migration
+        // that ran is never forgotten, or rollback would not reverse it.
+        let detail = format!(
+            "`{command}` exited with {} ({})",
+            outcome.exit_code, outcome.task_arn
         );
-        release = deps.save(&release).await?;
+        release = deps
+            .record(release, |r| {
+                r.migration = Some(MigrationRecord {
+                    task_arn: outcome.task_arn.clone(),
+                    exit_code: outcome.exit_code,
+                    at: deps.now(),
+                    reversed: false,
+                });
+                r.note(deps.now(), "deploy", "migration", detail.clone());
+            })
+            .await?;
         if outcome.exit_code != 0 {
             return Err(GateError::MigrationFailed {
                 command,

@@ -70,6 +70,25 @@ impl Deps {
     pub async fn save(&self, release: &Release) -> Result<Release, GateError> {
         Ok(self.store.update(release).await?)
     }
+
+    /// Records what already happened outside (a task that ran): `apply` on `release`,
+    /// saved; if someone else wrote the release meanwhile, `apply` again on the fresh
+    /// record, so a fact is never lost to a race (the write itself stays conditional).
+    pub async fn record(
+        &self,
+        mut release: Release,
+        apply: impl Fn(&mut Release),
+    ) -> Result<Release, GateError> {
+        for _ in 0..4 {
+            apply(&mut release);
+            match self.save(&release).await {
+                Err(GateError::Conflict(..)) => release = self.load(&release.id).await?,
+                other => return other,
+            }
+        }
+        apply(&mut release);
+        self.save(&release).await
+    }
 }
 
 /// The gates as Lambda functions, by the name of their function.

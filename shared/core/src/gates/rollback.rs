@@ -78,6 +78,14 @@ pub async fn roll_back(
         release.transition(ReleaseState::RollingBack, actor, why, now)?;
         release = deps.save(&release).await?;
     }
+    if release.reversal_started_at.is_some()
+        && release.migration.as_ref().is_some_and(|m| !m.reversed)
+    {
+        // Another rollback (the flow's or the alarm's) is reversing the migration, or
+        // started to and never recorded the end: leave the release to it, never run the
+        // reverse migration twice. The flow retries this one.
+        return Err(reversal_in_progress(&release));
+    }
     let target = deps.target();
     let Some(previous) = release.previous_task_definition.clone() else {
         return finish(
@@ -122,16 +130,8 @@ pub async fn roll_back(
     if let (true, Some(command), Some(new)) =
         (migration_ran, reverse, release.new_task_definition.clone())
     {
-        if let Some(started) = release.reversal_started_at {
-            // Another rollback (the flow's or the alarm's) is reversing it, or started to
-            // and never recorded the end: never run the reverse migration twice.
-            return Err(GateError::Unavailable {
-                what: "the reverse migration".into(),
-                source: format!(
-                    "already started at {started} by another rollback; its outcome is not recorded yet"
-                )
-                .into(),
-            });
+        if release.reversal_started_at.is_some() {
+            return Err(reversal_in_progress(&release));
         }
         // Claimed with a conditional write before the task starts: of two concurrent
         // rollbacks, only one gets past this save.
@@ -156,20 +156,33 @@ pub async fn roll_back(
             )
             .await;
         }
-        if let Some(m) = release.migration.as_mut() {
-            m.reversed = true;
-        }
-        release.note(
-            deps.now(),
-            actor,
-            "migration-reversed",
-            format!("`{command}` exited with 0 ({})", outcome.task_arn),
-        );
-        release = deps.save(&release).await?;
+        let detail = format!("`{command}` exited with 0 ({})", outcome.task_arn);
+        release = deps
+            .record(release, |r| {
+                if let Some(m) = r.migration.as_mut() {
+                    m.reversed = true;
+                }
+                r.note(deps.now(), actor, "migration-reversed", detail.clone());
+            })
+            .await?;
     }
     info!(previous = %previous, "rolled back");
     let detail = format!("serving {previous} again");
     finish(deps, release, ReleaseState::RolledBack, &detail).await
+}
+
+fn reversal_in_progress(release: &Release) -> GateError {
+    GateError::Unavailable {
+        what: "the reverse migration".into(),
+        source: format!(
+            "already started at {} by another rollback; its outcome is not recorded yet",
+            release
+                .reversal_started_at
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        )
+        .into(),
+    }
 }
 
 async fn finish(

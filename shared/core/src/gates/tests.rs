@@ -350,6 +350,14 @@ async fn announce_is_said_once_frees_the_service_and_lets_the_next_release_throu
         .filter(|n| n.channel() == "slack" && n.text().starts_with("🚀 Release v1.3.0"))
         .count();
     assert_eq!(launches, 1);
+    assert!(
+        kit.rec.wakes.lock().unwrap().is_empty(),
+        "announce frees the service; it calls no other gate"
+    );
+    // The flow's next state (WakeNextRelease) asks the window gate.
+    invoke(&kit.deps, Gate::Window, json!({"action": "open"}))
+        .await
+        .unwrap();
     // 04:10 is too late for the second: it is scheduled for the next window.
     assert_eq!(
         kit.rec.wakes.lock().unwrap().last(),
