@@ -26,6 +26,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
+use shipgate_core::Version;
 use shipgate_core::model::{AuditEvent, Release, ReleaseId, ReleaseState, ServiceName};
 use shipgate_core::ports::{LockOutcome, ReleaseFilter, ReleaseStore, StoreError};
 
@@ -68,6 +69,29 @@ fn state_time(release: &Release) -> DateTime<Utc> {
         s if s.is_terminal() => release.finished_at.unwrap_or(release.updated_at),
         _ => release.created_at,
     }
+}
+
+/// How many of the newest succeeded releases `last_released` reads at most.
+const LAST_RELEASED_CANDIDATES: i32 = 5;
+
+fn version_pk(service: &str) -> String {
+    format!("VERSIONS#{service}")
+}
+
+/// One item per version a release of the service took, sorted by version (each part
+/// zero-padded), so the highest is one `Query` with `Limit 1`.
+fn version_item(release: &Release) -> Item {
+    let v = release.semver;
+    HashMap::from([
+        ("pk".into(), s(version_pk(release.service.as_str()))),
+        (
+            "sk".into(),
+            s(format!("V#{:020}.{:020}.{:020}", v.major, v.minor, v.patch)),
+        ),
+        ("semver".into(), s(v.to_string())),
+        ("commit".into(), s(release.commit.clone())),
+        ("release_id".into(), s(release.id.as_str())),
+    ])
 }
 
 fn release_item(release: &Release, version: u64) -> Result<Item, StoreError> {
@@ -203,6 +227,16 @@ impl DynamoReleaseStore {
     }
 
     /// A transaction item writing `item` only if nothing has its key yet.
+    /// A plain put (last writer wins), for index items that only ever say the same thing.
+    fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -312,6 +346,7 @@ impl ReleaseStore for DynamoReleaseStore {
         for (index, event) in release.events.iter().enumerate() {
             items.push(self.put_new(event_item(&release.id, index, event)?)?);
         }
+        items.push(self.put(version_item(release))?);
         match self
             .client
             .transact_write_items()
@@ -466,11 +501,41 @@ impl ReleaseStore for DynamoReleaseStore {
     }
 
     async fn last_released(&self, service: &ServiceName) -> Result<Option<Release>, StoreError> {
-        Ok(self
-            .in_state(service, ReleaseState::Succeeded, true)
-            .await?
-            .into_iter()
-            .next())
+        // The newest few only (the index is eventually consistent: each is re-read and one
+        // that left the state meanwhile is skipped) — never the whole history.
+        let mut releases = self
+            .query_index(
+                "gsi1",
+                format!("SVC#{service}#{}", ReleaseState::Succeeded),
+                true,
+                Some(LAST_RELEASED_CANDIDATES),
+            )
+            .await?;
+        releases.retain(|r| r.state == ReleaseState::Succeeded);
+        Ok(releases.into_iter().next())
+    }
+
+    async fn highest_version(
+        &self,
+        service: &ServiceName,
+    ) -> Result<Option<(Version, String)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(version_pk(service.as_str())))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(e.into_service_error()))?;
+        let Some(item) = out.items().first() else {
+            return Ok(None);
+        };
+        let version: Version = string_attr(item, "semver")?.parse().map_err(backend)?;
+        Ok(Some((version, string_attr(item, "commit")?.to_string())))
     }
 
     async fn acquire_lock(

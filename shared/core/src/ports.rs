@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::config::HealthCheck;
 use crate::model::{Release, ReleaseId, ReleaseState, ServiceName};
+use crate::semver::Version;
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -62,6 +63,12 @@ pub trait ReleaseStore: Send + Sync {
     async fn window_queue(&self, service: &ServiceName) -> Result<Vec<Release>, StoreError>;
     /// The version of the newest release of `service` that reached production for good.
     async fn last_released(&self, service: &ServiceName) -> Result<Option<Release>, StoreError>;
+    /// The highest version any release of `service` took, with the commit that took it: one
+    /// read however long the history (the trigger calls it on every push).
+    async fn highest_version(
+        &self,
+        service: &ServiceName,
+    ) -> Result<Option<(Version, String)>, StoreError>;
     /// Takes the per-service deploy lock for `holder` (re-entrant for the same holder;
     /// an expired lease may be taken over).
     async fn acquire_lock(

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use shipgate_core::Version;
 use shipgate_core::model::{Release, ReleaseId, ServiceName};
 use shipgate_core::ports::{LockOutcome, ReleaseFilter, ReleaseStore, StoreError};
 
@@ -173,6 +174,19 @@ impl ReleaseStore for CountingStore {
     async fn last_released(&self, service: &ServiceName) -> Result<Option<Release>, StoreError> {
         let found = self.inner.last_released(service).await?;
         self.read(found.as_ref().map_or(0, json_len));
+        Ok(found)
+    }
+
+    async fn highest_version(
+        &self,
+        service: &ServiceName,
+    ) -> Result<Option<(Version, String)>, StoreError> {
+        let found = self.inner.highest_version(service).await?;
+        self.read(
+            found
+                .as_ref()
+                .map_or(0, |(v, c)| v.to_string().len() + c.len()),
+        );
         Ok(found)
     }
 

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use shipgate_core::Version;
 use shipgate_core::model::{Release, ReleaseId, ReleaseState, ServiceName};
 use shipgate_core::ports::{LockOutcome, ReleaseFilter, ReleaseStore, StoreError};
 
@@ -246,6 +247,31 @@ impl ReleaseStore for SqliteReleaseStore {
         Ok(found.pop())
     }
 
+    async fn highest_version(
+        &self,
+        service: &ServiceName,
+    ) -> Result<Option<(Version, String)>, StoreError> {
+        // One query; the versions are compared as versions, not as text.
+        let rows: Vec<(String, String)> = self.db.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT json_extract(record, '$.release_version'), json_extract(record, '$.commit')
+                     FROM releases WHERE service = ?1",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([service.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            Ok(rows)
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(v, c)| v.parse::<Version>().ok().map(|v| (v, c)))
+            .max_by_key(|(v, _)| *v))
+    }
+
     async fn acquire_lock(
         &self,
         service: &ServiceName,
@@ -357,6 +383,27 @@ mod tests {
         let mut r = store.get(id).await.unwrap().unwrap();
         r.state = state;
         store.update(&r).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_highest_version_compares_versions_not_text() {
+        let store = store();
+        assert_eq!(store.highest_version(&svc("api")).await.unwrap(), None);
+        for (v, c) in [("1.3.0", "a1"), ("1.10.0", "b2"), ("1.4.0", "c3")] {
+            store
+                .create(&release("api", v, c, "2026-03-10T09:00:00Z"))
+                .await
+                .unwrap();
+        }
+        store
+            .create(&release("worker", "9.0.0", "d4", "2026-03-10T09:00:00Z"))
+            .await
+            .unwrap();
+        let (version, commit) = store.highest_version(&svc("api")).await.unwrap().unwrap();
+        assert_eq!(
+            (version.to_string(), commit.as_str()),
+            ("1.10.0".into(), "b2")
+        );
     }
 
     #[tokio::test]

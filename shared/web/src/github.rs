@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use shipgate_core::gates::releases;
 use shipgate_core::model::{Changelog, NewRelease, ReleaseType};
-use shipgate_core::ports::{ReleaseFilter, TriggerRecord};
+use shipgate_core::ports::TriggerRecord;
 use shipgate_core::{GateError, Version};
 use tracing::{info, warn};
 
@@ -341,30 +341,34 @@ async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Re
             ));
         }
         (None, Some(bump)) => {
-            let known = deps
+            // Two reads, however long the history: the highest version taken and the last
+            // one released (GitHub gives a webhook 10 seconds).
+            let highest = deps
                 .store
-                .list(&ReleaseFilter {
-                    service: Some(config.service.name.clone()),
-                    states: vec![],
-                })
+                .highest_version(&config.service.name)
                 .await
                 .map_err(|e| unavailable(e.into()))?;
-            let last = deps
-                .store
-                .last_released(&config.service.name)
-                .await
-                .map_err(|e| unavailable(e.into()))?
-                .map(|r| r.semver);
-            // Never reuse a version another commit already took (its image tag exists).
-            let base = known
-                .iter()
-                .filter(|r| r.commit != head.id)
-                .map(|r| r.semver)
-                .chain(last)
-                .max()
-                .unwrap_or(config.service.initial_version)
-                .max(config.service.initial_version);
-            base.bumped(bump)
+            match highest {
+                // This very commit already has its version (a redelivered push).
+                Some((version, commit)) if commit == head.id => version,
+                highest => {
+                    let last = deps
+                        .store
+                        .last_released(&config.service.name)
+                        .await
+                        .map_err(|e| unavailable(e.into()))?
+                        .map(|r| r.semver);
+                    // Never reuse a version another commit already took (its image tag exists).
+                    let base = highest
+                        .map(|(v, _)| v)
+                        .into_iter()
+                        .chain(last)
+                        .max()
+                        .unwrap_or(config.service.initial_version)
+                        .max(config.service.initial_version);
+                    base.bumped(bump)
+                }
+            }
         }
     };
     let author = push

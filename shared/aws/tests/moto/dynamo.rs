@@ -234,3 +234,48 @@ async fn the_deploy_lock_has_a_lease() {
     assert!(store.release_lock(&service, &b).await.unwrap());
     assert_eq!(store.lock_holder(&service, later).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn the_highest_version_is_one_read_and_compares_versions_not_text() {
+    let Some(moto) = Moto::start() else { return };
+    let store = store(&moto).await;
+    let service = "api".parse().unwrap();
+    assert_eq!(store.highest_version(&service).await.unwrap(), None);
+    for (i, v) in ["1.3.0", "1.10.0", "1.4.0", "1.9.2"].iter().enumerate() {
+        store
+            .create(&release(
+                v,
+                t("2026-03-10T09:00:00Z") + Duration::minutes(i as i64),
+            ))
+            .await
+            .unwrap();
+    }
+    let (version, commit) = store.highest_version(&service).await.unwrap().unwrap();
+    assert_eq!(version.to_string(), "1.10.0");
+    assert_eq!(commit, "c1100");
+    // Another service's versions are its own.
+    assert_eq!(
+        store
+            .highest_version(&"worker".parse().unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn the_last_released_is_the_newest_succeeded_among_many() {
+    let Some(moto) = Moto::start() else { return };
+    let store = store(&moto).await;
+    let service = "api".parse().unwrap();
+    for minor in 0..12 {
+        let mut r = release(&format!("1.{minor}.0"), t("2026-03-10T09:00:00Z"));
+        store.create(&r).await.unwrap();
+        r = store.get(&r.id).await.unwrap().unwrap();
+        r.state = ReleaseState::Succeeded;
+        r.finished_at = Some(t("2026-03-11T04:00:00Z") + Duration::days(minor));
+        store.update(&r).await.unwrap();
+    }
+    let last = store.last_released(&service).await.unwrap().unwrap();
+    assert_eq!(last.semver.to_string(), "1.11.0");
+}

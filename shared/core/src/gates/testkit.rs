@@ -88,6 +88,20 @@ impl ReleaseStore for MemoryStore {
         q.sort_by_key(|r| r.queued_at);
         Ok(q)
     }
+    async fn highest_version(
+        &self,
+        service: &ServiceName,
+    ) -> Result<Option<(crate::semver::Version, String)>, StoreError> {
+        Ok(self
+            .releases
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| &r.service == service)
+            .map(|r| (r.semver, r.commit.clone()))
+            .max_by_key(|(v, _)| *v))
+    }
+
     async fn last_released(&self, _service: &ServiceName) -> Result<Option<Release>, StoreError> {
         Ok(self
             .releases
