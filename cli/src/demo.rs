@@ -30,20 +30,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let chosen: Vec<_> = match &args.scenario {
-        Some(name) => {
-            let found: Vec<_> = all.iter().filter(|s| s.name == name).collect();
-            if found.is_empty() {
-                let names: Vec<_> = all.iter().map(|s| s.name).collect();
-                bail!(
-                    "no scenario `{name}`; the scenarios are: {}",
-                    names.join(", ")
-                );
-            }
-            found
-        }
-        None => all.iter().collect(),
-    };
+    let chosen = select(&all, args.scenario.as_deref())?;
     let mut failed = 0;
     for scenario in chosen {
         let dir = ctx.data_dir.join("demo").join(scenario.name);
@@ -72,6 +59,25 @@ pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The scenario named `name`, or all of them; an unknown name lists the known ones.
+pub(crate) fn select<'a>(
+    all: &'a [demo::Scenario],
+    name: Option<&str>,
+) -> Result<Vec<&'a demo::Scenario>> {
+    let Some(name) = name else {
+        return Ok(all.iter().collect());
+    };
+    let found: Vec<_> = all.iter().filter(|s| s.name == name).collect();
+    if found.is_empty() {
+        let names: Vec<_> = all.iter().map(|s| s.name).collect();
+        bail!(
+            "no scenario `{name}`; the scenarios are: {}",
+            names.join(", ")
+        );
+    }
+    Ok(found)
 }
 
 fn short(task_definition: &Option<String>) -> String {

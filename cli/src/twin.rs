@@ -63,20 +63,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             .context("this executable has no directory")?,
     };
     let all = demo::scenarios();
-    let chosen: Vec<_> = match &args.scenario {
-        Some(name) => {
-            let found: Vec<_> = all.iter().filter(|s| s.name == name).collect();
-            if found.is_empty() {
-                let names: Vec<_> = all.iter().map(|s| s.name).collect();
-                bail!(
-                    "no scenario `{name}`; the scenarios are: {}",
-                    names.join(", ")
-                );
-            }
-            found
-        }
-        None => all.iter().collect(),
-    };
+    let chosen = crate::demo::select(&all, args.scenario.as_deref())?;
     let mut failed = 0;
     for scenario in chosen {
         let options = StackOptions {

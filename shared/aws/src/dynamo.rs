@@ -7,6 +7,10 @@
 //! | release         | `RELEASE#<id>`      | `#RELEASE`      | `SVC#<service>#<state>` / `<time>#<id>`      | `SVC#<service>` / `<created>#<id>` |
 //! | audit event     | `RELEASE#<id>`      | `EVENT#<000042>`| –                                            | –                            |
 //! | deploy lock     | `LOCK#<service>`    | `#LOCK`         | –                                            | –                            |
+//! | version taken   | `VERSIONS#<service>`| `V#<major>.<minor>.<patch>` (zero-padded) | –                   | –                            |
+//!
+//! The version items (written with each release) answer "the highest version taken" with
+//! one `Query`, `Limit 1`, newest first: the trigger's read on every push.
 //!
 //! `gsi1` answers "releases of a service in a state, in time order": the window queue
 //! (`AwaitingWindow` by queue time) and the last release (`Succeeded` by finish time).
@@ -453,6 +457,15 @@ impl ReleaseStore for DynamoReleaseStore {
 
     async fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError> {
         let mut releases = match &filter.service {
+            // A service's releases in some states (the live ones, for an alarm): one index
+            // query per state, never the service's whole history.
+            Some(service) if !filter.states.is_empty() => {
+                let mut found = Vec::new();
+                for state in &filter.states {
+                    found.extend(self.in_state(service, *state, true).await?);
+                }
+                found
+            }
             Some(service) => {
                 self.query_index("gsi2", format!("SVC#{service}"), true, None)
                     .await?

@@ -465,6 +465,66 @@ pub struct ScenarioReport {
     pub tasks_run: Vec<String>,
 }
 
+impl From<&Release> for ReleaseReport {
+    fn from(r: &Release) -> Self {
+        ReleaseReport {
+            release_id: r.id.to_string(),
+            version: r.semver.to_string(),
+            release_type: r.release_type,
+            final_state: r.state,
+            deploy_started_at: r.deploy_started_at,
+            finished_at: r.finished_at,
+            previous_task_definition: r.previous_task_definition.clone(),
+            new_task_definition: r.new_task_definition.clone(),
+            approvals: r
+                .approvals
+                .iter()
+                .map(|a| ApprovalView {
+                    approver: a.approver.clone(),
+                    role: a.role.clone(),
+                    decision: a.decision,
+                })
+                .collect(),
+            outcome: r.outcome.clone(),
+            timeline: r.events.clone(),
+        }
+    }
+}
+
+/// What went wrong in how a scenario ended, whatever ran it: an outcome never announced,
+/// an execution that ended otherwise than by a `Release.*` Fail state.
+pub fn ending_problems(
+    releases: &[Release],
+    executions: &[shipgate_asl::ExecutionDescription],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for release in releases {
+        if release.announced != Some(release.state) {
+            problems.push(format!(
+                "the outcome of {} ({}) was never announced",
+                release.id, release.state
+            ));
+        }
+    }
+    for execution in executions {
+        let error = execution.error.clone().unwrap_or_default();
+        let ended_well = match execution.status {
+            shipgate_asl::ExecutionStatus::Succeeded => true,
+            shipgate_asl::ExecutionStatus::Failed => error.starts_with("Release."),
+            _ => false,
+        };
+        if !ended_well {
+            problems.push(format!(
+                "execution {} ended {:?} {error}: {}",
+                execution.name,
+                execution.status,
+                execution.cause.clone().unwrap_or_default()
+            ));
+        }
+    }
+    problems
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error(transparent)]
@@ -670,58 +730,12 @@ async fn report(
         .into_iter()
         .map(|t| format!("{} → exit {}", t.command.join(" "), t.exit_code))
         .collect();
-    let reports: Vec<ReleaseReport> = releases
-        .iter()
-        .map(|r| ReleaseReport {
-            release_id: r.id.to_string(),
-            version: r.semver.to_string(),
-            release_type: r.release_type,
-            final_state: r.state,
-            deploy_started_at: r.deploy_started_at,
-            finished_at: r.finished_at,
-            previous_task_definition: r.previous_task_definition.clone(),
-            new_task_definition: r.new_task_definition.clone(),
-            approvals: r
-                .approvals
-                .iter()
-                .map(|a| ApprovalView {
-                    approver: a.approver.clone(),
-                    role: a.role.clone(),
-                    decision: a.decision,
-                })
-                .collect(),
-            outcome: r.outcome.clone(),
-            timeline: r.events.clone(),
-        })
-        .collect();
-    for release in &releases {
-        if release.announced != Some(release.state) {
-            problems.push(format!(
-                "the outcome of {} ({}) was never announced",
-                release.id, release.state
-            ));
-        }
-    }
-    for execution in runtime
+    let reports: Vec<ReleaseReport> = releases.iter().map(ReleaseReport::from).collect();
+    let executions = runtime
         .engine
         .list_executions()
-        .map_err(|e| DemoError::Step(e.to_string()))?
-    {
-        let error = execution.error.clone().unwrap_or_default();
-        let ended_well = match execution.status {
-            shipgate_asl::ExecutionStatus::Succeeded => true,
-            shipgate_asl::ExecutionStatus::Failed => error.starts_with("Release."),
-            _ => false,
-        };
-        if !ended_well {
-            problems.push(format!(
-                "execution {} ended {:?} {error}: {}",
-                execution.name,
-                execution.status,
-                execution.cause.unwrap_or_default()
-            ));
-        }
-    }
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    problems.extend(ending_problems(&releases, &executions));
     let Some(last) = reports.last().cloned() else {
         return Err(DemoError::Step(format!(
             "scenario {} started no release",

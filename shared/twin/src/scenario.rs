@@ -11,8 +11,8 @@ use shipgate_aws::dynamo::DynamoReleaseStore;
 use shipgate_core::ports::ReleaseStore;
 use shipgate_core::{Config, Release, ReleaseId, Version};
 use shipgate_local::demo::{
-    Action, AnnouncementView, ApprovalView, ReleaseReport, Scenario, ScenarioReport, StartSpec,
-    commit_for,
+    Action, AnnouncementView, ReleaseReport, Scenario, ScenarioReport, StartSpec, commit_for,
+    ending_problems,
 };
 
 use crate::TwinError;
@@ -530,54 +530,9 @@ impl<'a> Session<'a> {
                 format!("{} → exit {}", command.join(" "), t["exit_code"])
             })
             .collect();
-        let reports: Vec<ReleaseReport> = releases
-            .iter()
-            .map(|r| ReleaseReport {
-                release_id: r.id.to_string(),
-                version: r.semver.to_string(),
-                release_type: r.release_type,
-                final_state: r.state,
-                deploy_started_at: r.deploy_started_at,
-                finished_at: r.finished_at,
-                previous_task_definition: r.previous_task_definition.clone(),
-                new_task_definition: r.new_task_definition.clone(),
-                approvals: r
-                    .approvals
-                    .iter()
-                    .map(|a| ApprovalView {
-                        approver: a.approver.clone(),
-                        role: a.role.clone(),
-                        decision: a.decision,
-                    })
-                    .collect(),
-                outcome: r.outcome.clone(),
-                timeline: r.events.clone(),
-            })
-            .collect();
-        for release in &releases {
-            if release.announced != Some(release.state) {
-                self.problems.push(format!(
-                    "the outcome of {} ({}) was never announced",
-                    release.id, release.state
-                ));
-            }
-        }
-        for execution in stack.executions()? {
-            let error = execution.error.clone().unwrap_or_default();
-            let ended_well = match execution.status {
-                shipgate_asl::ExecutionStatus::Succeeded => true,
-                shipgate_asl::ExecutionStatus::Failed => error.starts_with("Release."),
-                _ => false,
-            };
-            if !ended_well {
-                self.problems.push(format!(
-                    "execution {} ended {:?} {error}: {}",
-                    execution.name,
-                    execution.status,
-                    execution.cause.unwrap_or_default()
-                ));
-            }
-        }
+        let reports: Vec<ReleaseReport> = releases.iter().map(ReleaseReport::from).collect();
+        self.problems
+            .extend(ending_problems(&releases, &stack.executions()?));
         if let Ok(p) = stack.problems.lock() {
             self.problems.extend(p.iter().cloned());
         }
