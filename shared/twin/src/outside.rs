@@ -28,6 +28,8 @@ pub struct Sent {
     pub to: String,
     pub text: String,
     pub body: Value,
+    /// The Slack message's `ts` (for a button click on it).
+    pub ts: Option<String>,
 }
 
 pub struct Outside {
@@ -112,6 +114,7 @@ async fn slack(
                 to: channel.clone(),
                 text,
                 body: body.clone(),
+                ts: Some(ts.clone()),
             });
             axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "message": body}))
                 .into_response()
@@ -122,6 +125,7 @@ async fn slack(
                 to: channel.clone(),
                 text,
                 body: body.clone(),
+                ts: body["ts"].as_str().map(str::to_string),
             });
             axum::Json(json!({"ok": true, "channel": channel, "ts": body["ts"]})).into_response()
         }
@@ -145,6 +149,7 @@ async fn status_page(
         to: body["status"].as_str().unwrap_or_default().to_string(),
         text: body["message"].as_str().unwrap_or_default().to_string(),
         body,
+        ts: None,
     });
     StatusCode::OK.into_response()
 }

@@ -21,6 +21,8 @@ use crate::stack::{Stack, StackOptions};
 
 /// How long after its start a scenario may run (virtual time), as the demo.
 const HORIZON_DAYS: i64 = 60;
+/// The approver who answers through Slack's Approve button in the scenarios.
+const SLACK_APPROVER: &str = "taylor";
 /// How long the stack runs on once every execution has ended.
 const SETTLE_MINUTES: i64 = 15;
 
@@ -184,7 +186,13 @@ impl<'a> Session<'a> {
         match action {
             Action::Start(spec) => self.push(spec).await,
             Action::Approve { release, who } => {
-                if let Err(e) = self.decide(*release, who, "approve", None).await {
+                // The CTO answers in Slack; everyone else follows their email link.
+                let decided = if *who == SLACK_APPROVER {
+                    self.click_approve(*release, who).await
+                } else {
+                    self.decide(*release, who, "approve", None).await
+                };
+                if let Err(e) = decided {
                     self.problems.push(format!("{who} could not approve: {e}"));
                 }
                 Ok(())
@@ -444,6 +452,71 @@ impl<'a> Session<'a> {
                 "the decision answered {status}: {}",
                 text.chars().take(300).collect::<String>()
             ));
+        }
+        self.stack.settle().await.map_err(|e| e.to_string())
+    }
+
+    /// Clicks Approve on the approval request shipgate posted to `who` in Slack: the
+    /// interaction Slack would send, signed with the app's signing secret, to the
+    /// callback's function URL.
+    pub async fn click_approve(&mut self, n: usize, who: &str) -> Result<(), String> {
+        let release = self.release(n).await.map_err(|e| e.to_string())?;
+        let user = self
+            .stack
+            .config
+            .approvers
+            .iter()
+            .find(|a| a.id == who)
+            .and_then(|a| a.slack_user.clone())
+            .ok_or_else(|| format!("{who} has no Slack user"))?;
+        let id = release.id.to_string();
+        let message = self
+            .stack
+            .outside
+            .sent()
+            .into_iter()
+            .rev()
+            .find(|m| {
+                m.channel == "slack"
+                    && m.to == user
+                    && m.body.to_string().contains(&format!("\"value\":\"{id}\""))
+            })
+            .ok_or_else(|| format!("no approval request was posted to {who} in Slack"))?;
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": user},
+            "container": {"message_ts": message.ts, "channel_id": message.to},
+            "channel": {"id": message.to},
+            "actions": [{
+                "type": "button",
+                "action_id": shipgate_core::gates::messages::APPROVE_ACTION,
+                "value": id,
+            }],
+        });
+        let body = serde_urlencoded_form(&[("payload", payload.to_string())]);
+        let timestamp = self.stack.clock.now().timestamp().to_string();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(
+            self.stack.secrets.slack_signing_secret.as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+        mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+        let signature = format!("v0={}", hex(&mac.finalize().into_bytes()));
+        let url = self
+            .stack
+            .url_of("CallbackFunction")
+            .ok_or("the template gives the callback no function URL")?;
+        let answer = self
+            .http
+            .post(format!("{url}slack/interactions"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", timestamp)
+            .header("x-slack-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !answer.status().is_success() {
+            return Err(format!("Slack's click answered {}", answer.status()));
         }
         self.stack.settle().await.map_err(|e| e.to_string())
     }
