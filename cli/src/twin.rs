@@ -74,6 +74,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             bin_dir: bin_dir.clone(),
             work_dir: ctx.data_dir.join("twin").join(scenario.name),
             stack_name: "shipgate".into(),
+            task_seconds: 1.0,
         };
         let report = shipgate_twin::run(scenario, &config, &options)
             .await

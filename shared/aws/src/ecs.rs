@@ -238,13 +238,13 @@ impl Deployer for EcsDeployer {
         })
     }
 
-    async fn run_task(
+    async fn start_task(
         &self,
         target: &DeployTarget,
         task_definition: &str,
         container: &str,
         command: &[String],
-    ) -> Result<TaskOutcome, DeployError> {
+    ) -> Result<String, DeployError> {
         // The task runs where the service runs: same launch type and network.
         let service = self.service(target).await?;
         let overrides = TaskOverride::builder()
@@ -284,6 +284,16 @@ impl Deployer for EcsDeployer {
             .and_then(|t| t.task_arn())
             .ok_or_else(|| DeployError::Refused("RunTask started no task".into()))?
             .to_string();
+        Ok(task_arn)
+    }
+
+    async fn wait_task(
+        &self,
+        target: &DeployTarget,
+        task_arn: &str,
+        container: &str,
+    ) -> Result<TaskOutcome, DeployError> {
+        let task_arn = task_arn.to_string();
         let started = tokio::time::Instant::now();
         loop {
             let described = ecs_call!(

@@ -297,10 +297,18 @@ pub struct Release {
     /// concurrent deploy never starts it a second time.
     #[serde(default)]
     pub migration_started_at: Option<DateTime<Utc>>,
+    /// The forward migration's task, recorded as soon as it started: a retried deploy waits
+    /// for it instead of starting another.
+    #[serde(default)]
+    pub migration_task_arn: Option<String>,
     /// When the reverse migration was started: recorded before `RunTask`, so two rollbacks
     /// (the flow's and the alarm's) never run it twice.
     #[serde(default)]
     pub reversal_started_at: Option<DateTime<Utc>>,
+    /// The reverse migration's task, recorded as soon as it started: another rollback
+    /// waits for the same task instead of starting another.
+    #[serde(default)]
+    pub reversal_task_arn: Option<String>,
     pub approvals: Vec<Approval>,
     /// A reason to skip the window (hotfix bypass), given when the release was started.
     pub bypass_reason: Option<String>,
@@ -356,7 +364,9 @@ impl Release {
             new_task_definition: None,
             migration: None,
             migration_started_at: None,
+            migration_task_arn: None,
             reversal_started_at: None,
+            reversal_task_arn: None,
             approvals: Vec::new(),
             bypass_reason: new.bypass_reason,
             created_at: now,

@@ -160,14 +160,34 @@ pub trait Deployer: Send + Sync {
         &self,
         target: &DeployTarget,
     ) -> Result<DeploymentStatus, DeployError>;
-    /// Runs a one-off task from `task_definition` with `command` and waits for it to exit.
+    /// Starts a one-off task from `task_definition` with `command`; returns its ARN.
+    async fn start_task(
+        &self,
+        target: &DeployTarget,
+        task_definition: &str,
+        container: &str,
+        command: &[String],
+    ) -> Result<String, DeployError>;
+    /// Waits for the task `task_arn` (started by anyone, any time) to exit.
+    async fn wait_task(
+        &self,
+        target: &DeployTarget,
+        task_arn: &str,
+        container: &str,
+    ) -> Result<TaskOutcome, DeployError>;
+    /// Runs a one-off task and waits for it to exit.
     async fn run_task(
         &self,
         target: &DeployTarget,
         task_definition: &str,
         container: &str,
         command: &[String],
-    ) -> Result<TaskOutcome, DeployError>;
+    ) -> Result<TaskOutcome, DeployError> {
+        let task_arn = self
+            .start_task(target, task_definition, container, command)
+            .await?;
+        self.wait_task(target, &task_arn, container).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------

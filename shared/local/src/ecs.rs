@@ -951,13 +951,13 @@ impl Deployer for SimulatedEcs {
         self.status(target)
     }
 
-    async fn run_task(
+    async fn start_task(
         &self,
         target: &DeployTarget,
         task_definition: &str,
         container: &str,
         command: &[String],
-    ) -> Result<TaskOutcome, DeployError> {
+    ) -> Result<String, DeployError> {
         let now = self.clock.now();
         let reverse = self.is_reverse(command);
         let command_text = serde_json::to_string(command).map_err(unavailable)?;
@@ -987,7 +987,32 @@ impl Deployer for SimulatedEcs {
             )
             .map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
-            Ok(TaskOutcome { task_arn, exit_code })
+            Ok(task_arn)
+        })
+    }
+
+    /// A simulated task has exited by the time anyone asks.
+    async fn wait_task(
+        &self,
+        target: &DeployTarget,
+        task_arn: &str,
+        _container: &str,
+    ) -> Result<TaskOutcome, DeployError> {
+        self.db.with_conn(|conn| {
+            let exit_code: Option<i32> = conn
+                .query_row(
+                    "SELECT exit_code FROM ecs_tasks WHERE task_arn = ?1 AND cluster = ?2",
+                    params![task_arn, target.cluster],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let exit_code =
+                exit_code.ok_or_else(|| DeployError::Refused(format!("no task {task_arn}")))?;
+            Ok(TaskOutcome {
+                task_arn: task_arn.to_string(),
+                exit_code,
+            })
         })
     }
 }

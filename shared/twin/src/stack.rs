@@ -40,6 +40,9 @@ pub struct StackOptions {
     /// A directory of its own for this stack (logs, clock, seed).
     pub work_dir: PathBuf,
     pub stack_name: String,
+    /// How long one-off tasks (migrations) run, in real seconds: long enough that whoever
+    /// waits on one overlaps other work, as on ECS.
+    pub task_seconds: f64,
 }
 
 /// The secrets the stack's SSM parameters hold (made up for each run).
@@ -214,8 +217,7 @@ impl Stack {
                 "revision": shipgate_local::runtime::SEED_REVISION,
                 "rollout_seconds": shipgate_local::ecs::DEFAULT_ROLLOUT_SECONDS,
                 "desired_count": 2,
-                // Migrations take a moment, so whoever waits on one overlaps other work.
-                "task_seconds": 1,
+                "task_seconds": options.task_seconds,
             },
             "migration": service.migration.as_ref().map(|m| json!({
                 "command": m.command,

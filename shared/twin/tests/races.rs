@@ -22,6 +22,10 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 fn options(name: &str, dir: &Path) -> StackOptions {
+    options_with(name, dir, repo().join("infra/template.yaml"), 1.0)
+}
+
+fn options_with(name: &str, dir: &Path, template: PathBuf, task_seconds: f64) -> StackOptions {
     // The function binaries sit next to this test's own directory (target/debug).
     let exe = std::env::current_exe().unwrap();
     let bin_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
@@ -30,13 +34,14 @@ fn options(name: &str, dir: &Path) -> StackOptions {
         "the function binaries are missing: cargo build --workspace --bins"
     );
     StackOptions {
-        template: repo().join("infra/template.yaml"),
+        template,
         parameters: repo().join("infra/twin/parameters.json"),
         launcher: repo().join("infra/twin/launcher.py"),
         python: "python3".into(),
         bin_dir,
         work_dir: dir.join(name),
         stack_name: "shipgate".into(),
+        task_seconds,
     }
 }
 
@@ -49,7 +54,7 @@ fn config() -> Config {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_rollbacks_at_once_run_the_reverse_migration_once() {
+async fn two_rollbacks_at_once_run_the_reverse_migration_once_and_both_finish() {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::up(
         &options("rollbacks", dir.path()),
@@ -108,24 +113,29 @@ async fn two_rollbacks_at_once_run_the_reverse_migration_once() {
         1,
         "the first rollback started the downgrade"
     );
-    let second = lambda
-        .invoke("shipgate-rollback", json!({"release_id": id}))
-        .await;
+    // (retried as the flow retries Release.Conflict and Gate.Unavailable)
+    let mut second = Err(shipgate_asl::FunctionError::new("none", "not run"));
+    for _ in 0..6 {
+        second = lambda
+            .invoke("shipgate-rollback", json!({"release_id": id}))
+            .await;
+        match &second {
+            Err(e) if e.error_type == "Release.Conflict" || e.error_type == "Gate.Unavailable" => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ => break,
+        }
+    }
     let first = first.await.unwrap();
 
-    // Then the downgrade ran once: the second waits (and is retried by the flow)
+    // Then both end with the release rolled back, and the downgrade ran once: the second
+    // waited for the first's task instead of starting another
     assert!(first.is_ok(), "{first:?}");
-    let second = second.unwrap_err();
-    assert_eq!(
-        second.error_type, "Gate.Unavailable",
-        "{}",
-        second.error_message
-    );
+    assert_eq!(second.unwrap()["state"], "RolledBack");
     assert_eq!(downgrades().await, 1);
-    assert_eq!(
-        session.release(0).await.unwrap().state,
-        ReleaseState::RolledBack
-    );
+    let release = session.release(0).await.unwrap();
+    assert_eq!(release.state, ReleaseState::RolledBack);
+    assert!(release.migration.is_some_and(|m| m.reversed));
     // and a retry once the first has finished finds nothing more to do
     let again = lambda
         .invoke("shipgate-rollback", json!({"release_id": id}))
@@ -133,5 +143,76 @@ async fn two_rollbacks_at_once_run_the_reverse_migration_once() {
         .unwrap();
     assert_eq!(again["state"], "RolledBack");
     assert_eq!(downgrades().await, 1);
+    stack.down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deploy_that_times_out_during_the_migration_is_rolled_back_with_it() {
+    // A stack whose deploy function gives up (its Timeout) before the migration ends.
+    let dir = tempfile::tempdir().unwrap();
+    let template = std::fs::read_to_string(repo().join("infra/template.yaml")).unwrap();
+    let deploy_timeout = "      # A migration is a one-off task waited on for up to 10 minutes.\n      Timeout: 900\n";
+    assert!(template.contains(deploy_timeout));
+    let short = template
+        .replacen(deploy_timeout, "      Timeout: 3\n", 1)
+        .replace(
+            "../statemachine.json",
+            &repo().join("statemachine.json").display().to_string(),
+        );
+    let path = dir.path().join("template.yaml");
+    std::fs::write(&path, short).unwrap();
+    let stack = Stack::up(
+        &options_with("deploy-timeout", dir.path(), path, 8.0),
+        config(),
+        at("2026-03-10T09:00:00Z"),
+    )
+    .await
+    .unwrap();
+    let mut session = Session::new(&stack).await;
+    session.push(&StartSpec::new("1.3.0")).await.unwrap();
+    session
+        .run_until(at("2026-03-10T14:00:00Z"), false)
+        .await
+        .unwrap();
+    session.decide(0, "lee", "approve", None).await.unwrap();
+    session
+        .run_until(at("2026-03-11T04:00:00Z"), true)
+        .await
+        .unwrap();
+
+    // The deploy timed out waiting; the rollback learned the migration had run and
+    // reversed it: each task exactly once.
+    let commands: Vec<String> = stack
+        .control
+        .tasks()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t["command"].to_string())
+        .collect();
+    assert_eq!(
+        commands,
+        vec![
+            json!(["alembic", "upgrade", "head"]).to_string(),
+            json!(["alembic", "downgrade", "-1"]).to_string()
+        ]
+    );
+    let timed_out =
+        stack.lambda.invocations().iter().any(|i| {
+            i.function == "shipgate-deploy" && i.error.as_deref() == Some("Sandbox.Timedout")
+        });
+    assert!(timed_out, "the deploy function must have timed out");
+    let release = session.release(0).await.unwrap();
+    assert_eq!(
+        release.state,
+        ReleaseState::RolledBack,
+        "{:?}",
+        release.outcome
+    );
+    assert!(
+        release
+            .migration
+            .is_some_and(|m| m.exit_code == 0 && m.reversed)
+    );
     stack.down().await;
 }

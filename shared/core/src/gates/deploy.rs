@@ -89,19 +89,38 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     };
     if let (Some(migration), None) = (&service.migration, &release.migration) {
         let command = migration.command.join(" ");
-        if let Some(started) = release.migration_started_at {
-            // An earlier attempt started it and never recorded its end (it timed out or
-            // died): running it again could apply it twice, and rolling it back blindly
-            // could undo what never ran. Stop here; rollback restores the service.
-            return Err(GateError::MigrationOutcomeUnknown { command, started });
-        }
-        // Claimed with a conditional write before the task starts: of two concurrent or
-        // retried deploys, only one gets past this save.
-        release.migration_started_at = Some(deps.now());
-        release = deps.save(&release).await?;
+        let task_arn = match (&release.migration_task_arn, release.migration_started_at) {
+            // An earlier attempt started it (and timed out, or lost its wait): wait for
+            // that very task, never start another.
+            (Some(task_arn), _) => task_arn.clone(),
+            // Claimed, but the task's ARN was never recorded (the attempt died between
+            // RunTask and the write): running it again could apply it twice, and rolling
+            // it back blindly could undo what never ran. Stop; rollback restores the service.
+            (None, Some(started)) => {
+                return Err(GateError::MigrationOutcomeUnknown { command, started });
+            }
+            (None, None) => {
+                // Claimed with a conditional write before the task starts: of two
+                // concurrent or retried deploys, only one gets past this save.
+                release.migration_started_at = Some(deps.now());
+                release = deps.save(&release).await?;
+                let task_arn = deps
+                    .deployer
+                    .start_task(&target, &new, &service.container, &migration.command)
+                    .await?;
+                let started = format!("`{command}` started ({task_arn})");
+                release = deps
+                    .record(release, |r| {
+                        r.migration_task_arn = Some(task_arn.clone());
+                        r.note(deps.now(), "deploy", "migration-started", started.clone());
+                    })
+                    .await?;
+                task_arn
+            }
+        };
         let outcome = deps
             .deployer
-            .run_task(&target, &new, &service.container, &migration.command)
+            .wait_task(&target, &task_arn, &service.container)
             .await?;
         // Recorded whatever else was written meanwhile (an alarm's rollback): a migration
         // that ran is never forgotten, or rollback would not reverse it.
@@ -111,12 +130,15 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         );
         release = deps
             .record(release, |r| {
-                r.migration = Some(MigrationRecord {
-                    task_arn: outcome.task_arn.clone(),
-                    exit_code: outcome.exit_code,
-                    at: deps.now(),
-                    reversed: false,
-                });
+                // Set once: whoever learned it first may already have reversed it.
+                if r.migration.is_none() {
+                    r.migration = Some(MigrationRecord {
+                        task_arn: outcome.task_arn.clone(),
+                        exit_code: outcome.exit_code,
+                        at: deps.now(),
+                        reversed: false,
+                    });
+                }
                 r.note(deps.now(), "deploy", "migration", detail.clone());
             })
             .await?;

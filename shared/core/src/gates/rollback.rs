@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use crate::error::GateError;
 use crate::gates::{CaughtError, Deps};
-use crate::model::{Release, ReleaseId, ReleaseState};
+use crate::model::{MigrationRecord, Release, ReleaseId, ReleaseState};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +79,7 @@ pub async fn roll_back(
         release = deps.save(&release).await?;
     }
     if release.reversal_started_at.is_some()
+        && release.reversal_task_arn.is_none()
         && release.migration.as_ref().is_some_and(|m| !m.reversed)
     {
         // Another rollback (the flow's or the alarm's) is reversing the migration, or
@@ -117,6 +118,33 @@ pub async fn roll_back(
     );
     release = deps.save(&release).await?;
 
+    if let (None, Some(task_arn)) = (&release.migration, release.migration_task_arn.clone()) {
+        // The deploy started the migration and never recorded how it ended (it timed out
+        // waiting): learn it from the task, so a migration that ran is reversed.
+        let outcome = deps
+            .deployer
+            .wait_task(&target, &task_arn, &deps.config.service.container)
+            .await?;
+        let detail = format!(
+            "the migration task {task_arn} the deploy started exited with {}",
+            outcome.exit_code
+        );
+        release = deps
+            .record(release, |r| {
+                // Set once: whoever learned it first may already have reversed it.
+                if r.migration.is_none() {
+                    r.migration = Some(MigrationRecord {
+                        task_arn: outcome.task_arn.clone(),
+                        exit_code: outcome.exit_code,
+                        at: deps.now(),
+                        reversed: false,
+                    });
+                }
+                r.note(deps.now(), actor, "migration", detail.clone());
+            })
+            .await?;
+    }
+
     let reverse = deps
         .config
         .service
@@ -130,17 +158,31 @@ pub async fn roll_back(
     if let (true, Some(command), Some(new)) =
         (migration_ran, reverse, release.new_task_definition.clone())
     {
-        if release.reversal_started_at.is_some() {
-            return Err(reversal_in_progress(&release));
-        }
-        // Claimed with a conditional write before the task starts: of two concurrent
-        // rollbacks, only one gets past this save.
-        release.reversal_started_at = Some(deps.now());
-        release = deps.save(&release).await?;
-        // The reverse migration needs the code that knows the migration: the new image.
+        let container = &deps.config.service.container;
+        let task_arn = match (&release.reversal_task_arn, release.reversal_started_at) {
+            // Started by another rollback (the flow's or the alarm's), or by an earlier
+            // attempt of this one: wait for that very task, never start another.
+            (Some(task_arn), _) => task_arn.clone(),
+            (None, Some(_)) => return Err(reversal_in_progress(&release)),
+            (None, None) => {
+                // Claimed with a conditional write before the task starts: of two
+                // concurrent rollbacks, only one gets past this save.
+                release.reversal_started_at = Some(deps.now());
+                release = deps.save(&release).await?;
+                // The reverse migration needs the code that knows the migration: the new image.
+                let task_arn = deps
+                    .deployer
+                    .start_task(&target, &new, container, &command)
+                    .await?;
+                release = deps
+                    .record(release, |r| r.reversal_task_arn = Some(task_arn.clone()))
+                    .await?;
+                task_arn
+            }
+        };
         let outcome = deps
             .deployer
-            .run_task(&target, &new, &deps.config.service.container, &command)
+            .wait_task(&target, &task_arn, container)
             .await?;
         let command = command.join(" ");
         if outcome.exit_code != 0 {
@@ -175,7 +217,7 @@ fn reversal_in_progress(release: &Release) -> GateError {
     GateError::Unavailable {
         what: "the reverse migration".into(),
         source: format!(
-            "already started at {} by another rollback; its outcome is not recorded yet",
+            "claimed at {} by another rollback, whose task is not recorded yet",
             release
                 .reversal_started_at
                 .map(|t| t.to_string())
@@ -191,15 +233,29 @@ async fn finish(
     to: ReleaseState,
     detail: &str,
 ) -> Result<Release, GateError> {
-    if to == ReleaseState::Failed {
-        let outcome = format!(
-            "rollback failed: {detail}; {}",
-            release.outcome.clone().unwrap_or_default()
-        );
-        release.outcome = Some(outcome);
-    }
-    release.transition(to, "rollback", detail, deps.now())?;
-    let release = deps.save(&release).await?;
+    // Another rollback of the same release may have finished meanwhile: on a conflict the
+    // fresh record is taken, and a release already where this one was going is left so.
+    let mut attempts = 0;
+    let release = loop {
+        if release.state == to {
+            break release;
+        }
+        if to == ReleaseState::Failed {
+            let outcome = format!(
+                "rollback failed: {detail}; {}",
+                release.outcome.clone().unwrap_or_default()
+            );
+            release.outcome = Some(outcome);
+        }
+        release.transition(to, "rollback", detail, deps.now())?;
+        match deps.save(&release).await {
+            Err(GateError::Conflict(..)) if attempts < 3 => {
+                attempts += 1;
+                release = deps.load(&release.id).await?;
+            }
+            other => break other?,
+        }
+    };
     if to == ReleaseState::Failed {
         return Err(GateError::RollbackFailed(detail.to_string()));
     }

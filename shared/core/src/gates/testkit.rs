@@ -162,6 +162,8 @@ pub struct FakeDeployer {
     pub rollout: Mutex<Rollout>,
     pub exit_codes: Mutex<Vec<i32>>,
     pub fail_update: Mutex<bool>,
+    /// Started tasks and their exit codes, by ARN.
+    pub tasks: Mutex<std::collections::HashMap<String, i32>>,
     pub log: Log,
 }
 
@@ -200,17 +202,34 @@ impl Deployer for FakeDeployer {
             reason: Some("essential container exited".into()),
         })
     }
-    async fn run_task(
+    async fn start_task(
         &self,
         _t: &DeployTarget,
         td: &str,
         _c: &str,
         command: &[String],
-    ) -> Result<TaskOutcome, DeployError> {
+    ) -> Result<String, DeployError> {
         push(&self.log, format!("ecs run {td} {}", command.join(" ")));
         let code = self.exit_codes.lock().unwrap().pop().unwrap_or(0);
+        let mut tasks = self.tasks.lock().unwrap();
+        let arn = format!("arn:task/{}", tasks.len() + 1);
+        tasks.insert(arn.clone(), code);
+        Ok(arn)
+    }
+    async fn wait_task(
+        &self,
+        _t: &DeployTarget,
+        task_arn: &str,
+        _c: &str,
+    ) -> Result<TaskOutcome, DeployError> {
+        let code = *self
+            .tasks
+            .lock()
+            .unwrap()
+            .get(task_arn)
+            .ok_or_else(|| DeployError::Refused(format!("no task {task_arn}")))?;
         Ok(TaskOutcome {
-            task_arn: "arn:task/1".into(),
+            task_arn: task_arn.to_string(),
             exit_code: code,
         })
     }
@@ -363,6 +382,7 @@ impl Kit {
             rollout: Mutex::new(Rollout::Completed),
             exit_codes: Mutex::default(),
             fail_update: Mutex::new(false),
+            tasks: Mutex::default(),
             log: log.clone(),
         });
         let probe = Arc::new(FakeProbe {

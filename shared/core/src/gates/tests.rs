@@ -604,6 +604,7 @@ async fn the_reverse_migration_is_claimed_before_it_starts() {
         release.reversal_started_at,
         Some(at("2026-03-11T03:20:00Z"))
     );
+    assert!(release.reversal_task_arn.is_some());
     assert_eq!(
         kit.log().iter().filter(|l| l.contains("downgrade")).count(),
         1
@@ -636,6 +637,112 @@ async fn a_retried_deploy_never_starts_the_migration_a_second_time() {
     );
     assert!(
         !kit.log().iter().any(|l| l.contains("ecs run")),
+        "{:?}",
+        kit.log()
+    );
+}
+
+#[tokio::test]
+async fn a_second_rollback_waits_for_the_reverse_migration_the_first_started() {
+    // Given a rollback that started the reverse migration and recorded its task
+    let kit = Kit::new("2026-03-11T03:20:00Z");
+    let mut r = kit
+        .release_in("1.3.0", ReleaseType::Minor, RollingBack)
+        .await;
+    r.previous_task_definition = Some("arn:td/app:1".into());
+    r.new_task_definition = Some("arn:td/app:2".into());
+    r.migration = Some(crate::model::MigrationRecord {
+        task_arn: "t".into(),
+        exit_code: 0,
+        at: at("2026-03-11T03:00:00Z"),
+        reversed: false,
+    });
+    r.reversal_started_at = Some(at("2026-03-11T03:20:00Z"));
+    r.reversal_task_arn = Some("arn:task/running".into());
+    kit.store.update(&r).await.unwrap();
+    kit.ecs
+        .tasks
+        .lock()
+        .unwrap()
+        .insert("arn:task/running".into(), 0);
+    // When another rollback runs
+    let out = invoke(&kit.deps, Gate::Rollback, json!({"release_id": r.id}))
+        .await
+        .unwrap();
+    // Then it waited for that task: no second downgrade, and the release is rolled back
+    assert_eq!(out["state"], "RolledBack");
+    assert!(
+        !kit.log().iter().any(|l| l.contains("downgrade")),
+        "{:?}",
+        kit.log()
+    );
+    assert!(kit.get(&r.id).await.migration.unwrap().reversed);
+}
+
+#[tokio::test]
+async fn a_retried_deploy_waits_for_the_migration_an_earlier_attempt_started() {
+    // Given a deploy that started the migration, recorded its task, and timed out waiting
+    let kit = Kit::new("2026-03-11T03:00:00Z");
+    let mut r = kit.release_in("1.3.0", ReleaseType::Minor, Deploying).await;
+    r.previous_task_definition = Some("arn:td/app:1".into());
+    r.new_task_definition = Some("arn:td/app:2".into());
+    r.migration_started_at = Some(at("2026-03-11T03:00:00Z"));
+    r.migration_task_arn = Some("arn:task/earlier".into());
+    kit.store.update(&r).await.unwrap();
+    kit.ecs
+        .tasks
+        .lock()
+        .unwrap()
+        .insert("arn:task/earlier".into(), 0);
+    // When the flow retries the deploy
+    invoke(
+        &kit.deps,
+        Gate::Deploy,
+        json!({"action": "start", "release_id": r.id}),
+    )
+    .await
+    .unwrap();
+    // Then it recorded that task's outcome and started no other
+    let release = kit.get(&r.id).await;
+    let migration = release.migration.unwrap();
+    assert_eq!(
+        (migration.task_arn.as_str(), migration.exit_code),
+        ("arn:task/earlier", 0)
+    );
+    assert!(
+        !kit.log().iter().any(|l| l.contains("ecs run")),
+        "{:?}",
+        kit.log()
+    );
+    assert!(kit.log().contains(&"ecs update arn:td/app:2".to_string()));
+}
+
+#[tokio::test]
+async fn rollback_reverses_a_migration_the_deploy_started_but_never_recorded() {
+    // Given a deploy that started the migration, recorded its task, and died waiting
+    let kit = Kit::new("2026-03-11T03:10:00Z");
+    let mut r = kit.release_in("1.3.0", ReleaseType::Minor, Deploying).await;
+    r.previous_task_definition = Some("arn:td/app:1".into());
+    r.new_task_definition = Some("arn:td/app:2".into());
+    r.migration_started_at = Some(at("2026-03-11T03:00:00Z"));
+    r.migration_task_arn = Some("arn:task/forward".into());
+    kit.store.update(&r).await.unwrap();
+    kit.ecs
+        .tasks
+        .lock()
+        .unwrap()
+        .insert("arn:task/forward".into(), 0);
+    // When the flow rolls back
+    let out = invoke(&kit.deps, Gate::Rollback, json!({"release_id": r.id}))
+        .await
+        .unwrap();
+    // Then it learned the migration ran, and reversed it
+    assert_eq!(out["state"], "RolledBack");
+    let release = kit.get(&r.id).await;
+    assert!(release.migration.unwrap().reversed);
+    assert_eq!(
+        kit.log().iter().filter(|l| l.contains("downgrade")).count(),
+        1,
         "{:?}",
         kit.log()
     );
