@@ -341,6 +341,19 @@ pub struct NewRelease {
 }
 
 impl Release {
+    /// Records how the forward migration ended, once: whoever learned it first (the deploy,
+    /// or a rollback waiting for the same task) may already have reversed it.
+    pub fn record_migration(&mut self, task_arn: &str, exit_code: i32, at: DateTime<Utc>) {
+        if self.migration.is_none() {
+            self.migration = Some(MigrationRecord {
+                task_arn: task_arn.to_string(),
+                exit_code,
+                at,
+                reversed: false,
+            });
+        }
+    }
+
     /// The record of a release that has just been opened (state `Pending`).
     pub fn open(
         new: NewRelease,

@@ -53,6 +53,19 @@ fn config() -> Config {
     config
 }
 
+/// Release #0 (1.3.0, with a migration), pushed at 09:00 and approved by the Eng Lead at
+/// 14:00: it deploys at 03:00 the next day.
+async fn approved_release(stack: &Stack) -> Session<'_> {
+    let mut session = Session::new(stack).await;
+    session.push(&StartSpec::new("1.3.0")).await.unwrap();
+    session
+        .run_until(at("2026-03-10T14:00:00Z"), false)
+        .await
+        .unwrap();
+    session.decide(0, "lee", "approve", None).await.unwrap();
+    session
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_rollbacks_at_once_run_the_reverse_migration_once_and_both_finish() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,13 +77,7 @@ async fn two_rollbacks_at_once_run_the_reverse_migration_once_and_both_finish() 
     .await
     .unwrap();
     // Given a release being monitored, whose migration ran
-    let mut session = Session::new(&stack).await;
-    session.push(&StartSpec::new("1.3.0")).await.unwrap();
-    session
-        .run_until(at("2026-03-10T14:00:00Z"), false)
-        .await
-        .unwrap();
-    session.decide(0, "lee", "approve", None).await.unwrap();
+    let mut session = approved_release(&stack).await;
     session
         .run_until(at("2026-03-11T03:10:00Z"), false)
         .await
@@ -168,13 +175,7 @@ async fn a_deploy_that_times_out_during_the_migration_is_rolled_back_with_it() {
     )
     .await
     .unwrap();
-    let mut session = Session::new(&stack).await;
-    session.push(&StartSpec::new("1.3.0")).await.unwrap();
-    session
-        .run_until(at("2026-03-10T14:00:00Z"), false)
-        .await
-        .unwrap();
-    session.decide(0, "lee", "approve", None).await.unwrap();
+    let mut session = approved_release(&stack).await;
     session
         .run_until(at("2026-03-11T04:00:00Z"), true)
         .await

@@ -9,7 +9,7 @@ use tracing::info;
 
 use crate::error::GateError;
 use crate::gates::{Deps, messages, rolled_back_elsewhere, wrong_state};
-use crate::model::{MigrationRecord, ReleaseId, ReleaseState};
+use crate::model::{ReleaseId, ReleaseState};
 use crate::ports::Rollout;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,15 +130,7 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         );
         release = deps
             .record(release, |r| {
-                // Set once: whoever learned it first may already have reversed it.
-                if r.migration.is_none() {
-                    r.migration = Some(MigrationRecord {
-                        task_arn: outcome.task_arn.clone(),
-                        exit_code: outcome.exit_code,
-                        at: deps.now(),
-                        reversed: false,
-                    });
-                }
+                r.record_migration(&outcome.task_arn, outcome.exit_code, deps.now());
                 r.note(deps.now(), "deploy", "migration", detail.clone());
             })
             .await?;

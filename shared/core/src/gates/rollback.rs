@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use crate::error::GateError;
 use crate::gates::{CaughtError, Deps};
-use crate::model::{MigrationRecord, Release, ReleaseId, ReleaseState};
+use crate::model::{Release, ReleaseId, ReleaseState};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,15 +131,7 @@ pub async fn roll_back(
         );
         release = deps
             .record(release, |r| {
-                // Set once: whoever learned it first may already have reversed it.
-                if r.migration.is_none() {
-                    r.migration = Some(MigrationRecord {
-                        task_arn: outcome.task_arn.clone(),
-                        exit_code: outcome.exit_code,
-                        at: deps.now(),
-                        reversed: false,
-                    });
-                }
+                r.record_migration(&outcome.task_arn, outcome.exit_code, deps.now());
                 r.note(deps.now(), actor, "migration", detail.clone());
             })
             .await?;
