@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DATA_DIR ?= .shipgate
 ADDR ?= 127.0.0.1:8080
-PAYLOAD ?= ../shared/fixtures/github/push-main.json
+PAYLOAD ?= tests/fixtures/github/push-main.json
 FUNCTIONS := approve window deploy health-check monitor rollback announce trigger callback
 
 .PHONY: run demo twin test test-deps test-twin-launcher lint lint-infra lint-iam fmt clippy serve push bench bench-engine bench-cold-start \

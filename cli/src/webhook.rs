@@ -14,7 +14,7 @@ pub enum Command {
         /// The server (`http://127.0.0.1:8080`) or the full webhook URL.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
-        /// The JSON payload, e.g. ../shared/fixtures/github/push-main.json.
+        /// The JSON payload, e.g. tests/fixtures/github/push-main.json.
         #[arg(long)]
         payload: PathBuf,
         /// The event name (`X-GitHub-Event`).

@@ -117,7 +117,7 @@ async fn push(server: &Server, body: &[u8], delivery: &str) -> ReleaseId {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_approves_and_rejects_in_a_browser_and_reads_the_timeline() {
-    let Some(fixtures) = fixtures() else { return };
+    let fixtures = fixtures();
     let Some(driver) = start_driver() else { return };
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let client = browser(&driver).await;
@@ -143,7 +143,8 @@ async fn run(
         .await?;
     let page = client.source().await?;
     assert!(
-        page.contains("Approve v0.2.0 of api") && page.contains("Weight recent applications"),
+        page.contains("Approve v0.2.0 of api")
+            && page.contains("Filter the jobs list by remote-friendly roles"),
         "{page}"
     );
     let after_get = server.release(&first).await;
@@ -163,7 +164,7 @@ async fn run(
 
     // A second release, rejected with a reason.
     let other = String::from_utf8(body).unwrap().replace(
-        "7b3e5c1f9a2d4e6b8c0d1e2f3a4b5c6d7e8f9a0b",
+        "a1c3e5f7091b2d4f6a8c0e1f3b5d7f9a1c3e5f70",
         "9c4d6e2a0b1c3d5e7f8091a2b3c4d5e6f7081920",
     );
     let second = push(server, other.as_bytes(), "browser-2").await;

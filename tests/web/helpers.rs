@@ -23,15 +23,9 @@ pub fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-/// `../shared/fixtures` beside the repository, or `None` (with a notice) when absent.
-pub fn fixtures() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("notice: {} is absent; skipping this test", dir.display());
-        None
-    }
+/// The project's own fixtures (`tests/fixtures`): payloads shaped as GitHub and Slack send them.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
 pub struct Server {

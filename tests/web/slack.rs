@@ -31,7 +31,7 @@ fn interaction(
 
 #[tokio::test]
 async fn an_approve_click_is_verified_counted_once_and_replaces_the_message() {
-    let Some(fixtures) = fixtures() else { return };
+    let fixtures = fixtures();
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let push = std::fs::read(fixtures.join("github/push-main.json")).unwrap();
     let started = server
@@ -138,7 +138,7 @@ async fn an_approve_click_is_verified_counted_once_and_replaces_the_message() {
         .collect();
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].to, vec!["C0RELEASES"]);
-    assert_eq!(updates[0].raw["ts"], "1763953200.000100");
+    assert_eq!(updates[0].raw["ts"], "1773151200.000200");
     assert!(updates[0].text.contains("Approved by Lee Larsen"));
     assert!(!updates[0].raw["blocks"].to_string().contains("button"));
     server.runtime.run_due().await.unwrap();
