@@ -101,13 +101,12 @@ async fn slack(
                 return axum::Json(json!({"ok": false, "error": "channel_not_found"}))
                     .into_response();
             }
-            let ts = {
-                let mut ts = outside.ts.lock().map(|t| *t).unwrap_or_default();
-                ts += 1;
-                if let Ok(mut t) = outside.ts.lock() {
-                    *t = ts;
+            let ts = match outside.ts.lock() {
+                Ok(mut ts) => {
+                    *ts += 1;
+                    format!("{}.000100", *ts)
                 }
-                format!("{ts}.000100")
+                Err(_) => "0.000100".to_string(),
             };
             outside.record(Sent {
                 channel: "slack".into(),

@@ -4,7 +4,6 @@
 //! set in moto and delivered by the template's EventBridge rules.
 
 use chrono::{DateTime, Duration, Utc};
-use hmac::{KeyInit, Mac};
 use serde::Serialize;
 use serde_json::{Value, json};
 use shipgate_aws::dynamo::DynamoReleaseStore;
@@ -14,6 +13,7 @@ use shipgate_local::demo::{
     Action, AnnouncementView, ReleaseReport, Scenario, ScenarioReport, StartSpec, commit_for,
     ending_problems,
 };
+use shipgate_web::signature::{github_signature, slack_signature};
 
 use crate::TwinError;
 use crate::calls::CallCount;
@@ -100,10 +100,6 @@ async fn admin_sdk(stack: &Stack) -> aws_config::SdkConfig {
         ))
         .load()
         .await
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn text_of(mail: &Value) -> String {
@@ -341,12 +337,10 @@ impl<'a> Session<'a> {
             "commits": commits,
         })
         .to_string();
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(
+        let signature = github_signature(
             self.stack.secrets.github_webhook_secret.as_bytes(),
-        )
-        .map_err(|e| TwinError::Step(e.to_string()))?;
-        mac.update(payload.as_bytes());
-        let signature = format!("sha256={}", hex(&mac.finalize().into_bytes()));
+            payload.as_bytes(),
+        );
         let url = self.stack.url_of("TriggerFunction").ok_or_else(|| {
             TwinError::Step("the template gives the trigger no function URL".into())
         })?;
@@ -436,7 +430,7 @@ impl<'a> Session<'a> {
         if let Some(reason) = reason {
             form.push(("reason", reason.to_string()));
         }
-        let body = serde_urlencoded_form(&form);
+        let body = serde_urlencoded::to_string(&form).map_err(|e| e.to_string())?;
         let answer = self
             .http
             .post(&link)
@@ -493,14 +487,14 @@ impl<'a> Session<'a> {
                 "value": id,
             }],
         });
-        let body = serde_urlencoded_form(&[("payload", payload.to_string())]);
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())])
+            .map_err(|e| e.to_string())?;
         let timestamp = self.stack.clock.now().timestamp().to_string();
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(
+        let signature = slack_signature(
             self.stack.secrets.slack_signing_secret.as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-        mac.update(format!("v0:{timestamp}:{body}").as_bytes());
-        let signature = format!("v0={}", hex(&mac.finalize().into_bytes()));
+            &timestamp,
+            body.as_bytes(),
+        );
         let url = self
             .stack
             .url_of("CallbackFunction")
@@ -655,23 +649,4 @@ impl<'a> Session<'a> {
             invocations,
         })
     }
-}
-
-fn serde_urlencoded_form(pairs: &[(&str, String)]) -> String {
-    let encode = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                b' ' => "+".into(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
