@@ -4,8 +4,9 @@
 //! interpreter ([`crate::executor`]). [`Engine::run_due`] repeatedly claims a runnable
 //! execution (lease), applies its queued signals, advances the interpreter until every
 //! branch is suspended (timer or token) or the execution ends, and saves the snapshot with
-//! the new history events, releasing the lease only if no signal arrived meanwhile (atomic
-//! in the store). Signals (`send_task_*`, `stop_execution` on a leased execution) are only
+//! the new history events, removing the signals it applied and releasing the lease only if
+//! no signal arrived meanwhile (one transaction in the store). A process killed before that
+//! save leaves the old snapshot and the signals queued: the next claim replays the step. Signals (`send_task_*`, `stop_execution` on a leased execution) are only
 //! queued, so task handlers may call them while the engine runs that very execution.
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::executor::{self, Env, Snapshot};
 use crate::history::HistoryEvent;
 use crate::store::{
     Delivery, ExecutionDescription, ExecutionStatus, ExecutionStore, Lease, MemoryExecutionStore,
-    QueuedSignal, Signal, StoreError, StoredExecution,
+    QueuedSignal, Signal, Step, StoreError, StoredExecution,
 };
 use crate::task::TaskInvoker;
 use crate::validate::{Finding, validate};
@@ -45,6 +46,13 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The execution input is over the 256 KiB payload quota: refused like AWS's
+    /// `StartExecution` refuses it, before any execution exists.
+    #[error(
+        "invalid execution input: larger than {} bytes",
+        crate::limits::MAX_PAYLOAD_BYTES
+    )]
+    ExecutionInputTooLarge,
 }
 
 /// Result of [`Engine::start_execution`].
@@ -98,6 +106,19 @@ impl Engine {
         self
     }
 
+    /// Names this engine's leases (unique per engine instance), so that a supervisor that
+    /// knows the instance is gone can hand its leases back with
+    /// [`ExecutionStore::release_leases`].
+    pub fn with_owner(mut self, owner: &str) -> Self {
+        self.owner = owner.to_string();
+        self
+    }
+
+    /// This engine's lease owner name.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Sets how long a claim on an execution lasts (clock time) before another engine may
     /// take it over.
     pub fn with_lease_seconds(mut self, seconds: i64) -> Self {
@@ -122,6 +143,9 @@ impl Engine {
         let findings = validate(definition_json);
         if !findings.is_empty() {
             return Err(EngineError::InvalidDefinition(findings));
+        }
+        if crate::limits::exceeds_payload_limit(&input) {
+            return Err(EngineError::ExecutionInputTooLarge);
         }
         let now = self.clock.now();
         let execution_id = format!(
@@ -243,9 +267,11 @@ impl Engine {
         let mut count = 0;
         let mut snapshot = Snapshot::from_json(&stored.snapshot).map_err(EngineError::Snapshot)?;
         loop {
-            let signals = self
+            let pending = self
                 .store
-                .take_signals(&stored.description.execution_id, &self.owner)?;
+                .pending_signals(&stored.description.execution_id, &self.owner)?;
+            let consumed: Vec<u64> = pending.iter().map(|p| p.seq).collect();
+            let signals: Vec<QueuedSignal> = pending.into_iter().map(|p| p.queued).collect();
             let env = Env {
                 invoker: self.invoker.as_ref(),
                 clock: self.clock.as_ref(),
@@ -267,13 +293,14 @@ impl Engine {
             } else {
                 progress.wake_at
             };
-            let released = self.store.save(
-                &stored,
-                &progress.events,
-                &progress.closed_tokens,
-                &self.owner,
-                true,
-            )?;
+            shipgate_crash::point("engine.before-save");
+            let step = Step {
+                events: &progress.events,
+                closed_tokens: &progress.closed_tokens,
+                consumed: &consumed,
+            };
+            let released = self.store.save(&stored, &step, &self.owner, true)?;
+            shipgate_crash::point("engine.saved");
             stored.version += 1;
             if released {
                 return Ok(count);
@@ -351,13 +378,12 @@ impl Engine {
         d.stop_date = Some(now);
         stored.snapshot = snapshot.to_json().map_err(EngineError::Snapshot)?;
         stored.wake_at = None;
-        self.store.save(
-            &stored,
-            &progress.events,
-            &progress.closed_tokens,
-            &stopper.owner,
-            true,
-        )?;
+        let step = Step {
+            events: &progress.events,
+            closed_tokens: &progress.closed_tokens,
+            consumed: &[],
+        };
+        self.store.save(&stored, &step, &stopper.owner, true)?;
         Ok(())
     }
 }

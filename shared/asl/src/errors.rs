@@ -1,10 +1,12 @@
 //! Error names and `ErrorEquals` matching.
 //!
 //! Rules (AWS docs): a name matches itself; `States.ALL` matches every error except
-//! `States.Runtime`; `States.TaskFailed` matches every error (custom names included) except
-//! `States.Timeout`, as the AWS docs say, and also except `States.HeartbeatTimeout` (a kind of
-//! timeout) and `States.Runtime` (never handled). `States.ALL` must be alone and last in its list (checked by
-//! [`crate::validate`]).
+//! `States.Runtime` and `States.DataLimitExceeded` (the docs call the latter a terminal error
+//! that `States.ALL` cannot catch: only a retrier or catcher naming it handles it);
+//! `States.TaskFailed` matches every error (custom names included) except `States.Timeout`,
+//! as the AWS docs say, and also except `States.HeartbeatTimeout` (a kind of timeout),
+//! `States.Runtime` (never handled) and `States.DataLimitExceeded` (no wildcard catches it).
+//! `States.ALL` must be alone and last in its list (checked by [`crate::validate`]).
 
 /// `States.ALL`.
 pub const ALL: &str = "States.ALL";
@@ -35,8 +37,8 @@ pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
 /// Permissions.
 pub const PERMISSIONS: &str = "States.Permissions";
 
-/// The 256 KiB payload limit.
-pub const DATA_LIMIT_BYTES: usize = 256 * 1024;
+/// The 256 KiB payload limit (see [`crate::limits`]).
+pub const DATA_LIMIT_BYTES: usize = crate::limits::MAX_PAYLOAD_BYTES;
 
 /// An error raised inside a state, to be matched by Retry/Catch.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
@@ -64,8 +66,11 @@ pub fn matches(pattern: &str, error: &str) -> bool {
         return true;
     }
     match pattern {
-        ALL => error != RUNTIME,
-        TASK_FAILED => !matches!(error, TIMEOUT | HEARTBEAT_TIMEOUT | RUNTIME),
+        ALL => !matches!(error, RUNTIME | DATA_LIMIT_EXCEEDED),
+        TASK_FAILED => !matches!(
+            error,
+            TIMEOUT | HEARTBEAT_TIMEOUT | RUNTIME | DATA_LIMIT_EXCEEDED
+        ),
         _ => false,
     }
 }
@@ -107,6 +112,14 @@ mod tests {
         assert!(matches(ALL, TIMEOUT));
         assert!(matches(ALL, TASK_FAILED));
         assert!(!matches(ALL, RUNTIME));
+        assert!(!matches(ALL, DATA_LIMIT_EXCEEDED));
+    }
+
+    #[test]
+    fn given_data_limit_exceeded_when_matching_then_only_by_name() {
+        assert!(matches(DATA_LIMIT_EXCEEDED, DATA_LIMIT_EXCEEDED));
+        assert!(!matches(TASK_FAILED, DATA_LIMIT_EXCEEDED));
+        assert!(!matches_any(&[ALL.into()], DATA_LIMIT_EXCEEDED));
     }
 
     #[test]

@@ -9,9 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::definition::PathField;
-use crate::errors::{
-    DATA_LIMIT_BYTES, DATA_LIMIT_EXCEEDED, RESULT_PATH_MATCH_FAILURE, RUNTIME, StateError,
-};
+use crate::errors::{DATA_LIMIT_EXCEEDED, RESULT_PATH_MATCH_FAILURE, RUNTIME, StateError};
 use crate::intrinsics::{self, IntrinsicEnv, Rng};
 use crate::path::Path;
 
@@ -143,14 +141,29 @@ fn resolve_dynamic(
     })
 }
 
-/// Fails with `States.DataLimitExceeded` when `v` serialises to more than 256 KiB.
+/// Fails with `States.DataLimitExceeded` when `v` serialises to more than 256 KiB of UTF-8
+/// JSON; `what` names the state or the task resource, as in AWS's cause. Measuring stops at
+/// the limit, so a huge value costs no more than a legal one.
 pub fn check_size(v: &Value, what: &str) -> Result<(), StateError> {
-    let n = serde_json::to_string(v).map(|s| s.len()).unwrap_or(0);
-    if n > DATA_LIMIT_BYTES {
+    if crate::limits::exceeds_payload_limit(v) {
         return Err(StateError::new(
             DATA_LIMIT_EXCEEDED,
             format!(
                 "The state/task '{what}' returned a result with a size exceeding the maximum number of bytes service limit."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Fails with `States.DataLimitExceeded` when a state's effective input (after
+/// Parameters) serialises to more than 256 KiB, as AWS does before scheduling a task.
+pub fn check_input_size(v: &Value, state: &str) -> Result<(), StateError> {
+    if crate::limits::exceeds_payload_limit(v) {
+        return Err(StateError::new(
+            DATA_LIMIT_EXCEEDED,
+            format!(
+                "The input of state '{state}' after Parameters processing has a size exceeding the maximum number of bytes service limit."
             ),
         ));
     }
@@ -194,6 +207,7 @@ pub fn state_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::DATA_LIMIT_BYTES;
     use serde_json::json;
 
     #[test]
@@ -271,5 +285,7 @@ mod tests {
             check_size(&big, "S").unwrap_err().error,
             DATA_LIMIT_EXCEEDED
         );
+        // Exactly at the limit is allowed (the quotes count: 2 + (limit - 2) bytes).
+        assert!(check_size(&json!("x".repeat(DATA_LIMIT_BYTES - 2)), "S").is_ok());
     }
 }

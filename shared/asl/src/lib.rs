@@ -9,7 +9,8 @@
 //! [`path`] (JSONPath parsed once) → [`intrinsics`] → [`io`] (InputPath → Parameters → task →
 //! ResultSelector → ResultPath → OutputPath) → [`choice`] → [`errors`] / [`retry`] →
 //! [`executor`] (the interpreter and its serialisable snapshot) → [`engine`] (store, leases,
-//! signals) with [`history`], [`clock`], [`store`], [`task`], [`lambda`].
+//! signals) with [`history`], [`clock`], [`store`], [`task`], [`lambda`]. [`limits`] holds
+//! AWS's quotas (history length, payload size, wait and execution duration).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -40,6 +41,7 @@ pub mod history;
 pub mod intrinsics;
 pub mod io;
 pub mod lambda;
+pub mod limits;
 pub mod path;
 pub mod retry;
 pub mod store;
@@ -51,8 +53,8 @@ pub use engine::{Engine, EngineError, Started, run_to_completion};
 pub use history::{HistoryEvent, HistoryEventType};
 pub use lambda::{FunctionError, LambdaFunction, LambdaRegistry};
 pub use store::{
-    ExecutionDescription, ExecutionStatus, ExecutionStore, MemoryExecutionStore,
-    SqliteExecutionStore, StoreError,
+    ExecutionDescription, ExecutionStatus, ExecutionStore, MemoryExecutionStore, PendingSignal,
+    SqliteExecutionStore, Step, StoreError,
 };
 pub use task::{NoTasks, TaskCall, TaskFailure, TaskInvoker};
 pub use validate::{Finding, validate};

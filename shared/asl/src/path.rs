@@ -333,7 +333,9 @@ fn apply<'a>(seg: &Segment, node: &'a Value, out: &mut Vec<&'a Value>) {
                         if let Some(v) = usize::try_from(i).ok().and_then(|k| arr.get(k)) {
                             out.push(v);
                         }
-                        i += step;
+                        // A step near i64::MAX would overflow: nothing lies beyond anyway.
+                        let Some(n) = i.checked_add(step) else { break };
+                        i = n;
                     }
                 } else {
                     let mut i = a.map(|v| clamp(v).min(len - 1)).unwrap_or(len - 1);

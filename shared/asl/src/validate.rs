@@ -3,18 +3,21 @@
 //!
 //! Checks: JSON shape, unknown fields per state type, `StartAt`, missing or dangling
 //! `Next`/`Default`/Catch `Next`, unreachable states, states from which no terminal state
-//! can be reached, Wait with more than one time field, malformed paths, unknown intrinsic
+//! can be reached, Wait with more than one time field or a `Seconds` that is not an integer
+//! from 0 to 99999999, malformed paths, unknown intrinsic
 //! functions, Choice rules, and `.waitForTaskToken` tasks that never pass `$$.Task.Token`.
 //! `${Placeholder}` strings are legal wherever a string is.
-
-use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::choice;
 use crate::intrinsics;
+use crate::limits::MAX_WAIT_SECONDS;
 use crate::path::Path;
+
+mod graph;
+use graph::Graph;
 
 /// One problem in a definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,29 +184,18 @@ impl Validator {
             ),
             _ => {}
         }
-        let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut terminal: BTreeSet<String> = BTreeSet::new();
-        for (name, st) in states {
+        let mut graph = Graph::new(states.keys().map(String::as_str));
+        for (i, (name, st)) in states.iter().enumerate() {
             let sp = format!("{ptr}/States/{}", esc(name));
             let (succ, term) = self.state(name, st, &sp, states);
-            edges.insert(name.clone(), succ);
-            if term {
-                terminal.insert(name.clone());
-            }
+            graph.set(i, &succ, term);
         }
-        // reachability
-        if let Some(s) = start.filter(|s| states.contains_key(*s)) {
-            let mut seen = BTreeSet::new();
-            let mut stack = vec![s.to_string()];
-            while let Some(n) = stack.pop() {
-                if seen.insert(n.clone()) {
-                    for m in edges.get(&n).into_iter().flatten() {
-                        stack.push(m.clone());
-                    }
-                }
-            }
-            for name in states.keys() {
-                if !seen.contains(name) {
+        let reachable = start
+            .and_then(|s| graph.index(s))
+            .map(|s| graph.reachable_from(s));
+        if let Some(seen) = reachable {
+            for (name, seen) in states.keys().zip(seen) {
+                if !seen {
                     self.add(
                         &format!("{ptr}/States/{}", esc(name)),
                         format!("state '{name}' is not reachable from StartAt"),
@@ -211,21 +203,8 @@ impl Validator {
                 }
             }
         }
-        // can every state reach an end?
-        let mut can_end = terminal.clone();
-        loop {
-            let before = can_end.len();
-            for (n, succ) in &edges {
-                if succ.iter().any(|s| can_end.contains(s)) {
-                    can_end.insert(n.clone());
-                }
-            }
-            if can_end.len() == before {
-                break;
-            }
-        }
-        for name in states.keys() {
-            if !can_end.contains(name) {
+        for (name, ends) in states.keys().zip(graph.can_reach_terminal()) {
+            if !ends {
                 self.add(
                     &format!("{ptr}/States/{}", esc(name)),
                     format!("state '{name}' has no path to a terminal state"),
@@ -417,6 +396,16 @@ impl Validator {
                 .count();
             if n != 1 {
                 self.add(sp, "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath");
+            }
+            // AWS: an integer from 0 to 99999999 (larger values would also overflow clock
+            // arithmetic; the execution itself ends after a year anyway).
+            if let Some(secs) = obj.get("Seconds")
+                && secs.as_u64().is_none_or(|s| s > MAX_WAIT_SECONDS)
+            {
+                self.add(
+                    &format!("{sp}/Seconds"),
+                    format!("'Seconds' must be an integer from 0 to {MAX_WAIT_SECONDS}"),
+                );
             }
             if let Some(ts) = obj.get("Timestamp").and_then(Value::as_str)
                 && choice::timestamp(ts).is_none()
@@ -629,6 +618,57 @@ mod tests {
         ] {
             assert!(p.contains(&want.to_string()), "{want} missing from {p:?}");
         }
+    }
+
+    #[test]
+    fn given_wait_seconds_out_of_aws_range_when_validated_then_located() {
+        let wait = |secs: &str| {
+            pointers(&format!(
+                r#"{{"StartAt":"W","States":{{"W":{{"Type":"Wait","Seconds":{secs},"End":true}}}}}}"#
+            ))
+        };
+        for bad in ["1e18", "-1", "1.5", "100000000", "\"5\""] {
+            assert!(
+                wait(bad).contains(&"/States/W/Seconds".to_string()),
+                "Seconds {bad} accepted"
+            );
+        }
+        assert_eq!(wait("0"), Vec::<String>::new());
+        assert_eq!(wait("99999999"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn given_20000_state_chain_when_validated_then_no_findings() {
+        let n = 20_000;
+        let states: Vec<String> = (0..n)
+            .map(|i| {
+                let tail = if i + 1 == n {
+                    r#""End":true"#.to_string()
+                } else {
+                    format!(r#""Next":"S{}""#, i + 1)
+                };
+                format!(r#""S{i}":{{"Type":"Pass","Parameters":{{"i.$":"$.i"}},{tail}}}"#)
+            })
+            .collect();
+        let def = format!(r#"{{"StartAt":"S0","States":{{{}}}}}"#, states.join(","));
+        assert_eq!(validate(&def), vec![]);
+        // The same chain with its last link cut: only the states before the cut can
+        // never end (they run into the loop), and the cut-off state is unreachable.
+        let cut = def
+            .replace(
+                r#""S19999":{"Type":"Pass","Parameters":{"i.$":"$.i"},"End":true}"#,
+                r#""S19999":{"Type":"Pass","End":true}"#,
+            )
+            .replace(r#""Next":"S19999""#, r#""Next":"S0""#);
+        let findings = validate(&cut);
+        assert_eq!(findings.len(), 20_000);
+        assert_eq!(findings[0].pointer, "/States/S19999");
+        assert!(findings[0].message.contains("not reachable"));
+        assert!(
+            findings[1..]
+                .iter()
+                .all(|f| f.message.contains("no path to a terminal"))
+        );
     }
 
     #[test]

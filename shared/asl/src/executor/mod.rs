@@ -12,6 +12,14 @@
 //! Per state the executor follows the loop try → (error) retry with a delay on the clock →
 //! catch → fail, using the pure pieces in [`crate::io`], [`crate::retry`],
 //! [`crate::errors`] and [`crate::choice`].
+//!
+//! AWS's quotas ([`crate::limits`]) are enforced where they arise: events are numbered
+//! from the snapshot's `next_event_id`, which counts the events already stored, and the
+//! runner refuses any event but the execution's last once 24,999 exist, which ends loops
+//! that would otherwise never stop (a Catch back to its own state, a huge `MaxAttempts`);
+//! task results, effective task inputs and state outputs over 256 KiB raise
+//! `States.DataLimitExceeded`; every deadline saturates instead of overflowing, and the
+//! execution times out a year after its start at the latest.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +36,7 @@ use crate::errors::{self, NO_CHOICE_MATCHED, RUNTIME, StateError, TIMEOUT};
 use crate::history::{HistoryEvent, HistoryEventType as E};
 use crate::intrinsics::{self, IntrinsicEnv, Rng};
 use crate::io;
+use crate::limits;
 use crate::retry::next_delay;
 use crate::store::{ExecutionStatus, ExecutionStore, QueuedSignal, Signal};
 use crate::task::{TaskCall, TaskInvoker};
@@ -242,7 +251,7 @@ impl Snapshot {
         let machine = definition::parse(definition_json).map_err(|e| e.to_string())?;
         let deadline = machine
             .timeout_seconds
-            .map(|s| now + Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000)));
+            .map(|s| limits::after_seconds(now, s as f64));
         let event = HistoryEvent {
             id: 1,
             previous_event_id: 0,
@@ -299,6 +308,19 @@ impl Snapshot {
     /// The root thread (for inspection).
     pub fn root(&self) -> &Thread {
         &self.root
+    }
+
+    /// When the execution times out: its `TimeoutSeconds` if any, and at the latest a year
+    /// after its start (AWS's maximum execution time for Standard workflows). Computed, not
+    /// stored, so snapshots written before the one-year bound existed get it too.
+    pub fn deadline(&self) -> DateTime<Utc> {
+        let max = limits::execution_end(self.start_time);
+        self.deadline.map_or(max, |d| d.min(max))
+    }
+
+    /// How many history events the execution has so far.
+    pub fn event_count(&self) -> u64 {
+        self.next_event_id.saturating_sub(1)
     }
 }
 
@@ -397,6 +419,8 @@ pub async fn advance(snap: &mut Snapshot, signals: Vec<QueuedSignal>, env: &Env<
         events: vec![],
         closed_tokens: vec![],
         now,
+        history_full: false,
+        silent_retries: 0,
     };
     let mut root_thread = snap.root.clone();
     for s in signals {
@@ -448,14 +472,13 @@ pub async fn advance(snap: &mut Snapshot, signals: Vec<QueuedSignal>, env: &Env<
                         ..
                     } = &mut t.phase
                 {
-                    *heartbeat_at = Some(s.at + millis(*h * 1000.0));
+                    *heartbeat_at = Some(limits::after_seconds(s.at, *h));
                 }
             }
         }
     }
-    if let Some(deadline) = snap.deadline
-        && now >= deadline
-    {
+    let deadline = snap.deadline();
+    if now >= deadline {
         collect_tokens(&root_thread, &mut runner.closed_tokens);
         let prev = root_thread.last_event;
         runner.emit_raw(
@@ -477,6 +500,15 @@ pub async fn advance(snap: &mut Snapshot, signals: Vec<QueuedSignal>, env: &Env<
         });
     } else {
         runner.run_thread(&mut root_thread).await;
+        if runner.history_full {
+            // AWS: once 24,999 events are recorded, the next one is `ExecutionSucceeded` or
+            // else an `ExecutionFailed` for the full history, whatever the threads were doing.
+            collect_tokens(&root_thread, &mut runner.closed_tokens);
+            root_thread.phase = Phase::Done(Err(Failure {
+                error: Some(RUNTIME.into()),
+                cause: Some(limits::history_limit_cause()),
+            }));
+        }
         if let Phase::Done(result) = &root_thread.phase {
             snap.finished = true;
             let prev = root_thread.last_event;
@@ -515,10 +547,7 @@ pub async fn advance(snap: &mut Snapshot, signals: Vec<QueuedSignal>, env: &Env<
         None
     } else {
         let w = wake(&root_thread, now);
-        match (w, snap.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        Some(w.map_or(deadline, |w| w.min(deadline)))
     };
     snap.root = root_thread;
     snap.rng = runner.rng;
@@ -568,13 +597,17 @@ fn seconds(lit: Option<f64>, path: Option<&str>, input: &Value) -> Result<Option
     }
 }
 
+/// When a Wait state entered at `now` ends. Every instant saturates (see
+/// [`crate::limits`]) rather than overflow, and the execution's one-year deadline cuts any
+/// longer wait short; a literal `Seconds` is checked by validation (an integer up to
+/// [`limits::MAX_WAIT_SECONDS`]).
 fn wait_until(
     w: &definition::WaitState,
     input: &Value,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, StateError> {
     if let Some(s) = w.seconds {
-        return Ok(now + millis(s * 1000.0));
+        return Ok(limits::after_seconds(now, s));
     }
     let parse_ts = |s: &str| {
         choice::timestamp(s)
@@ -591,15 +624,7 @@ fn wait_until(
     }
     if let Some(p) = &w.seconds_path {
         let v = io::select(p, input)?;
-        return match v.as_f64() {
-            Some(s) if s >= 0.0 => Ok(now + millis(s * 1000.0)),
-            _ => Err(StateError::new(
-                RUNTIME,
-                format!(
-                    "The SecondsPath parameter does not reference a valid positive integer value: {v}"
-                ),
-            )),
-        };
+        return seconds_path_value(p, &v).map(|s| limits::after_seconds(now, s as f64));
     }
     if let Some(p) = &w.timestamp_path {
         let v = io::select(p, input)?;
@@ -612,6 +637,23 @@ fn wait_until(
         };
     }
     Ok(now)
+}
+
+/// The seconds a `SecondsPath` selected: AWS reads a long (64-bit integer) that must not be
+/// negative, and fails the state with `States.Runtime` otherwise (a fraction, a number out of
+/// range, a string...).
+fn seconds_path_value(path: &str, v: &Value) -> Result<i64, StateError> {
+    match v.as_i64() {
+        Some(s) if s >= 0 => Ok(s),
+        Some(_) => Err(StateError::new(
+            RUNTIME,
+            format!("The SecondsPath parameter references a negative value: {path} == {v}"),
+        )),
+        None => Err(StateError::new(
+            RUNTIME,
+            format!("The SecondsPath parameter cannot be parsed as a long value: {path} == {v}"),
+        )),
+    }
 }
 
 mod runner;

@@ -1,7 +1,10 @@
 //! The interpreter of one advance: threads, history events, the context object, Map.
 
 use super::*;
+use crate::limits::MAX_HISTORY_EVENTS;
 
+/// A duration of `ms` milliseconds, zero for bad amounts and capped (for comparisons only:
+/// clock times are computed with [`crate::limits::after_millis`], which cannot overflow).
 pub(super) fn millis(ms: f64) -> Duration {
     if !ms.is_finite() || ms <= 0.0 {
         return Duration::zero();
@@ -25,6 +28,22 @@ pub(super) struct Runner<'a> {
     pub(super) events: Vec<HistoryEvent>,
     pub(super) closed_tokens: Vec<String>,
     pub(super) now: DateTime<Utc>,
+    /// Set when an event was refused because the history is full (every id below the
+    /// quota is taken and only the execution's own end may follow): every thread stops at
+    /// once and [`advance`] fails the execution with `States.Runtime`.
+    pub(super) history_full: bool,
+    /// Retries in this advance whose attempt produced no event (a Task whose input
+    /// processing fails before it is scheduled). With no delay they would loop within one
+    /// instant without ever filling the history, so each counts against the event quota.
+    pub(super) silent_retries: u64,
+}
+
+/// Whether `ty` ends the execution: the one kind of event allowed as the history's last.
+fn ends_execution(ty: E) -> bool {
+    matches!(
+        ty,
+        E::ExecutionSucceeded | E::ExecutionFailed | E::ExecutionTimedOut | E::ExecutionAborted
+    )
 }
 
 /// Whether a definition may read `$$.Execution.Input`: true unless every `$$` in it is
@@ -94,8 +113,15 @@ pub(super) fn exited(s: &State) -> Option<E> {
 type BoxFut<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 impl Runner<'_> {
+    /// Appends an event and returns its id; when the history has no room left for it (AWS:
+    /// only the event that ends the execution may take the last id), records nothing, sets
+    /// [`Runner::history_full`] and returns `prev`.
     pub(super) fn emit_raw(&mut self, prev: u64, ty: E, details: Value) -> u64 {
         let id = self.next_event_id;
+        if !ends_execution(ty) && id.saturating_add(self.silent_retries) >= MAX_HISTORY_EVENTS {
+            self.history_full = true;
+            return prev;
+        }
         self.next_event_id += 1;
         self.events.push(HistoryEvent {
             id,
@@ -157,6 +183,9 @@ impl Runner<'_> {
         Box::pin(async move {
             let machine = self.machine.clone();
             loop {
+                if self.history_full {
+                    return;
+                }
                 let Some(state) =
                     states_of(&machine, &t.scope).and_then(|m| m.states.get(&t.state))
                 else {
@@ -228,6 +257,13 @@ impl Runner<'_> {
                             State::Task(ts) => ts.resource.clone(),
                             _ => String::new(),
                         };
+                        // A task result over the payload quota fails the task (AWS: a
+                        // `TaskFailed` with `States.DataLimitExceeded`, caught only by name).
+                        let result = result.and_then(|v| {
+                            io::check_size(&v, &resource)
+                                .map(|()| v)
+                                .map_err(Failure::from)
+                        });
                         match result {
                             Ok(v) => {
                                 self.emit(
@@ -318,7 +354,7 @@ impl Runner<'_> {
             return true;
         };
         // start iterations
-        while next < items.len() && (max == 0 || running.len() < max) {
+        while next < items.len() && (max == 0 || running.len() < max) && !self.history_full {
             let item = &items[next];
             let ctx = self.context(t, None, Some((next, item)));
             let selector = ms.item_selector.as_ref().or(ms.common.parameters.as_ref());

@@ -1,6 +1,7 @@
 //! One state run: its input and output processing, its kind's work, retry and catch.
 
 use super::*;
+use crate::limits;
 
 impl Runner<'_> {
     pub(super) async fn run_state(&mut self, t: &mut Thread, state: &State) {
@@ -35,6 +36,9 @@ impl Runner<'_> {
                     Ok(v) => v,
                     Err(e) => return self.handle_state_error(t, state, e),
                 };
+                if let Err(e) = io::check_input_size(&eff, &t.state) {
+                    return self.handle_error(t, state, e.into());
+                }
                 let timeout = match seconds(
                     task.timeout_seconds,
                     task.timeout_seconds_path.as_deref(),
@@ -63,6 +67,10 @@ impl Runner<'_> {
                 }
                 self.emit(t, E::TaskScheduled, d);
                 self.emit(t, E::TaskStarted, json!({"resource": task.resource}));
+                if self.history_full {
+                    // No room left to record the task: it must not run.
+                    return;
+                }
                 if let Some(tok) = &token
                     && let Err(e) = self.env.store.open_token(tok, &self.execution_id)
                 {
@@ -85,6 +93,8 @@ impl Runner<'_> {
                 };
                 let before = self.env.clock.now();
                 let result = self.env.invoker.invoke(call).await;
+                // The task's effects are done; the record of them is not yet saved.
+                shipgate_crash::point("engine.task-returned");
                 if token.is_none()
                     && let Some(limit) = timeout
                     && self.env.clock.now() - before > millis(limit * 1000.0)
@@ -127,8 +137,8 @@ impl Runner<'_> {
                         );
                         t.phase = Phase::AwaitToken {
                             token: tok,
-                            timeout_at: timeout.map(|s| self.now + millis(s * 1000.0)),
-                            heartbeat_at: heartbeat.map(|s| self.now + millis(s * 1000.0)),
+                            timeout_at: timeout.map(|s| limits::after_seconds(self.now, s)),
+                            heartbeat_at: heartbeat.map(|s| limits::after_seconds(self.now, s)),
                             heartbeat_seconds: heartbeat,
                         };
                     }
@@ -378,10 +388,14 @@ impl Runner<'_> {
             &common.output_path,
             &ctx,
             &mut self.rng,
-        )
-        .and_then(|v| io::check_size(&v, &t.state).map(|()| v));
+        );
         match out {
-            Ok(v) => self.exit_and_transition(t, state, v),
+            // AWS reports an oversized state output with its own cause, not prefixed like
+            // the other errors raised while running a state; no wildcard catches it.
+            Ok(v) => match io::check_size(&v, &t.state) {
+                Ok(()) => self.exit_and_transition(t, state, v),
+                Err(e) => self.handle_error(t, state, e.into()),
+            },
             Err(e) => self.handle_state_error(t, state, e),
         }
     }
@@ -411,10 +425,20 @@ impl Runner<'_> {
         }
         for (i, r) in common.retry.iter().enumerate() {
             if errors::matches_any(&r.error_equals, &name) {
-                t.retries[i] += 1;
+                t.retries[i] = t.retries[i].saturating_add(1);
                 if let Some(ms) = next_delay(r, t.retries[i], &mut self.rng) {
+                    if t.last_event == t.entered_event {
+                        // The attempt left no event: count it, so that a zero-delay retry
+                        // loop still ends at the history quota.
+                        self.silent_retries += 1;
+                        if self.next_event_id.saturating_add(self.silent_retries)
+                            >= limits::MAX_HISTORY_EVENTS
+                        {
+                            self.history_full = true;
+                        }
+                    }
                     t.phase = Phase::Sleep {
-                        until: self.now + millis(ms as f64),
+                        until: limits::after_millis(self.now, ms as f64),
                         after: AfterSleep::Retry,
                     };
                     return;
@@ -433,7 +457,9 @@ impl Runner<'_> {
                     "Cause".into(),
                     f.cause.clone().map(Value::String).unwrap_or(Value::Null),
                 );
-                match io::result_path(&t.input, Value::Object(out), &c.result_path) {
+                let next_input = io::result_path(&t.input, Value::Object(out), &c.result_path)
+                    .and_then(|v| io::check_size(&v, &t.state).map(|()| v));
+                match next_input {
                     Ok(v) => {
                         if let Some(ty) = exited(state) {
                             let d = json!({"name": t.state, "output": v});

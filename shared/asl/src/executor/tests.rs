@@ -89,3 +89,33 @@ fn given_running_snapshot_when_aborted_then_done_and_event() {
     assert_eq!(p.events[0].event_type, E::ExecutionAborted);
     assert!(abort(&mut s, "E", "C", now).events.is_empty());
 }
+
+#[test]
+fn given_snapshot_without_timeout_then_deadline_is_one_year_after_start() {
+    let s = start();
+    assert_eq!(s.deadline(), s.start_time + Duration::days(365));
+    assert_eq!(s.event_count(), 1);
+    // A snapshot written before the bound existed reads the same: the bound is computed.
+    let mut v: Value = serde_json::from_str(&s.to_json().unwrap()).unwrap();
+    assert_eq!(v["deadline"], Value::Null);
+    v["next_event_id"] = json!(24_000);
+    let back = Snapshot::from_json(&v.to_string()).unwrap();
+    assert_eq!(back.deadline(), s.deadline());
+    assert_eq!(back.event_count(), 23_999);
+}
+
+#[test]
+fn given_timeout_seconds_then_deadline_is_the_earlier_bound() {
+    let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let short = r#"{"TimeoutSeconds":60,"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":5,"End":true}}}"#;
+    let s = Snapshot::start(short, "id", "n", "sm", json!({}), now, 1)
+        .unwrap()
+        .0;
+    assert_eq!(s.deadline(), now + Duration::seconds(60));
+    // Past any representable date: no overflow, and the one-year bound wins.
+    let huge = short.replace("60", "18446744073709551615");
+    let s = Snapshot::start(&huge, "id", "n", "sm", json!({}), now, 1)
+        .unwrap()
+        .0;
+    assert_eq!(s.deadline(), now + Duration::days(365));
+}

@@ -172,7 +172,11 @@ pub(super) fn f_array_range(
                 "The array returned by {name} cannot contain more than 1000 items."
             )));
         }
-        i += step;
+        // Past i64's range there is nothing left to produce (and `+` would overflow).
+        match i.checked_add(step) {
+            Some(n) => i = n,
+            None => break,
+        }
     }
     Ok(Value::Array(out))
 }
@@ -354,8 +358,10 @@ pub(super) fn f_math_random(
     } else {
         env.rng.next_u64()
     };
-    let span = (end - start) as u64;
-    Ok(Value::from(start + (r % span) as i64))
+    // In i128: `end - start` overflows i64 for a range as wide as i64 itself.
+    let span = (i128::from(end) - i128::from(start)) as u128;
+    let picked = i128::from(start) + (u128::from(r) % span) as i128;
+    Ok(Value::from(i64::try_from(picked).unwrap_or(start)))
 }
 
 pub(super) fn int_arg_rounded(

@@ -11,8 +11,23 @@ pub(super) struct MemInner {
     order: Vec<String>,
     execs: BTreeMap<String, (StoredExecution, Option<Lease>)>,
     events: BTreeMap<String, Vec<HistoryEvent>>,
-    signals: BTreeMap<String, Vec<QueuedSignal>>,
+    signals: BTreeMap<String, Vec<PendingSignal>>,
+    next_signal: u64,
     tokens: BTreeMap<String, TokenRecord>,
+}
+
+impl MemInner {
+    fn queue(&mut self, execution_id: &str, signal: &QueuedSignal) {
+        self.next_signal += 1;
+        let seq = self.next_signal;
+        self.signals
+            .entry(execution_id.to_string())
+            .or_default()
+            .push(PendingSignal {
+                seq,
+                queued: signal.clone(),
+            });
+    }
 }
 
 /// A store in memory, for tests and `asl run`.
@@ -134,12 +149,12 @@ impl ExecutionStore for MemoryExecutionStore {
         Ok(Some(entry.0.clone()))
     }
 
-    fn take_signals(
+    fn pending_signals(
         &self,
         execution_id: &str,
         owner: &str,
-    ) -> Result<Vec<QueuedSignal>, StoreError> {
-        let mut g = self.lock();
+    ) -> Result<Vec<PendingSignal>, StoreError> {
+        let g = self.lock();
         let holds = g
             .execs
             .get(execution_id)
@@ -148,26 +163,32 @@ impl ExecutionStore for MemoryExecutionStore {
         if !holds {
             return Err(StoreError::LeaseLost(execution_id.to_string()));
         }
-        Ok(g.signals.remove(execution_id).unwrap_or_default())
+        Ok(g.signals.get(execution_id).cloned().unwrap_or_default())
     }
 
     fn save(
         &self,
         exec: &StoredExecution,
-        events: &[HistoryEvent],
-        closed_tokens: &[String],
+        step: &Step<'_>,
         owner: &str,
         release: bool,
     ) -> Result<bool, StoreError> {
         let mut g = self.lock();
         let id = exec.description.execution_id.clone();
+        match g.execs.get(&id) {
+            None => return Err(StoreError::NotFound(id)),
+            Some((_, lease)) if lease.as_ref().is_none_or(|l| l.owner != owner) => {
+                return Err(StoreError::LeaseLost(id));
+            }
+            Some(_) => {}
+        }
+        if let Some(queue) = g.signals.get_mut(&id) {
+            queue.retain(|s| !step.consumed.contains(&s.seq));
+        }
         let pending = g.signals.get(&id).is_some_and(|s| !s.is_empty());
         let Some(entry) = g.execs.get_mut(&id) else {
             return Err(StoreError::NotFound(id));
         };
-        if entry.1.as_ref().is_none_or(|l| l.owner != owner) {
-            return Err(StoreError::LeaseLost(id));
-        }
         let version = entry.0.version + 1;
         entry.0 = exec.clone();
         entry.0.version = version;
@@ -175,8 +196,14 @@ impl ExecutionStore for MemoryExecutionStore {
         if released {
             entry.1 = None;
         }
-        g.events.entry(id).or_default().extend_from_slice(events);
-        for t in closed_tokens {
+        let history = g.events.entry(id).or_default();
+        // Ids are consecutive: a replayed step rewrites what it wrote before it was cut short.
+        if let Some(first) = step.events.first() {
+            let keep = history.partition_point(|e| e.id < first.id);
+            history.truncate(keep);
+            history.extend_from_slice(step.events);
+        }
+        for t in step.closed_tokens {
             if let Some(r) = g.tokens.get_mut(t) {
                 r.open = false;
             }
@@ -184,12 +211,20 @@ impl ExecutionStore for MemoryExecutionStore {
         Ok(released)
     }
 
+    fn release_leases(&self, owner: &str) -> Result<usize, StoreError> {
+        let mut g = self.lock();
+        let mut n = 0;
+        for (_, lease) in g.execs.values_mut() {
+            if lease.as_ref().is_some_and(|l| l.owner == owner) {
+                *lease = None;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     fn push_signal(&self, execution_id: &str, signal: &QueuedSignal) -> Result<(), StoreError> {
-        self.lock()
-            .signals
-            .entry(execution_id.to_string())
-            .or_default()
-            .push(signal.clone());
+        self.lock().queue(execution_id, signal);
         Ok(())
     }
 
@@ -213,10 +248,7 @@ impl ExecutionStore for MemoryExecutionStore {
         if close && let Some(r) = g.tokens.get_mut(token) {
             r.open = false;
         }
-        g.signals
-            .entry(rec.execution_id)
-            .or_default()
-            .push(signal.clone());
+        g.queue(&rec.execution_id, signal);
         Ok(Delivery::Queued)
     }
 

@@ -12,7 +12,13 @@
 //! - signals can be queued at any time by anyone ([`ExecutionStore::push_signal`]);
 //! - [`ExecutionStore::save`] with `release = true` releases the lease only if no signal is
 //!   queued, in the same transaction; otherwise it keeps the lease and reports it, so the
-//!   holder processes the signal before letting go — a signal is never stranded.
+//!   holder processes the signal before letting go — a signal is never stranded;
+//! - a signal is read with [`ExecutionStore::pending_signals`] and removed only by the save
+//!   that records its effect, in one transaction: a process killed in between leaves the
+//!   signal queued and the old snapshot, and whoever claims the execution next applies it
+//!   again (the tasks run in between are at-least-once, as on AWS);
+//! - a lease whose holder died can be handed back at once with
+//!   [`ExecutionStore::release_leases`] instead of waiting for it to expire.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -132,6 +138,15 @@ pub struct QueuedSignal {
     pub signal: Signal,
 }
 
+/// A queued signal as read back, with the id its consuming save names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingSignal {
+    /// Store-assigned, increasing in queue order.
+    pub seq: u64,
+    /// The signal.
+    pub queued: QueuedSignal,
+}
+
 /// An issued task token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
@@ -178,6 +193,17 @@ pub enum StoreError {
     NotFound(String),
 }
 
+/// What one run of an execution changed besides its snapshot, saved with it atomically.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Step<'a> {
+    /// New history events.
+    pub events: &'a [HistoryEvent],
+    /// Task tokens whose tasks ended.
+    pub closed_tokens: &'a [String],
+    /// The [`PendingSignal::seq`] of the signals this run applied.
+    pub consumed: &'a [u64],
+}
+
 /// Persistence of executions; see the module doc for the concurrency contract.
 pub trait ExecutionStore: Send + Sync {
     /// Inserts `exec` with its first events unless an execution with the same name exists.
@@ -209,23 +235,26 @@ pub trait ExecutionStore: Send + Sync {
         now: DateTime<Utc>,
         lease: &Lease,
     ) -> Result<Option<StoredExecution>, StoreError>;
-    /// Removes and returns the queued signals of an execution leased by `owner`.
-    fn take_signals(
+    /// The queued signals of an execution leased by `owner`, oldest first. They stay queued
+    /// until a [`ExecutionStore::save`] names them as consumed.
+    fn pending_signals(
         &self,
         execution_id: &str,
         owner: &str,
-    ) -> Result<Vec<QueuedSignal>, StoreError>;
-    /// Saves an execution leased by `owner`, appending `events` and closing `closed_tokens`.
-    /// With `release`, the lease is released in the same transaction unless signals are
-    /// queued. Returns whether the lease was released.
+    ) -> Result<Vec<PendingSignal>, StoreError>;
+    /// Saves an execution leased by `owner`: appends `events`, closes `closed_tokens` and
+    /// removes the `consumed` signals, all in one transaction. With `release`, the lease is
+    /// released too unless other signals are queued. Returns whether the lease was released.
     fn save(
         &self,
         exec: &StoredExecution,
-        events: &[HistoryEvent],
-        closed_tokens: &[String],
+        step: &Step<'_>,
         owner: &str,
         release: bool,
     ) -> Result<bool, StoreError>;
+    /// Hands back every lease `owner` holds (its process is known to be gone). Returns how
+    /// many executions it held.
+    fn release_leases(&self, owner: &str) -> Result<usize, StoreError>;
     /// Queues a signal for an execution.
     fn push_signal(&self, execution_id: &str, signal: &QueuedSignal) -> Result<(), StoreError>;
     /// Atomically checks that `token` is open and its execution running, queues `signal`

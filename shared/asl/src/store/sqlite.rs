@@ -239,14 +239,13 @@ impl ExecutionStore for SqliteExecutionStore {
         Ok(Some(row_to_exec(r)?))
     }
 
-    fn take_signals(
+    fn pending_signals(
         &self,
         execution_id: &str,
         owner: &str,
-    ) -> Result<Vec<QueuedSignal>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let holder: Option<Option<String>> = tx
+    ) -> Result<Vec<PendingSignal>, StoreError> {
+        let conn = self.lock();
+        let holder: Option<Option<String>> = conn
             .query_row(
                 "SELECT lease_owner FROM executions WHERE id = ?1",
                 params![execution_id],
@@ -256,27 +255,26 @@ impl ExecutionStore for SqliteExecutionStore {
         if holder.flatten().as_deref() != Some(owner) {
             return Err(StoreError::LeaseLost(execution_id.to_string()));
         }
-        let bodies: Vec<(i64, String)> = {
-            let mut stmt = tx.prepare_cached(
-                "SELECT seq, body FROM signals WHERE execution_id = ?1 ORDER BY seq",
-            )?;
-            let rows = stmt.query_map(params![execution_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let mut stmt = conn
+            .prepare_cached("SELECT seq, body FROM signals WHERE execution_id = ?1 ORDER BY seq")?;
+        let rows = stmt.query_map(params![execution_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut out = Vec::new();
-        for (seq, body) in bodies {
-            tx.execute("DELETE FROM signals WHERE seq = ?1", params![seq])?;
-            out.push(serde_json::from_str(&body)?);
+        for row in rows {
+            let (seq, body) = row?;
+            out.push(PendingSignal {
+                seq: u64::try_from(seq).unwrap_or(0),
+                queued: serde_json::from_str(&body)?,
+            });
         }
-        tx.commit()?;
         Ok(out)
     }
 
     fn save(
         &self,
         exec: &StoredExecution,
-        events: &[HistoryEvent],
-        closed_tokens: &[String],
+        step: &Step<'_>,
         owner: &str,
         release: bool,
     ) -> Result<bool, StoreError> {
@@ -296,6 +294,12 @@ impl ExecutionStore for SqliteExecutionStore {
                 return Err(StoreError::LeaseLost(id.clone()));
             }
             Some(_) => {}
+        }
+        for seq in step.consumed {
+            tx.execute(
+                "DELETE FROM signals WHERE seq = ?1 AND execution_id = ?2",
+                params![i64::try_from(*seq).unwrap_or(i64::MAX), id],
+            )?;
         }
         let pending: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM signals WHERE execution_id = ?1)",
@@ -318,12 +322,20 @@ impl ExecutionStore for SqliteExecutionStore {
                 released,
             ],
         )?;
-        insert_events(&tx, id, events)?;
-        for t in closed_tokens {
+        insert_events(&tx, id, step.events)?;
+        for t in step.closed_tokens {
             tx.execute("UPDATE tokens SET open = 0 WHERE token = ?1", params![t])?;
         }
         tx.commit()?;
         Ok(released)
+    }
+
+    fn release_leases(&self, owner: &str) -> Result<usize, StoreError> {
+        let conn = self.lock();
+        Ok(conn.execute(
+            "UPDATE executions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1",
+            params![owner],
+        )?)
     }
 
     fn push_signal(&self, execution_id: &str, signal: &QueuedSignal) -> Result<(), StoreError> {

@@ -64,12 +64,20 @@ fn contract(store: &dyn ExecutionStore) {
         )
         .unwrap();
     let mut e = exec("a", None);
-    let released = store.save(&e, &[], &[], "p1", true).unwrap();
+    let released = store.save(&e, &Step::default(), "p1", true).unwrap();
     assert!(!released);
-    assert_eq!(store.take_signals("a", "p1").unwrap().len(), 1);
+    let pending = store.pending_signals("a", "p1").unwrap();
+    assert_eq!(pending.len(), 1);
+    // Reading a signal does not consume it: only the save that applies it does.
+    assert_eq!(store.pending_signals("a", "p1").unwrap(), pending);
     e.wake_at = None;
-    assert!(store.save(&e, &[], &[], "p1", true).unwrap());
-    assert!(store.take_signals("a", "p2").is_err());
+    let consumed = [pending[0].seq];
+    let step = Step {
+        consumed: &consumed,
+        ..Step::default()
+    };
+    assert!(store.save(&e, &step, "p1", true).unwrap());
+    assert!(store.pending_signals("a", "p2").is_err());
     // Then p2 can claim once the lease is gone, after expiry too
     assert!(store.claim("a", t(12), &lease("p2", 20)).unwrap().is_some());
     assert!(store.claim("a", t(21), &lease("p3", 40)).unwrap().is_some());
@@ -90,12 +98,15 @@ fn contract(store: &dyn ExecutionStore) {
         store.deliver("tok", &sig, true).unwrap(),
         Delivery::TaskEnded
     );
-    assert_eq!(store.take_signals("a", "p3").unwrap().len(), 2);
+    assert_eq!(store.pending_signals("a", "p3").unwrap().len(), 2);
     store.open_token("tok", "a").unwrap();
     assert!(store.token("tok").unwrap().unwrap().open);
-    store
-        .save(&e, &[], &["tok".to_string()], "p3", true)
-        .unwrap();
+    let closed = ["tok".to_string()];
+    let step = Step {
+        closed_tokens: &closed,
+        ..Step::default()
+    };
+    store.save(&e, &step, "p3", true).unwrap();
     assert!(!store.token("tok").unwrap().unwrap().open);
     assert_eq!(store.list().unwrap().len(), 1);
     assert_eq!(store.get("a").unwrap().unwrap().version, 3);
@@ -114,4 +125,73 @@ fn given_sqlite_store_when_used_then_contract_holds() {
     // and a second connection sees the same data
     let other = SqliteExecutionStore::open(&dir.path().join("x.db")).unwrap();
     assert_eq!(other.list().unwrap().len(), 1);
+}
+
+/// A holder that read a signal and died before saving: the signal is still queued, the
+/// snapshot is the one before, and once the dead holder's leases are handed back the next
+/// claimant sees exactly what the dead one saw.
+fn crash_before_save(store: &dyn ExecutionStore) {
+    store.create(&exec("b", None), &[]).unwrap();
+    store.open_token("tok-b", "b").unwrap();
+    let success = QueuedSignal {
+        at: t(1),
+        signal: Signal::TaskSuccess {
+            token: "tok-b".into(),
+            output: json!({"ok": true}),
+        },
+    };
+    assert_eq!(
+        store.deliver("tok-b", &success, true).unwrap(),
+        Delivery::Queued
+    );
+    let claimed = store.claim_runnable(t(2), &lease("dead", 1_000), &[]);
+    assert!(claimed.unwrap().is_some());
+    let seen = store.pending_signals("b", "dead").unwrap();
+    assert_eq!(seen.len(), 1);
+    // ... the holder dies here. Its lease blocks everyone until handed back.
+    assert!(
+        store
+            .claim("b", t(3), &lease("next", 1_000))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.release_leases("dead").unwrap(), 1);
+    let again = store
+        .claim("b", t(3), &lease("next", 1_000))
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.version, 0, "nothing of the dead run was saved");
+    assert_eq!(store.pending_signals("b", "next").unwrap(), seen);
+    // The replayed step saves once, consuming the signal with its events.
+    let mut after = exec("b", None);
+    after.snapshot = "{\"step\":1}".into();
+    let events = [HistoryEvent {
+        id: 1,
+        previous_event_id: 0,
+        timestamp: t(3),
+        event_type: crate::history::HistoryEventType::TaskSucceeded,
+        details: json!({}),
+    }];
+    let consumed: Vec<u64> = seen.iter().map(|s| s.seq).collect();
+    let step = Step {
+        events: &events,
+        consumed: &consumed,
+        ..Step::default()
+    };
+    assert!(store.save(&after, &step, "next", true).unwrap());
+    assert!(
+        store
+            .claim("b", t(4), &lease("x", 1_000))
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.pending_signals("b", "x").unwrap().is_empty());
+    assert_eq!(store.events("b").unwrap().len(), 1);
+}
+
+#[test]
+fn a_signal_outlives_a_holder_killed_before_its_save() {
+    crash_before_save(&MemoryExecutionStore::new());
+    let dir = tempfile::tempdir().unwrap();
+    crash_before_save(&SqliteExecutionStore::open(&dir.path().join("x.db")).unwrap());
 }
