@@ -103,6 +103,7 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
                     changelog: Changelog { features, fixes },
                     release_type: kind,
                     bypass_reason: bypass_window,
+                    contributors: Vec::new(),
                 },
             )
             .await

@@ -2,6 +2,10 @@
 //! dashboard, approval links, the GitHub webhook, Slack buttons, and (local only) tripping
 //! simulated alarms. Executions advance after every change and every few seconds, so
 //! approvals expire, windows open and deploys proceed while it runs.
+//!
+//! Connections that do not send their request head in time are closed and connections
+//! are capped ([`shipgate_web::server`]); tripping alarms needs the data directory's local
+//! token ([`shipgate_local::local_token`]), which the dashboard embeds for this machine.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -10,8 +14,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use shipgate_core::config::{GITHUB_WEBHOOK_SECRET_ENV, LINK_KEY_ENV, SLACK_SIGNING_SECRET_ENV};
+use shipgate_local::alarms::{SimulatedAlarms, TripError};
+use shipgate_local::local_token;
 use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
-use shipgate_web::{Hooks, WebState};
+use shipgate_web::local::LocalToken;
+use shipgate_web::server::ServeOptions;
+use shipgate_web::{Hooks, LocalHooks, TripRefused, WebState};
 
 use crate::context::Context;
 
@@ -23,6 +31,13 @@ pub struct Args {
     /// How often to fire what is due (timers, window openings, reminders), in seconds.
     #[arg(long, default_value_t = 2)]
     tick_seconds: u64,
+    /// Seconds a connection may take to send a request's headers; slower (or idle
+    /// keep-alive) connections are closed.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    header_timeout_seconds: u64,
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_connections: u64,
 }
 
 /// Runs what is due on a runtime, one run at a time: the engine must not advance one
@@ -49,9 +64,20 @@ impl Advancer {
     }
 }
 
+/// Trips a simulated alarm for the live release, as the web handlers ask.
+pub fn trip(alarms: &SimulatedAlarms, name: &str, reason: &str) -> Result<String, TripRefused> {
+    match alarms.trip(name, reason) {
+        Ok(trip) => Ok(trip.release_id.to_string()),
+        Err(err @ TripError::NoLiveRelease { .. }) => {
+            Err(TripRefused::NothingLive(err.to_string()))
+        }
+        Err(err @ TripError::Alarms(_)) => Err(TripRefused::Unavailable(err.to_string())),
+    }
+}
+
 /// The handlers' state over a local runtime: changes advance the executions in the
-/// background, and simulated alarms can be tripped.
-pub fn web_state(advancer: Advancer) -> WebState {
+/// background, and simulated alarms can be tripped by callers holding `token`.
+pub fn web_state(advancer: Advancer, token: LocalToken) -> WebState {
     let runtime = advancer.runtime.clone();
     let alarms = runtime.alarms.clone();
     WebState {
@@ -62,20 +88,23 @@ pub fn web_state(advancer: Advancer) -> WebState {
                 let advancer = advancer.clone();
                 tokio::spawn(async move { advancer.run().await });
             }),
-            trip_alarm: Some(Arc::new(move |name: String, reason: String| {
-                let alarms = alarms.clone();
-                Box::pin(async move { alarms.trip(&name, &reason).map_err(|e| e.to_string()) })
-            })),
+            local: Some(LocalHooks {
+                trip_alarm: Arc::new(move |name: String, reason: String| {
+                    let alarms = alarms.clone();
+                    Box::pin(async move { trip(&alarms, &name, &reason) })
+                }),
+                token,
+            }),
         },
     }
 }
 
 pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    let mut config = ctx.config()?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
-    let mut config = ctx.config()?;
     if config.web.public_url.is_none() {
         config.web.public_url = Some(format!("http://{addr}"));
     }
@@ -111,8 +140,15 @@ pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         })
         .await?,
     );
+    let token = local_token::load_or_create(&ctx.data_dir)?;
+    let token = LocalToken::new(token)?;
     let advancer = Advancer::new(runtime.clone());
-    let state = web_state(advancer.clone());
+    let state = web_state(advancer.clone(), token);
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_secs(args.header_timeout_seconds),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        ..ServeOptions::default()
+    };
     let ticker = {
         let every = Duration::from_secs(args.tick_seconds.max(1));
         tokio::spawn(async move {
@@ -126,8 +162,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         "shipgate serving on http://{addr}  (dashboard /, webhook POST /webhooks/github, data in {})",
         ctx.data_dir.display()
     );
-    let served = axum::serve(listener, shipgate_web::router(state))
-        .with_graceful_shutdown(async {
+    let served =
+        shipgate_web::server::serve(listener, shipgate_web::router(state), options, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;

@@ -116,7 +116,7 @@ fn a_release_goes_through_separate_commands() {
             "--version",
             "1.3.0",
             "--commit",
-            "0123456789abcdef",
+            "0123456789abcdef0123456789abcdef01234567",
             "--author",
             "alex",
             "--feature",

@@ -58,7 +58,13 @@ SENDTASK_SCOPED = (
     "StateMachine.grantTaskResponse grants exactly that ARN), so the state machine ARN works "
     "and is narrower than \"*\"")
 SENDTASK = {"states:SendTaskSuccess", "states:SendTaskFailure"}
+LISTTASKS_SCOPED = (
+    "ecs:ListTasks: the Service Authorization Reference names container-instance as its "
+    "resource, but a ListTasks call filtered by cluster and startedBy names no container "
+    "instance (Fargate tasks have none) and is authorized against \"*\" — the documented way "
+    "to scope it is the ecs:cluster condition, which the statement carries")
 ALLOWED = {
+    ("EcsServicePolicy", "FindMigrationTasks", "RESOURCE_STAR"): (LISTTASKS_SCOPED, {"ecs:ListTasks"}),
     ("WindowFunctionRole", "ResumeQueuedRelease", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("CallbackFunctionRole", "DecideApproval", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
 }

@@ -110,10 +110,26 @@ async fn a_manual_rollback_of_a_succeeded_release_restores_and_announces() {
             .any(|m| m.text.starts_with("⏪") && m.text.contains("signups dropped"))
     );
 
-    // Twice is refused: it is no longer the release that runs.
+    // Asked again (a command re-run after it was cut short): nothing more happens.
+    let serving = runtime.ecs.serving("roleferry-prod", "api").unwrap();
     let again = releases::manual_rollback(&runtime.deps, &id, "taylor", "again")
         .await
-        .unwrap_err();
-    assert_eq!(again.error_type(), "Release.InvalidState");
+        .unwrap();
+    assert_eq!(again.state, ReleaseState::RolledBack);
+    runtime.run_until(at("2026-03-11T06:20:00Z")).await.unwrap();
+    assert_eq!(
+        runtime.ecs.serving("roleferry-prod", "api").unwrap(),
+        serving,
+        "no second restore"
+    );
+    let announced = Outbox::read_all(&runtime.outbox_dir())
+        .unwrap()
+        .iter()
+        .filter(|m| m.text.starts_with("⏪"))
+        .count();
+    assert_eq!(
+        announced,
+        outbox.iter().filter(|m| m.text.starts_with("⏪")).count()
+    );
     runtime.shutdown().await;
 }

@@ -70,11 +70,12 @@ async fn a_version_older_than_the_last_release_is_refused() {
         shipgate_core::model::NewRelease {
             service: runtime.config.service.name.clone(),
             version: "1.2.9".parse().unwrap(),
-            commit: "beef".into(),
+            commit: "beef".repeat(10),
             author: "alex".into(),
             changelog: Default::default(),
             release_type: None,
             bypass_reason: None,
+            contributors: Vec::new(),
         },
     )
     .await

@@ -38,6 +38,7 @@ pub async fn start(runtime: &Runtime, version: &str, author: &str) -> ReleaseId 
             },
             release_type: None,
             bypass_reason: None,
+            contributors: Vec::new(),
         },
     )
     .await

@@ -3,5 +3,6 @@
 mod alarms;
 mod durability;
 mod helpers;
+mod invariants;
 mod scenarios;
 mod statemachine;

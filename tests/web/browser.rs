@@ -1,6 +1,7 @@
 //! A person in a browser: headless Chromium, driven through chromedriver (WebDriver) on
 //! 127.0.0.1, opens approvers' links. The GET changes nothing; Approve moves the release
-//! on; Reject needs and records a reason; the dashboard shows the timeline.
+//! on; Reject needs and records a reason; the dashboard shows the timeline; and its Trip
+//! button (a form carrying the local token) rolls the monitored release back.
 //!
 //! Needs `chromium` and `chromium-driver` (Debian). Without chromedriver the test fails
 //! when `CI` is set and is skipped with a notice otherwise.
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use shipgate_core::{ReleaseId, ReleaseState};
 
-use crate::helpers::{Server, fixtures, post_github};
+use crate::helpers::{Server, at, fixtures, post_github};
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
@@ -208,5 +209,31 @@ async fn run(
             "{expected} missing from {timeline}"
         );
     }
+
+    // The window opens and the first release is monitored: the dashboard's Trip button
+    // rolls it back.
+    server
+        .runtime
+        .run_until(at("2026-03-11T03:20:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(server.release(&first).await.state, ReleaseState::Monitoring);
+    client.goto(&server.url("/")).await?;
+    client
+        .find(Locator::Css(
+            "form[action='/local/alarms/roleferry-api-5xx-rate'] button",
+        ))
+        .await?
+        .click()
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.release(&first).await.state == ReleaseState::Monitoring {
+        assert!(Instant::now() < deadline, "the Trip button changed nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.runtime.run_due().await.unwrap();
+    assert_eq!(server.release(&first).await.state, ReleaseState::RolledBack);
+    client.wait().for_element(Locator::Css("#releases")).await?;
+    assert_eq!(client.current_url().await?.path(), "/");
     Ok(())
 }

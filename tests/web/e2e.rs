@@ -98,6 +98,7 @@ async fn a_signed_push_is_approved_deploys_and_rolls_back_on_an_alarm_visible_on
     // An alarm trips: the release rolls back to the task definition it replaced
     let tripped: serde_json::Value = client
         .post(server.url("/local/alarms/roleferry-api-5xx-rate"))
+        .header("x-shipgate-token", &server.local_token)
         .send()
         .await
         .unwrap()

@@ -8,10 +8,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use shipgate_core::config::Secret;
 use shipgate_core::{Release, ReleaseId};
+use shipgate_local::alarms::TripError;
+use shipgate_local::local_token;
 use shipgate_local::outbox::{Outbox, OutboxMessage};
 use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
 use shipgate_tests::{STATEMACHINE, config};
-use shipgate_web::{Hooks, WebState};
+use shipgate_web::local::LocalToken;
+use shipgate_web::server::ServeOptions;
+use shipgate_web::{Hooks, LocalHooks, TripRefused, WebState};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -33,23 +37,37 @@ pub struct Server {
     pub runtime: Arc<Runtime>,
     pub base: String,
     pub router: axum::Router,
+    /// The data directory's local token, which `/local/...` requests must carry.
+    pub local_token: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The handlers' state over `runtime`. `after_change` does nothing: the tests move the
 /// runtime themselves (`run_due`, `run_until`), so every step is deterministic.
-pub fn state(runtime: &Arc<Runtime>) -> WebState {
+pub fn state(runtime: &Arc<Runtime>, token: &str) -> WebState {
     let alarms = runtime.alarms.clone();
+    let token = LocalToken::new(token).expect("the data directory's token is long enough");
     WebState {
         deps: runtime.deps.clone(),
         triggers: runtime.triggers.clone(),
         hooks: Hooks {
             after_change: Arc::new(|| {}),
-            trip_alarm: Some(Arc::new(move |name: String, reason: String| {
-                let alarms = alarms.clone();
-                Box::pin(async move { alarms.trip(&name, &reason).map_err(|e| e.to_string()) })
-            })),
+            local: Some(LocalHooks {
+                trip_alarm: Arc::new(move |name: String, reason: String| {
+                    let alarms = alarms.clone();
+                    Box::pin(async move {
+                        match alarms.trip(&name, &reason) {
+                            Ok(trip) => Ok(trip.release_id.to_string()),
+                            Err(err @ TripError::NoLiveRelease { .. }) => {
+                                Err(TripRefused::NothingLive(err.to_string()))
+                            }
+                            Err(err) => Err(TripRefused::Unavailable(err.to_string())),
+                        }
+                    })
+                }),
+                token,
+            }),
         },
     }
 }
@@ -76,21 +94,22 @@ impl Server {
             .await
             .unwrap(),
         );
-        let router = shipgate_web::router(state(&runtime));
+        let local_token = local_token::load_or_create(dir.path()).unwrap();
+        let router = shipgate_web::router(state(&runtime, &local_token));
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router.clone();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let _ = shipgate_web::server::serve(listener, app, ServeOptions::default(), async {
+                let _ = stopped.await;
+            })
+            .await;
         });
         Server {
             _dir: dir,
             runtime,
             base,
             router,
+            local_token,
             stop: Some(stop),
             task: Some(task),
         }

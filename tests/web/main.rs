@@ -2,8 +2,11 @@
 //! clock): the GitHub trigger, approval links, Slack buttons, the dashboard, and a headless
 //! browser.
 
+mod arbitrary;
 mod browser;
+mod concurrency;
 mod e2e;
 mod helpers;
+mod local;
 mod refusals;
 mod slack;

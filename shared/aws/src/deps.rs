@@ -23,6 +23,7 @@ use crate::env::{ConfigSource, Env};
 use crate::notify::{AwsNotifier, SesEmail, SlackApi, StatusPageApi, http_client};
 use crate::probe::HttpsProbe;
 use crate::scheduler::EventBridgeScheduler;
+use crate::sent::SentMarks;
 use crate::sfn::StepFunctions;
 use crate::ssm::SsmSecrets;
 use crate::triggers::DynamoTriggerLog;
@@ -178,10 +179,15 @@ pub async fn deps_from(env: &Env, sdk: &SdkConfig) -> Result<Deps, BoxError> {
             email,
             slack,
             status_page,
+            sent: Some(SentMarks::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                &env.table,
+            )),
         }),
         tokens: workflow.clone(),
         executions: workflow,
         scheduler,
         clock: Arc::new(SystemClock),
+        workers: Arc::new(shipgate_core::ports::UnknownWorkers::default()),
     })
 }

@@ -180,6 +180,28 @@ impl DynamoReleaseStore {
     }
 
     /// Creates the table as the SAM template does (for tests and first-time local setups).
+    /// The commit whose release took `release`'s version, if one did.
+    async fn version_holder(&self, release: &Release) -> Result<Option<String>, StoreError> {
+        let item = version_item(release);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(
+                item.into_iter()
+                    .filter(|(k, _)| k == "pk" || k == "sk")
+                    .collect(),
+            ))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(e.into_service_error()))?;
+        Ok(out
+            .item()
+            .and_then(|i| string_attr(i, "commit").ok())
+            .map(str::to_string))
+    }
+
     pub async fn create_table(&self) -> Result<(), StoreError> {
         let attr = |name: &str| {
             AttributeDefinition::builder()
@@ -231,16 +253,6 @@ impl DynamoReleaseStore {
     }
 
     /// A transaction item writing `item` only if nothing has its key yet.
-    /// A plain put (last writer wins), for index items that only ever say the same thing.
-    fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(backend)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -350,7 +362,10 @@ impl ReleaseStore for DynamoReleaseStore {
         for (index, event) in release.events.iter().enumerate() {
             items.push(self.put_new(event_item(&release.id, index, event)?)?);
         }
-        items.push(self.put(version_item(release))?);
+        // The version item is written only if no release took the version yet: two
+        // concurrent pushes never both get the same version.
+        items.push(self.put_new(version_item(release))?);
+        let version_index = items.len() - 1;
         match self
             .client
             .transact_write_items()
@@ -359,8 +374,16 @@ impl ReleaseStore for DynamoReleaseStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => {
+            Err(err) if failed_conditions(&err).first() == Some(&0) => {
                 Err(StoreError::AlreadyExists(release.id.to_string()))
+            }
+            Err(err) if failed_conditions(&err).contains(&version_index) => {
+                let taken = self.version_holder(release).await?;
+                Err(StoreError::VersionTaken {
+                    service: release.service.to_string(),
+                    version: release.semver.to_string(),
+                    commit: taken.unwrap_or_else(|| "(unknown)".into()),
+                })
             }
             Err(err) => Err(backend(err.into_service_error())),
         }
@@ -639,6 +662,23 @@ impl ReleaseStore for DynamoReleaseStore {
 }
 
 /// Whether a transaction was cancelled because a condition did not hold.
+/// The indexes of the transaction's items whose condition failed.
+fn failed_conditions<R>(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Vec<usize> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn is_condition_failure<R>(
     err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
 ) -> bool {

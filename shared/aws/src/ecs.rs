@@ -175,6 +175,30 @@ impl Deployer for EcsDeployer {
                 task_definition: base.into(),
             })?;
         slot.image = Some(image.to_string());
+        // A retry of a deploy that registered and died before recording it gets the
+        // revision it registered (the family's latest, with exactly these containers).
+        if let Some(family) = def.family() {
+            let latest = ecs_call!(
+                self.client
+                    .describe_task_definition()
+                    .task_definition(family)
+                    .send(),
+                None
+            )?;
+            if let Some(latest) = latest.task_definition()
+                && latest.task_definition_arn() != def.task_definition_arn()
+                && latest.container_definitions() == containers.as_slice()
+                && let Some(arn) = latest.task_definition_arn()
+            {
+                info!(
+                    base,
+                    existing = arn,
+                    image,
+                    "task definition already registered"
+                );
+                return Ok(arn.to_string());
+            }
+        }
         let tags = out.tags().to_vec();
         let registered = ecs_call!(
             self.client
@@ -244,6 +268,7 @@ impl Deployer for EcsDeployer {
         task_definition: &str,
         container: &str,
         command: &[String],
+        started_by: &str,
     ) -> Result<String, DeployError> {
         // The task runs where the service runs: same launch type and network.
         let service = self.service(target).await?;
@@ -261,7 +286,7 @@ impl Deployer for EcsDeployer {
             .cluster(&target.cluster)
             .task_definition(task_definition)
             .overrides(overrides)
-            .started_by("shipgate")
+            .started_by(started_by)
             .set_network_configuration(service.network_configuration().cloned());
         request = match (service.launch_type(), service.capacity_provider_strategy()) {
             (_, strategy) if !strategy.is_empty() => {
@@ -285,6 +310,29 @@ impl Deployer for EcsDeployer {
             .ok_or_else(|| DeployError::Refused("RunTask started no task".into()))?
             .to_string();
         Ok(task_arn)
+    }
+
+    async fn find_task(
+        &self,
+        target: &DeployTarget,
+        started_by: &str,
+    ) -> Result<Option<String>, DeployError> {
+        // ListTasks lists one desired status at a time: a running task, else a stopped one.
+        for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let out = ecs_call!(
+                self.client
+                    .list_tasks()
+                    .cluster(&target.cluster)
+                    .started_by(started_by)
+                    .desired_status(status)
+                    .send(),
+                Some(target)
+            )?;
+            if let Some(arn) = out.task_arns().first() {
+                return Ok(Some(arn.clone()));
+            }
+        }
+        Ok(None)
     }
 
     async fn wait_task(

@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod notify;
 pub mod probe;
 pub mod scheduler;
+pub mod sent;
 pub mod sfn;
 pub mod ssm;
 pub mod triggers;

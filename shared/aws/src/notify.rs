@@ -228,6 +228,8 @@ pub struct AwsNotifier {
     pub email: Option<SesEmail>,
     pub slack: Option<SlackApi>,
     pub status_page: Option<StatusPageApi>,
+    /// Where keyed messages are remembered; without it `send_once` sends every time.
+    pub sent: Option<crate::sent::SentMarks>,
 }
 
 #[async_trait]
@@ -313,5 +315,17 @@ impl Notifier for AwsNotifier {
             ),
         }
         Ok(())
+    }
+
+    async fn send_once(&self, key: &str, message: &Notification) -> Result<(), NotifyError> {
+        let Some(marks) = &self.sent else {
+            return self.send(message).await;
+        };
+        if marks.seen(key, message.channel()).await? {
+            info!(key, "already sent");
+            return Ok(());
+        }
+        self.send(message).await?;
+        marks.mark(key, message.channel()).await
     }
 }

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::model::{ReleaseType, ServiceName};
 use crate::semver::Version;
 
+pub mod syntax;
+pub mod validate;
+
+pub use validate::{Problem, Problems};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -188,6 +193,12 @@ pub struct Approver {
     #[serde(default)]
     pub slack_user: Option<String>,
     pub roles: Vec<String>,
+    /// GitHub logins this person pushes and commits as.
+    #[serde(default)]
+    pub github: Vec<String>,
+    /// Other addresses this person's commits carry (besides `email`).
+    #[serde(default)]
+    pub emails: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,10 +282,18 @@ pub struct NotificationsConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The parser's message (line, column, the field) is part of this one, and not a
+    /// separate cause, so a chain of causes does not print it twice.
     #[error("the configuration is not valid TOML or has a wrong field: {0}")]
-    Parse(#[from] toml::de::Error),
+    Parse(toml::de::Error),
     #[error("the configuration is not valid: {0}")]
-    Invalid(String),
+    Invalid(Problems),
+}
+
+impl From<toml::de::Error> for ConfigError {
+    fn from(err: toml::de::Error) -> Self {
+        ConfigError::Parse(err)
+    }
 }
 
 impl Config {
@@ -284,73 +303,15 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what serde cannot: cross-field rules.
+    /// Checks what serde cannot (see [`validate`]): every problem at once, each naming
+    /// its field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
-        for kind in [ReleaseType::Hotfix, ReleaseType::Minor, ReleaseType::Major] {
-            let Some(roles) = self.approvals.required.get(&kind).filter(|r| !r.is_empty()) else {
-                return invalid(format!(
-                    "approvals.required has no roles for {kind} releases"
-                ));
-            };
-            for role in roles {
-                if !self.approvers.iter().any(|a| a.roles.contains(role)) {
-                    return invalid(format!(
-                        "{kind} releases need role `{role}`, but no approver holds it"
-                    ));
-                }
-            }
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
         }
-        let mut ids = std::collections::BTreeSet::new();
-        for approver in &self.approvers {
-            if approver.id.trim().is_empty() || !ids.insert(approver.id.as_str()) {
-                return invalid(format!(
-                    "approver id `{}` is empty or repeated",
-                    approver.id
-                ));
-            }
-        }
-        for (role, id) in &self.approvals.backup {
-            match self.approver(id) {
-                None => {
-                    return invalid(format!(
-                        "approvals.backup names `{id}` for {role}, but no approver has that id"
-                    ));
-                }
-                Some(a) if !a.roles.contains(role) => {
-                    return invalid(format!(
-                        "approvals.backup names `{id}` for {role}, but {id} does not hold {role}"
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        if self.web.branch.trim().is_empty() {
-            return invalid("web.branch must name a branch".into());
-        }
-        if self.window.start >= self.window.end {
-            return invalid("window.start must be before window.end (same UTC day)".into());
-        }
-        for freeze in &self.window.freezes {
-            if freeze.start >= freeze.end {
-                return invalid(format!("freeze `{}` ends before it starts", freeze.reason));
-            }
-        }
-        if self.monitor.interval_seconds == 0 || self.monitor.duration_minutes == 0 {
-            return invalid(
-                "monitor.interval_seconds and monitor.duration_minutes must be > 0".into(),
-            );
-        }
-        if self.deploy.stability_poll_seconds == 0 {
-            return invalid("deploy.stability_poll_seconds must be > 0".into());
-        }
-        if self.health.checks.is_empty() {
-            return invalid("health.checks must list at least one critical path".into());
-        }
-        if !(0.0..=1.0).contains(&self.monitor.max_error_rate) {
-            return invalid("monitor.max_error_rate is a share between 0 and 1".into());
-        }
-        Ok(())
     }
 
     /// Secrets from the environment (through `lookup`, so this stays testable) replace

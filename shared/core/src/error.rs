@@ -53,6 +53,12 @@ pub enum GateError {
     RollbackFailed(String),
     #[error("no deploy window in the configured horizon: {0}")]
     NoWindow(String),
+    #[error("version {version} of {service} is already taken by commit {commit}")]
+    VersionTaken {
+        service: String,
+        version: String,
+        commit: String,
+    },
     #[error("{what} is unavailable; try again")]
     Unavailable {
         what: String,
@@ -84,7 +90,7 @@ impl GateError {
 
     pub fn error_type(&self) -> &'static str {
         match self {
-            GateError::InvalidInput(_) => "Gate.InvalidInput",
+            GateError::InvalidInput(_) | GateError::VersionTaken { .. } => "Gate.InvalidInput",
             GateError::Unavailable { .. } => "Gate.Unavailable",
             GateError::NotFound(_) => "Release.NotFound",
             GateError::InvalidState { .. } | GateError::IllegalTransition(_) => {
@@ -128,6 +134,15 @@ impl From<StoreError> for GateError {
             StoreError::AlreadyExists(id) => {
                 GateError::InvalidInput(format!("release {id} already exists"))
             }
+            StoreError::VersionTaken {
+                service,
+                version,
+                commit,
+            } => GateError::VersionTaken {
+                service,
+                version,
+                commit,
+            },
             StoreError::Backend(source) => GateError::Unavailable {
                 what: "the release store".into(),
                 source,

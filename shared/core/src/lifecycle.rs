@@ -22,12 +22,12 @@ pub struct IllegalTransition {
 pub fn allowed(from: ReleaseState, to: ReleaseState) -> bool {
     matches!(
         (from, to),
-        (Pending, AwaitingApproval | Failed)
+        (Pending, AwaitingApproval | Failed | Superseded)
             | (
                 AwaitingApproval,
-                AwaitingWindow | Rejected | Expired | Failed
+                AwaitingWindow | Rejected | Expired | Failed | Superseded
             )
-            | (AwaitingWindow, Deploying | Failed)
+            | (AwaitingWindow, Deploying | Failed | Superseded)
             | (Deploying, HealthChecking | RollingBack)
             | (HealthChecking, Monitoring | RollingBack)
             | (Monitoring, Succeeded | RollingBack)
@@ -85,6 +85,7 @@ mod tests {
                 changelog: Changelog::default(),
                 release_type: None,
                 bypass_reason: None,
+                contributors: Vec::new(),
             },
             ReleaseType::Minor,
             "repo:1.0.0".into(),
@@ -116,6 +117,9 @@ mod tests {
         let table = [
             (Pending, AwaitingApproval),
             (Pending, Failed),
+            (Pending, Superseded),
+            (AwaitingApproval, Superseded),
+            (AwaitingWindow, Superseded),
             (AwaitingApproval, AwaitingWindow),
             (AwaitingApproval, Rejected),
             (AwaitingApproval, Expired),

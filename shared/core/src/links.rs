@@ -215,4 +215,86 @@ mod tests {
             Err(LinkError::Foreign)
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn now() -> DateTime<Utc> {
+            at("2026-03-11T10:00:00Z")
+        }
+
+        /// A part of a token: base64url text, or anything at all.
+        fn part() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[A-Za-z0-9_-]{0,64}",
+                any::<String>(),
+                prop::collection::vec(any::<u8>(), 0..96).prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn an_arbitrary_string_is_refused(token in any::<String>()) {
+                prop_assert!(LinkSigner::new("k3y").verify(&token, now()).is_err());
+            }
+
+            #[test]
+            fn three_arbitrary_parts_are_refused(kid in part(), payload in part(), tag in part()) {
+                let token = format!("{kid}.{payload}.{tag}");
+                let refused = LinkSigner::new("k3y").verify(&token, now());
+                prop_assert!(
+                    matches!(refused, Err(LinkError::Tampered | LinkError::Foreign)),
+                    "{refused:?}"
+                );
+            }
+
+            #[test]
+            fn any_payload_signed_with_the_key_is_read_without_panicking(
+                payload in prop_oneof![
+                    any::<String>(),
+                    (any::<String>(), any::<String>(), any::<i64>())
+                        .prop_map(|(r, a, e)| serde_json::json!({"r": r, "a": a, "e": e}).to_string()),
+                ]
+            ) {
+                // Even a payload with a valid MAC (the key leaked, or a bug in signing)
+                // is parsed defensively: a bad release id or an impossible date is refused.
+                let signer = LinkSigner::new("k3y");
+                let signed = format!("{}.{}", signer.key_id(), URL_SAFE_NO_PAD.encode(payload));
+                let mut mac = signer.mac();
+                mac.update(signed.as_bytes());
+                let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+                let _ = signer.verify(&token, now());
+            }
+
+            #[test]
+            fn a_signed_link_grants_what_it_carries_and_any_change_is_refused(
+                approver in any::<String>(),
+                expires in 0i64..253_402_300_799,
+                position in any::<prop::sample::Index>(),
+                replacement in any::<char>(),
+            ) {
+                let signer = LinkSigner::new("k3y");
+                let claims = LinkClaims {
+                    release_id: "api-1.3.0-abc1234".parse().unwrap(),
+                    approver,
+                    expires_at: DateTime::from_timestamp(expires, 0).unwrap_or_default(),
+                };
+                let token = signer.sign(&claims);
+                let checked = signer.verify(&token, DateTime::<Utc>::MIN_UTC);
+                prop_assert_eq!(checked, Ok(claims));
+                let mut chars: Vec<char> = token.chars().collect();
+                let i = position.index(chars.len());
+                prop_assume!(chars[i] != replacement);
+                chars[i] = replacement;
+                let altered: String = chars.into_iter().collect();
+                // Surrounding whitespace is trimmed, so a space at either end changes nothing.
+                prop_assume!(altered.trim() != token);
+                prop_assert!(signer.verify(&altered, DateTime::<Utc>::MIN_UTC).is_err());
+            }
+        }
+    }
 }

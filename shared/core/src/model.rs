@@ -26,6 +26,8 @@ pub enum IdError {
     ReleaseId(String),
     #[error("`{0}` is not a valid service name: use letters, digits, `-` and `_` (at most 255)")]
     ServiceName(String),
+    #[error("`{0}` is not a commit: give its full 40-character SHA (git rev-parse HEAD)")]
+    Commit(String),
 }
 
 fn is_token(s: &str, max: usize, extra: &[char]) -> bool {
@@ -33,6 +35,16 @@ fn is_token(s: &str, max: usize, extra: &[char]) -> bool {
         && s.len() <= max
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || extra.contains(&c))
+}
+
+/// A commit as Git names it in full: 40 hexadecimal digits, returned in lower case.
+pub fn full_commit(commit: &str) -> Result<String, IdError> {
+    let commit = commit.trim();
+    if commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(commit.to_ascii_lowercase())
+    } else {
+        Err(IdError::Commit(commit.chars().take(60).collect()))
+    }
 }
 
 impl ReleaseId {
@@ -53,6 +65,15 @@ impl ReleaseId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The tag (ECS `startedBy`: at most 36 of letters, digits, `-`, `/`, `_`) of the task
+    /// this release starts for `purpose`, so a retry can find the task it started.
+    pub fn task_tag(&self, purpose: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{}/{purpose}", self.0).as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("shipgate-{}", &hex[..27])
     }
 }
 
@@ -155,10 +176,12 @@ pub enum ReleaseState {
     RollingBack,
     RolledBack,
     Failed,
+    /// A newer version shipped first: this one will never deploy (it would downgrade).
+    Superseded,
 }
 
 impl ReleaseState {
-    pub const ALL: [ReleaseState; 12] = [
+    pub const ALL: [ReleaseState; 13] = [
         ReleaseState::Pending,
         ReleaseState::AwaitingApproval,
         ReleaseState::AwaitingWindow,
@@ -171,6 +194,7 @@ impl ReleaseState {
         ReleaseState::RollingBack,
         ReleaseState::RolledBack,
         ReleaseState::Failed,
+        ReleaseState::Superseded,
     ];
 
     pub fn is_terminal(self) -> bool {
@@ -181,6 +205,7 @@ impl ReleaseState {
                 | ReleaseState::Expired
                 | ReleaseState::RolledBack
                 | ReleaseState::Failed
+                | ReleaseState::Superseded
         )
     }
 
@@ -206,6 +231,7 @@ impl ReleaseState {
             ReleaseState::RollingBack => "RollingBack",
             ReleaseState::RolledBack => "RolledBack",
             ReleaseState::Failed => "Failed",
+            ReleaseState::Superseded => "Superseded",
         }
     }
 }
@@ -284,6 +310,9 @@ pub struct Release {
     pub semver: Version,
     pub commit: String,
     pub author: String,
+    /// Everyone who wrote, committed or pushed the code (none recorded before this field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contributors: Vec<Contributor>,
     pub release_type: ReleaseType,
     pub changelog: Changelog,
     pub state: ReleaseState,
@@ -305,6 +334,10 @@ pub struct Release {
     /// (the flow's and the alarm's) never run it twice.
     #[serde(default)]
     pub reversal_started_at: Option<DateTime<Utc>>,
+    /// Who claimed the reverse migration (a [`crate::ports::Workers`] id): a claim whose
+    /// claimer is known to be gone is taken over at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversal_claimed_by: Option<String>,
     /// The reverse migration's task, recorded as soon as it started: another rollback
     /// waits for the same task instead of starting another.
     #[serde(default)]
@@ -338,6 +371,51 @@ pub struct NewRelease {
     /// Overrides the type derived from the version bump.
     pub release_type: Option<ReleaseType>,
     pub bypass_reason: Option<String>,
+    /// Everyone who wrote, committed or pushed the code, as Git and GitHub name them.
+    pub contributors: Vec<Contributor>,
+}
+
+/// What a person did to a release's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contribution {
+    Author,
+    Committer,
+    Pusher,
+}
+
+/// Someone who wrote, committed or pushed a release's code: nobody who appears here may
+/// approve the release, by whatever name they are configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contributor {
+    pub role: Contribution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The GitHub login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+}
+
+impl Contributor {
+    /// How the person reads on a page: `name <email> (@login)`, with what is known.
+    pub fn display(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(name) = &self.name {
+            parts.push(name.clone());
+        }
+        if let Some(email) = &self.email {
+            parts.push(format!("<{email}>"));
+        }
+        if let Some(login) = &self.login {
+            parts.push(format!("(@{login})"));
+        }
+        if parts.is_empty() {
+            parts.push("(unnamed)".into());
+        }
+        parts.join(" ")
+    }
 }
 
 impl Release {
@@ -368,6 +446,7 @@ impl Release {
             semver: new.version,
             commit: new.commit,
             author: new.author.clone(),
+            contributors: new.contributors,
             release_type,
             changelog: new.changelog,
             state: ReleaseState::Pending,
@@ -379,6 +458,7 @@ impl Release {
             migration_started_at: None,
             migration_task_arn: None,
             reversal_started_at: None,
+            reversal_claimed_by: None,
             reversal_task_arn: None,
             approvals: Vec::new(),
             bypass_reason: new.bypass_reason,

@@ -20,6 +20,36 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// Who does the work: an id for this process, and whether another is known to be gone —
+/// so that a claim whose claimer died is taken over at once instead of after a grace.
+pub trait Workers: Send + Sync {
+    /// This process's id, recorded with the claims it makes.
+    fn this(&self) -> String;
+    /// `Some(true)` when `worker` is known to be gone, `Some(false)` when known to be
+    /// working, `None` when nobody can tell (then a claim waits out its grace).
+    fn gone(&self, worker: &str) -> Option<bool>;
+}
+
+/// Workers nobody can see: each process a fresh id, nobody's fate known (AWS Lambda,
+/// where a retried invocation cannot tell a dead attempt from a slow one).
+#[derive(Debug)]
+pub struct UnknownWorkers(String);
+
+impl Default for UnknownWorkers {
+    fn default() -> Self {
+        Self(format!("worker-{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+impl Workers for UnknownWorkers {
+    fn this(&self) -> String {
+        self.0.clone()
+    }
+    fn gone(&self, _worker: &str) -> Option<bool> {
+        None
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Release store
 
@@ -33,6 +63,13 @@ pub enum StoreError {
     NotFound(String),
     #[error("release {0} already exists")]
     AlreadyExists(String),
+    /// Another commit's release already took this version of the service.
+    #[error("version {version} of {service} is already taken by commit {commit}")]
+    VersionTaken {
+        service: String,
+        version: String,
+        commit: String,
+    },
     #[error("the release store failed")]
     Backend(#[source] BoxError),
 }
@@ -160,14 +197,24 @@ pub trait Deployer: Send + Sync {
         &self,
         target: &DeployTarget,
     ) -> Result<DeploymentStatus, DeployError>;
-    /// Starts a one-off task from `task_definition` with `command`; returns its ARN.
+    /// Starts a one-off task from `task_definition` with `command`, tagged `started_by`
+    /// (ECS's `startedBy`: at most 36 of letters, digits, `-`, `/`, `_`); returns its ARN.
     async fn start_task(
         &self,
         target: &DeployTarget,
         task_definition: &str,
         container: &str,
         command: &[String],
+        started_by: &str,
     ) -> Result<String, DeployError>;
+    /// The task started with `started_by`, running or stopped, while ECS still reports it
+    /// (stopped tasks for at least an hour): how an attempt that died between starting a
+    /// task and recording its ARN learns whether it started one.
+    async fn find_task(
+        &self,
+        target: &DeployTarget,
+        started_by: &str,
+    ) -> Result<Option<String>, DeployError>;
     /// Waits for the task `task_arn` (started by anyone, any time) to exit.
     async fn wait_task(
         &self,
@@ -184,7 +231,7 @@ pub trait Deployer: Send + Sync {
         command: &[String],
     ) -> Result<TaskOutcome, DeployError> {
         let task_arn = self
-            .start_task(target, task_definition, container, command)
+            .start_task(target, task_definition, container, command, "shipgate")
             .await?;
         self.wait_task(target, &task_arn, container).await
     }
@@ -321,6 +368,15 @@ impl Notification {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn send(&self, message: &Notification) -> Result<(), NotifyError>;
+
+    /// Sends `message` unless a message with the same `key` was sent already, so that a step
+    /// replayed after a crash, or an invocation retried, tells people once. Keys name what
+    /// the message is about (`<release>/asked/<approver>/<n>`), never when it was sent.
+    /// The default sends every time: an adapter that can remember does better.
+    async fn send_once(&self, key: &str, message: &Notification) -> Result<(), NotifyError> {
+        let _ = key;
+        self.send(message).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -243,6 +243,7 @@ mod tests {
                 changelog: Changelog::default(),
                 release_type: None,
                 bypass_reason: None,
+                contributors: Vec::new(),
             },
             ReleaseType::Minor,
             "registry/api:1.3.0".into(),

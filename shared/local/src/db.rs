@@ -201,7 +201,7 @@ pub(crate) mod tests {
             "ecs_task_definitions",
             "ecs_deployments",
             "ecs_faults",
-            "alarm_trips",
+            "release_alarm_trips",
             "wakeups",
         ] {
             assert!(

@@ -631,6 +631,7 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                         },
                         release_type: spec.kind,
                         bypass_reason: spec.bypass_reason.map(str::to_string),
+                        contributors: Vec::new(),
                     },
                 )
                 .await

@@ -9,6 +9,8 @@ pub mod db;
 pub mod demo;
 pub mod demo_service;
 pub mod ecs;
+pub mod liveness;
+pub mod local_token;
 pub mod outbox;
 pub mod probe;
 pub mod runtime;

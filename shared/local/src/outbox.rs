@@ -3,8 +3,9 @@
 //! (a hidden temporary file, then a rename), so a reader never sees half a message.
 //!
 //! File names start with the wall-clock time in nanoseconds, zero-padded and strictly
-//! increasing within a process, then the process id and a sequence number:
-//! `<nanos>-<pid>-<seq>-<channel>.json`. Lexical order is send order, also across
+//! increasing — past every name already in the directory, so a clock that stands still or
+//! steps back between processes cannot reorder them — then the process id and a sequence
+//! number: `<nanos>-<pid>-<seq>-<channel>.json`. Lexical order is send order, also across
 //! processes, and two processes never pick the same name. The virtual clock plays no
 //! part: it may stand still or jump, while file names must stay unique and ordered.
 //!
@@ -148,6 +149,43 @@ fn name_nanos() -> u64 {
     }
 }
 
+/// The newest name prefix in `dir` (0 when empty or missing).
+fn newest_in(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let name = name.to_str()?;
+            name.get(..20)?.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The file name of the next message in `dir`: send order, unique across processes.
+fn next_name(dir: &Path, message: &Notification) -> String {
+    LAST_NANOS.fetch_max(newest_in(dir), Ordering::Relaxed);
+    format!(
+        "{:020}-{:010}-{:08}-{}.json",
+        name_nanos(),
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed),
+        message.channel()
+    )
+}
+
+/// A file-name-safe digest of a message key.
+fn key_digest(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Outbox {
     /// An outbox writing into `dir` (created on the first message).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -160,6 +198,60 @@ impl Outbox {
 
     /// Writes `message` as the next file; returns its path.
     pub fn write(&self, message: &Notification) -> Result<PathBuf, OutboxError> {
+        self.write_named(&next_name(&self.dir, message), message)
+    }
+
+    /// Writes `message` unless a message with `key` was written before; returns the path
+    /// of the one message for `key`. A marker in `<outbox>.sent/` names the file before the
+    /// file is written, so a process killed in between completes the very same file on the
+    /// next call: each key yields exactly one message, whenever the process dies.
+    pub fn write_once(&self, key: &str, message: &Notification) -> Result<PathBuf, OutboxError> {
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OutboxError::Write { path, source }
+        };
+        let marks = self.marks_dir();
+        let marker = marks.join(format!("{}.name", key_digest(key)));
+        let name = match fs::read_to_string(&marker) {
+            Ok(name) => name,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let name = next_name(&self.dir, message);
+                fs::create_dir_all(&marks).map_err(write_err(&marks))?;
+                let tmp = marks.join(format!(
+                    ".{}-{}.tmp",
+                    std::process::id(),
+                    SEQ.fetch_add(1, Ordering::Relaxed)
+                ));
+                fs::write(&tmp, name.as_bytes()).map_err(write_err(&tmp))?;
+                // Linking fails if the marker exists: whoever linked first named the file.
+                let linked = fs::hard_link(&tmp, &marker);
+                let _ = fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => name,
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                        fs::read_to_string(&marker).map_err(write_err(&marker))?
+                    }
+                    Err(err) => return Err(write_err(&marker)(err)),
+                }
+            }
+            Err(err) => return Err(write_err(&marker)(err)),
+        };
+        let path = self.dir.join(&name);
+        if path.exists() {
+            return Ok(path);
+        }
+        shipgate_crash::point("outbox.named");
+        self.write_named(&name, message)
+    }
+
+    /// Where `write_once` keeps its markers: beside the outbox, never inside it.
+    fn marks_dir(&self) -> PathBuf {
+        let mut name = self.dir.file_name().unwrap_or_default().to_os_string();
+        name.push(".sent");
+        self.dir.with_file_name(name)
+    }
+
+    fn write_named(&self, name: &str, message: &Notification) -> Result<PathBuf, OutboxError> {
         let write_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| OutboxError::Write { path, source }
@@ -179,15 +271,12 @@ impl Outbox {
             source: std::io::Error::other(e),
         })?;
         fs::create_dir_all(&self.dir).map_err(write_err(&self.dir))?;
-        let name = format!(
-            "{:020}-{:010}-{:08}-{}.json",
-            name_nanos(),
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(
+            ".{name}.{}-{}.tmp",
             std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed),
-            message.channel()
-        );
-        let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut file = fs::File::create(&tmp).map_err(write_err(&tmp))?;
         // The rename keeps readers from ever seeing half a message; no fsync: the outbox
         // records what was sent, while the release's own state lives in the database.
@@ -236,6 +325,15 @@ impl Notifier for Outbox {
             channel: message.channel(),
             source: Box::new(e),
         })?;
+        Ok(())
+    }
+
+    async fn send_once(&self, key: &str, message: &Notification) -> Result<(), NotifyError> {
+        self.write_once(key, message)
+            .map_err(|e| NotifyError::Delivery {
+                channel: message.channel(),
+                source: Box::new(e),
+            })?;
         Ok(())
     }
 }
@@ -378,5 +476,38 @@ mod tests {
         let NotifyError::Delivery { channel, .. } = &err;
         assert_eq!(*channel, "email");
         assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_keyed_message_is_written_once_and_a_half_done_one_is_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path().join("outbox"));
+        outbox
+            .send_once("r1/asked/lee/0", &slack("one"))
+            .await
+            .unwrap();
+        outbox
+            .send_once("r1/asked/lee/0", &slack("one"))
+            .await
+            .unwrap();
+        outbox
+            .send_once("r1/asked/lee/1", &slack("two"))
+            .await
+            .unwrap();
+        let texts: Vec<String> = Outbox::read_all(outbox.dir())
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["one", "two"]);
+
+        // Killed after naming the file, before writing it: the next call writes that file.
+        let path = outbox.write_once("r1/outcome", &email()).unwrap();
+        fs::remove_file(&path).unwrap();
+        let again = outbox.write_once("r1/outcome", &email()).unwrap();
+        assert_eq!(again, path);
+        assert_eq!(Outbox::read_all(outbox.dir()).unwrap().len(), 3);
+        // The markers live beside the outbox, never among its messages.
+        assert!(dir.path().join("outbox.sent").is_dir());
     }
 }

@@ -21,6 +21,7 @@ use crate::alarms::SimulatedAlarms;
 use crate::db::Db;
 use crate::demo_service::DemoService;
 use crate::ecs::SimulatedEcs;
+use crate::liveness::Liveness;
 use crate::outbox::Outbox;
 use crate::probe::HttpHealthProbe;
 use crate::scheduler::LocalScheduler;
@@ -120,6 +121,8 @@ pub struct Runtime {
     demo: Option<DemoService>,
     /// Gate invocations made by wake-ups (not by the engine), by function name.
     wake_ups: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// Held while this runtime lives: its engine's leases are this process's.
+    _liveness: Liveness,
 }
 
 impl Runtime {
@@ -154,6 +157,17 @@ impl Runtime {
             SqliteExecutionStore::open(&data_dir.join("executions.db"))
                 .map_err(|e| data_err(Box::new(e)))?,
         );
+        // What a process killed mid-step held is resumed now, not when its lease expires.
+        let liveness = Liveness::claim(&data_dir).map_err(|e| data_err(Box::new(e)))?;
+        for owner in Liveness::dead_owners(&data_dir).map_err(|e| data_err(Box::new(e)))? {
+            let held = executions
+                .release_leases(&owner)
+                .map_err(|e| data_err(Box::new(e)))?;
+            if held > 0 {
+                tracing::info!(owner, held, "resuming executions of an engine that died");
+            }
+            Liveness::forget(&data_dir, &owner).map_err(|e| data_err(Box::new(e)))?;
+        }
         let core_clock: Arc<dyn shipgate_core::ports::Clock> = Arc::new(clock.clone());
 
         let service = &config.service;
@@ -210,6 +224,7 @@ impl Runtime {
             executions: workflow.clone(),
             scheduler: scheduler.clone(),
             clock: core_clock,
+            workers: Arc::new(crate::liveness::LocalWorkers::new(&data_dir, &liveness)),
         };
         let mut registry = LambdaRegistry::new();
         for gate in Gate::ALL {
@@ -223,7 +238,8 @@ impl Runtime {
         }
         let engine = Arc::new(
             Engine::new(executions, Arc::new(registry), Arc::new(clock.clone()))
-                .with_state_machine_name("shipgate-release"),
+                .with_state_machine_name("shipgate-release")
+                .with_owner(liveness.owner()),
         );
         workflow.connect(&engine);
         Ok(Runtime {
@@ -238,6 +254,7 @@ impl Runtime {
             data_dir,
             demo,
             wake_ups: Default::default(),
+            _liveness: liveness,
         })
     }
 
@@ -270,15 +287,15 @@ impl Runtime {
     /// Fires what is due now — wake-ups (the window, approval reminders), then every
     /// runnable execution — until nothing more is. Returns how much ran.
     pub async fn run_due(&self) -> Result<usize, RuntimeError> {
-        let mut total = 0;
+        // First, whatever a process killed mid-operation left undone.
+        let mut total = gates::releases::resume_interrupted(&self.deps).await?;
         loop {
             let mut ran = 0;
-            let due = self
-                .scheduler
-                .take_due(self.now())
-                .map_err(|e| RuntimeError::Simulation(Box::new(e)))?;
+            let sim =
+                |e: shipgate_core::ports::WorkflowError| RuntimeError::Simulation(Box::new(e));
+            let due = self.scheduler.due(self.now()).map_err(sim)?;
             let mut window_opened = false;
-            for (_, wake) in &due {
+            for (at, wake) in &due {
                 match wake {
                     // Several window wake-ups due at once need one look at the queue.
                     WakeUp::Window if window_opened => {}
@@ -298,6 +315,9 @@ impl Runtime {
                         }
                     }
                 }
+                // Delivered; a kill before this line delivers it again.
+                shipgate_crash::point("scheduler.delivered");
+                self.scheduler.done(*at, wake).map_err(sim)?;
             }
             ran += due.len();
             ran += self.engine.run_due().await?;

@@ -3,16 +3,16 @@
 //!
 //! A gate asks to be woken at a time ([`WindowScheduler::schedule`], or `wake_at` for the
 //! window); the local runtime asks for the next wake-up ([`LocalScheduler::next`]) to move
-//! its clock there, and takes the due ones ([`LocalScheduler::take_due`]) to invoke their
-//! gates. One wake-up at one time is kept once; taking is atomic, so two processes never
-//! both take one wake-up. Window wake-ups keep their original table (`wakeups`); the
+//! its clock there, reads the due ones ([`LocalScheduler::due`]), invokes their gates and
+//! only then removes each ([`LocalScheduler::done`]): a process killed in between leaves the
+//! wake-up due, and the next run delivers it again — at least once, as EventBridge Scheduler
+//! does, so the gates it wakes are idempotent. One wake-up at one time is kept once. Window wake-ups keep their original table (`wakeups`); the
 //! others live in `wakeup_tasks` as the JSON of their [`WakeUp`].
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::TransactionBehavior;
 use shipgate_core::ports::{WakeUp, WindowScheduler, WorkflowError};
 
 use crate::db::{Db, DbError, parse_ts, ts};
@@ -66,34 +66,47 @@ impl LocalScheduler {
         Ok(self.pending()?.into_iter().map(|(at, _)| at).next())
     }
 
-    /// Removes and returns the wake-ups due at `now` (at or before it), oldest first.
+    /// The wake-ups due at `now` (at or before it), oldest first. They stay pending until
+    /// [`LocalScheduler::done`] removes them.
+    pub fn due(&self, now: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, WakeUp)>, WorkflowError> {
+        Ok(self
+            .pending()?
+            .into_iter()
+            .take_while(|(at, _)| *at <= now)
+            .collect())
+    }
+
+    /// Removes one delivered wake-up.
+    pub fn done(&self, at: DateTime<Utc>, wake: &WakeUp) -> Result<(), WorkflowError> {
+        let json = match wake {
+            WakeUp::Window => None,
+            other => Some(serde_json::to_string(other).map_err(backend)?),
+        };
+        self.db.with_conn(|conn| match &json {
+            None => conn
+                .execute("DELETE FROM wakeups WHERE at = ?1", [ts(at)])
+                .map_err(backend),
+            Some(json) => conn
+                .execute(
+                    "DELETE FROM wakeup_tasks WHERE at = ?1 AND wake = ?2",
+                    [ts(at), json.clone()],
+                )
+                .map_err(backend),
+        })?;
+        Ok(())
+    }
+
+    /// Removes and returns the wake-ups due at `now` in one step (for callers that cannot
+    /// lose one to a crash, use [`LocalScheduler::due`] and [`LocalScheduler::done`]).
     pub fn take_due(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, WakeUp)>, WorkflowError> {
-        let due: Vec<(String, Option<String>)> = self.db.with_conn(|conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let due = {
-                let mut stmt = tx
-                    .prepare_cached(&format!(
-                        "SELECT at, wake FROM ({ALL}) WHERE at <= ?1 ORDER BY at, wake"
-                    ))
-                    .map_err(backend)?;
-                let rows = stmt
-                    .query_map([ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(backend)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
-            };
-            tx.execute("DELETE FROM wakeups WHERE at <= ?1", [ts(now)])
-                .map_err(backend)?;
-            tx.execute("DELETE FROM wakeup_tasks WHERE at <= ?1", [ts(now)])
-                .map_err(backend)?;
-            tx.commit().map_err(backend)?;
-            Ok(due)
-        })?;
-        decode(due)
+        let due = self.due(now)?;
+        for (at, wake) in &due {
+            self.done(*at, wake)?;
+        }
+        Ok(due)
     }
 
     /// Every pending wake-up, oldest first.
@@ -221,6 +234,26 @@ mod tests {
             scheduler.next().unwrap(),
             Some(time("2026-03-03T03:00:00Z"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_due_wake_up_stays_until_it_is_done() {
+        let scheduler = LocalScheduler::new(Db::open_in_memory().unwrap());
+        let reminder = WakeUp::ApprovalReminder {
+            release_id: "api-1.3.0-0123456".parse().unwrap(),
+        };
+        let at = time("2026-03-02T03:00:00Z");
+        scheduler.wake_at(at).await.unwrap();
+        scheduler.schedule(&reminder, at).await.unwrap();
+        let now = time("2026-03-02T04:00:00Z");
+        let due = scheduler.due(now).unwrap();
+        assert_eq!(due.len(), 2);
+        // A process that read them and died: both are still due.
+        assert_eq!(scheduler.due(now).unwrap(), due);
+        scheduler.done(at, &reminder).unwrap();
+        assert_eq!(scheduler.due(now).unwrap(), vec![(at, WakeUp::Window)]);
+        scheduler.done(at, &WakeUp::Window).unwrap();
+        assert!(scheduler.due(now).unwrap().is_empty());
     }
 
     #[tokio::test]

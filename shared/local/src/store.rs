@@ -108,28 +108,57 @@ impl ReleaseStore for SqliteReleaseStore {
     async fn create(&self, release: &Release) -> Result<(), StoreError> {
         let record = serde_json::to_string(release).map_err(backend)?;
         let version = stored_version(release.version)?;
-        let inserted = self.db.with_conn(|conn| {
-            conn.execute(
-                "INSERT INTO releases (id, service, state, version, queued_at, finished_at, created_at, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (id) DO NOTHING",
-                params![
-                    release.id.as_str(),
-                    release.service.as_str(),
-                    release.state.as_str(),
-                    version,
-                    release.queued_at.map(ts),
-                    release.finished_at.map(ts),
-                    ts(release.created_at),
-                    record,
-                ],
-            )
-            .map_err(backend)
-        })?;
-        if inserted == 0 {
-            return Err(StoreError::AlreadyExists(release.id.to_string()));
-        }
-        Ok(())
+        let semver = release.semver.to_string();
+        self.db.with_conn(|conn| {
+            // One transaction: a version another commit's release took is never taken twice.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let taken: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT id, json_extract(record, '$.commit') FROM releases
+                     WHERE service = ?1 AND json_extract(record, '$.release_version') = ?2
+                     LIMIT 1",
+                    params![release.service.as_str(), semver],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            match taken {
+                Some((id, _)) if id == release.id.as_str() => {
+                    return Err(StoreError::AlreadyExists(release.id.to_string()));
+                }
+                Some((_, commit)) => {
+                    return Err(StoreError::VersionTaken {
+                        service: release.service.to_string(),
+                        version: semver.clone(),
+                        commit,
+                    });
+                }
+                None => {}
+            }
+            let inserted = tx
+                .execute(
+                    "INSERT INTO releases (id, service, state, version, queued_at, finished_at, created_at, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO NOTHING",
+                    params![
+                        release.id.as_str(),
+                        release.service.as_str(),
+                        release.state.as_str(),
+                        version,
+                        release.queued_at.map(ts),
+                        release.finished_at.map(ts),
+                        ts(release.created_at),
+                        record,
+                    ],
+                )
+                .map_err(backend)?;
+            if inserted == 0 {
+                return Err(StoreError::AlreadyExists(release.id.to_string()));
+            }
+            tx.commit().map_err(backend)
+        })
     }
 
     async fn get(&self, id: &ReleaseId) -> Result<Option<Release>, StoreError> {
@@ -341,6 +370,39 @@ impl ReleaseStore for SqliteReleaseStore {
     }
 }
 
+/// The release of `service` that is live now (deploying, being checked or monitored), for
+/// the other adapters over the same file: the simulated alarms scope a hand-made trip to
+/// it. The deploy lock lets at most one release of a service be live.
+pub(crate) fn live_release(conn: &Connection, service: &str) -> Result<Option<ReleaseId>, DbError> {
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT id FROM releases WHERE service = ?1 AND state IN (?2, ?3, ?4)
+             ORDER BY created_at LIMIT 1",
+            params![
+                service,
+                ReleaseState::Deploying.as_str(),
+                ReleaseState::HealthChecking.as_str(),
+                ReleaseState::Monitoring.as_str(),
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.map(|id| {
+        id.parse()
+            .map_err(|_| DbError::OutOfRange(format!("stored release id `{id}`")))
+    })
+    .transpose()
+}
+
+/// The state column of release `id`, if the release exists.
+pub(crate) fn stored_state(conn: &Connection, id: &str) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row("SELECT state FROM releases WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
@@ -359,6 +421,7 @@ mod tests {
                 changelog: Changelog::default(),
                 release_type: None,
                 bypass_reason: None,
+                contributors: Vec::new(),
             },
             ReleaseType::Minor,
             format!("registry/{service}:{version}"),

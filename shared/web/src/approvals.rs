@@ -81,6 +81,26 @@ async fn open(state: &Shared, token: &str) -> Result<Opened, Response> {
     Ok(Opened { release, approver })
 }
 
+/// Who wrote, committed or pushed the code and is none of the approvers: named, so their
+/// code is looked at knowingly.
+fn strangers(config: &shipgate_core::Config, release: &Release) -> String {
+    let unknown = approval::unknown_contributors(config, release);
+    if unknown.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = unknown
+        .iter()
+        .map(|c| {
+            let role = format!("{:?}", c.role).to_lowercase();
+            format!("<li>{} ({role})</li>", esc(&c.display()))
+        })
+        .collect();
+    format!(
+        "<dt>Not an approver</dt><dd id=\"strangers\"><ul>{}</ul></dd>",
+        names.join("")
+    )
+}
+
 /// The release as an approver needs to see it: what, who, what is left.
 fn summary(state: &Shared, release: &Release) -> String {
     let config = &state.deps.config;
@@ -90,7 +110,7 @@ fn summary(state: &Shared, release: &Release) -> String {
          <dt>Release</dt><dd><a href=\"/releases/{id}\">{id_text}</a></dd>\
          <dt>Version</dt><dd>v{version}</dd><dt>Type</dt><dd>{kind}</dd>\
          <dt>Service</dt><dd>{service}</dd><dt>Commit</dt><dd><code>{commit}</code></dd>\
-         <dt>Author</dt><dd>{author}</dd><dt>State</dt><dd>{badge}</dd>\
+         <dt>Author</dt><dd>{author}</dd>{strangers}<dt>State</dt><dd>{badge}</dd>\
          <dt>Waiting on</dt><dd>{waiting}</dd></dl></div>",
         id = esc(release.id.as_str()),
         id_text = esc(release.id.as_str()),
@@ -99,6 +119,7 @@ fn summary(state: &Shared, release: &Release) -> String {
         service = esc(release.service.as_str()),
         commit = esc(&release.commit),
         author = esc(&release.author),
+        strangers = strangers(config, release),
         badge = state_badge(release.state),
         waiting = esc(&waiting_on(config, release)),
     );

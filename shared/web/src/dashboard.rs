@@ -14,7 +14,8 @@ use shipgate_core::ports::ReleaseFilter;
 use shipgate_core::{Release, ReleaseId, ReleaseState};
 
 use crate::Shared;
-use crate::html::{esc, problem, respond, state_badge, time};
+use crate::html::{esc, path_segment, problem, respond, state_badge, time};
+use crate::local::{Caller, TOKEN_FIELD};
 
 /// What a release is waiting on, in words.
 pub fn waiting_on(config: &Config, release: &Release) -> String {
@@ -109,7 +110,7 @@ async fn one(state: &Shared, id: &str) -> Result<Release, Response> {
     }
 }
 
-pub async fn index(State(state): State<Shared>) -> Response {
+pub async fn index(State(state): State<Shared>, caller: Caller) -> Response {
     let releases = match all(&state).await {
         Ok(r) => r,
         Err(response) => return response,
@@ -138,13 +139,19 @@ pub async fn index(State(state): State<Shared>) -> Response {
         }
         body.push_str("</tbody></table>");
     }
-    if state.hooks.trip_alarm.is_some() && !config.monitor.alarms.is_empty() {
+    // The trip buttons carry the local token: only a caller on this machine sees them.
+    let local = state.hooks.local.as_ref().filter(|_| caller.local);
+    if let Some(local) = local
+        && !config.monitor.alarms.is_empty()
+    {
         body.push_str("<h2>Simulated alarms (local only)</h2><div class=\"card\"><p class=\"muted\">Trip an alarm to watch a live release roll back.</p>");
         for alarm in &config.monitor.alarms {
             body.push_str(&format!(
                 "<form method=\"post\" action=\"/local/alarms/{name}\" style=\"display:inline-block;margin:.2rem\">\
+                 <input type=\"hidden\" name=\"{TOKEN_FIELD}\" value=\"{token}\">\
                  <button type=\"submit\">Trip {text}</button></form>",
-                name = esc(alarm),
+                name = esc(&path_segment(alarm)),
+                token = esc(local.token.expose()),
                 text = esc(alarm)
             ));
         }

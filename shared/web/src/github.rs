@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shipgate_core::gates::releases;
-use shipgate_core::model::{Changelog, NewRelease, ReleaseType};
+use shipgate_core::model::{Changelog, Contribution, Contributor, NewRelease, ReleaseType};
 use shipgate_core::ports::TriggerRecord;
 use shipgate_core::{GateError, Version};
 use tracing::{info, warn};
@@ -54,6 +54,8 @@ pub struct Commit {
     pub message: String,
     #[serde(default)]
     pub author: Option<Person>,
+    #[serde(default)]
+    pub committer: Option<Person>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +235,20 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
         .map(|c| c.id.clone())
         .or_else(|| push.after.clone())
         .unwrap_or_default();
+    // Commits are full SHAs; anything else is refused before it is stored anywhere.
+    let head = if head.is_empty() {
+        head
+    } else {
+        match shipgate_core::model::full_commit(&head) {
+            Ok(sha) => sha,
+            Err(err) => {
+                return answer(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({ "error": err.to_string() }),
+                );
+            }
+        }
+    };
     if let Some(tag) = push.git_ref.strip_prefix("refs/tags/") {
         return match tag
             .strip_prefix('v')
@@ -260,6 +276,17 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
     let Some(head_commit) = push.head_commit.as_ref() else {
         return accepted("the push has no head commit; nothing to release");
     };
+    if let Some(bad) = push
+        .commits
+        .iter()
+        .map(|c| c.id.as_str())
+        .find(|id| shipgate_core::model::full_commit(id).is_err())
+    {
+        return answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "error": format!("commit id `{}` is not a full SHA", bad.chars().take(60).collect::<String>()) }),
+        );
+    }
     let delivery = if delivery.is_empty() {
         format!("commit:{}", head_commit.id)
     } else {
@@ -313,7 +340,75 @@ type Started = (
     String,
 );
 
+/// Everyone the push names: each commit's author and committer, the pusher and the sender,
+/// once each.
+fn contributors(push: &Push, head: &Commit) -> Vec<Contributor> {
+    let person = |role, p: &Person| Contributor {
+        role,
+        name: p.name.clone().filter(|n| !n.trim().is_empty()),
+        email: p.email.clone().filter(|e| !e.trim().is_empty()),
+        login: p.username.clone().filter(|u| !u.trim().is_empty()),
+    };
+    let mut out: Vec<Contributor> = Vec::new();
+    let commits = push.commits.iter().chain(std::iter::once(head));
+    let mut add = |c: Contributor| {
+        if (c.name.is_some() || c.email.is_some() || c.login.is_some()) && !out.contains(&c) {
+            out.push(c);
+        }
+    };
+    for commit in commits {
+        if let Some(a) = &commit.author {
+            add(person(Contribution::Author, a));
+        }
+        if let Some(c) = &commit.committer {
+            add(person(Contribution::Committer, c));
+        }
+    }
+    if let Some(p) = &push.pusher {
+        add(person(Contribution::Pusher, p));
+    }
+    if let Some(s) = &push.sender {
+        add(Contributor {
+            role: Contribution::Pusher,
+            name: None,
+            email: None,
+            login: Some(s.login.clone()),
+        });
+    }
+    out
+}
+
+/// How often a push takes the next version when a concurrent push took the one it chose.
+const VERSION_TRIES: usize = 5;
+
 async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Response> {
+    let mut tries = 0;
+    loop {
+        match try_start(state, push, head).await {
+            Err(StartError::VersionTaken(err)) if tries + 1 < VERSION_TRIES => {
+                tries += 1;
+                info!(error = %err, tries, "version taken meanwhile: taking the next");
+            }
+            Err(StartError::VersionTaken(err)) => return Err(unavailable(err)),
+            Err(StartError::Answer(response)) => return Err(response),
+            Ok(started) => return Ok(started),
+        }
+    }
+}
+
+enum StartError {
+    /// Another commit took the version between reading and writing: read again.
+    VersionTaken(GateError),
+    Answer(Response),
+}
+
+impl From<Response> for StartError {
+    fn from(response: Response) -> Self {
+        StartError::Answer(response)
+    }
+}
+
+async fn try_start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, StartError> {
     let deps = &state.deps;
     let config = &deps.config;
     let messages: Vec<&str> = if push.commits.is_empty() {
@@ -327,6 +422,7 @@ async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Re
         .tag_for(&head.id)
         .await
         .map_err(|e| unavailable(e.into()))?;
+    let tagged_version = tagged;
     let version = match (tagged, bump) {
         (Some(version), _) => version,
         (None, None) => {
@@ -386,6 +482,7 @@ async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Re
         changelog,
         release_type: None,
         bypass_reason: bypass_trailer(&head.message),
+        contributors: contributors(push, head),
     };
     match releases::start(deps, new).await {
         Ok(started) => {
@@ -417,11 +514,16 @@ async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Re
                 outcome,
             ))
         }
-        Err(err @ GateError::InvalidInput(_)) => Err(answer(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "error": err.to_string() }),
-        )),
-        Err(err) => Err(unavailable(err)),
+        Err(err @ GateError::VersionTaken { .. }) if tagged_version.is_none() => {
+            Err(StartError::VersionTaken(err))
+        }
+        Err(err @ (GateError::InvalidInput(_) | GateError::VersionTaken { .. })) => {
+            Err(StartError::Answer(answer(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "error": err.to_string() }),
+            )))
+        }
+        Err(err) => Err(StartError::Answer(unavailable(err))),
     }
 }
 

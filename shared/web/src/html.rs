@@ -22,6 +22,20 @@ pub fn esc(text: &str) -> String {
     out
 }
 
+/// Percent-encodes text for one segment of a URL path (everything but letters, digits
+/// and `-._~`), so a name with `/`, `?` or `#` stays one segment.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 pub fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -109,6 +123,8 @@ pub fn state_badge(state: ReleaseState) -> String {
         ReleaseState::Deploying | ReleaseState::HealthChecking | ReleaseState::Monitoring => {
             "s-run"
         }
+        // Finished without deploying, and nothing went wrong: a newer version shipped.
+        ReleaseState::Superseded => "muted",
     };
     format!("<span class=\"state {class}\" data-state=\"{state}\">{state}</span>")
 }
@@ -123,5 +139,11 @@ mod tests {
             esc("<a href=\"x\">O'Neil & co</a>"),
             "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn a_path_segment_keeps_its_slashes_and_marks_encoded() {
+        assert_eq!(path_segment("api-5xx_rate.v2~"), "api-5xx_rate.v2~");
+        assert_eq!(path_segment("a/b?c#d é"), "a%2Fb%3Fc%23d%20%C3%A9");
     }
 }

@@ -10,13 +10,18 @@
 //!   `POST /approvals/{link}` — the decision;
 //! - `POST /slack/interactions` — the Approve button in Slack;
 //! - `GET /`, `GET /releases/{id}`, `GET /api/releases`, `GET /api/releases/{id}`;
-//! - `POST /local/alarms/{name}` — only when the runtime can trip simulated alarms.
+//! - `POST /local/alarms/{name}` — only when the runtime can trip simulated alarms, and
+//!   only for a caller on this machine that carries the local token ([`local`]).
+//!
+//! [`server::serve`] serves the router with a deadline for request heads and a cap on
+//! connections; the Lambda function URLs need neither.
 
 pub mod approvals;
 pub mod dashboard;
 pub mod github;
 pub mod html;
 pub mod local;
+pub mod server;
 pub mod signature;
 pub mod slack;
 
@@ -25,6 +30,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 use shipgate_core::Deps;
 use shipgate_core::ports::TriggerLog;
@@ -32,8 +38,29 @@ use shipgate_core::ports::TriggerLog;
 /// A boxed future, for hooks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// Trips a simulated alarm: `(name, reason)`.
-pub type TripAlarm = Arc<dyn Fn(String, String) -> BoxFuture<Result<(), String>> + Send + Sync>;
+/// Trips a simulated alarm `(name, reason)` for the live release; answers that release's id.
+pub type TripAlarm =
+    Arc<dyn Fn(String, String) -> BoxFuture<Result<String, TripRefused>> + Send + Sync>;
+
+/// Why a simulated alarm was not tripped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TripRefused {
+    /// No release is deploying or monitored: the trip would have nothing to roll back, and
+    /// must not linger until some later release.
+    #[error("{0}")]
+    NothingLive(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// What only the local runtime offers (the `/local/...` routes), and what guards them.
+#[derive(Clone)]
+pub struct LocalHooks {
+    /// Trips a simulated alarm.
+    pub trip_alarm: TripAlarm,
+    /// The token every `/local/...` request must carry (the dashboard embeds it).
+    pub token: local::LocalToken,
+}
 
 /// What the runtime does around the handlers.
 #[derive(Clone)]
@@ -41,8 +68,8 @@ pub struct Hooks {
     /// Called after a handler changed something, without waiting: locally it advances the
     /// executions (runs what is due); on AWS Step Functions does that and it does nothing.
     pub after_change: Arc<dyn Fn() + Send + Sync>,
-    /// Locally only: trips a simulated alarm (enables `POST /local/alarms/{name}`).
-    pub trip_alarm: Option<TripAlarm>,
+    /// Locally only: enables `/local/...` (`POST /local/alarms/{name}`).
+    pub local: Option<LocalHooks>,
 }
 
 impl Hooks {
@@ -50,7 +77,7 @@ impl Hooks {
     pub fn none() -> Self {
         Self {
             after_change: Arc::new(|| {}),
-            trip_alarm: None,
+            local: None,
         }
     }
 }
@@ -85,7 +112,8 @@ pub fn callback_router(state: WebState) -> Router {
 
 /// Every route, over `state`.
 pub fn router(state: WebState) -> Router {
-    let local = state.hooks.trip_alarm.is_some();
+    let local = state.hooks.local.is_some();
+    let shared: Shared = Arc::new(state);
     let mut router = Router::new()
         .route("/", get(dashboard::index))
         .route("/releases/{id}", get(dashboard::release))
@@ -98,7 +126,11 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/slack/interactions", post(slack::interactions));
     if local {
-        router = router.route("/local/alarms/{name}", post(local::trip_alarm));
+        // Every `/local/...` route sits behind the guard: loopback caller, local token.
+        let local_routes = Router::new()
+            .route("/local/alarms/{name}", post(local::trip_alarm))
+            .route_layer(middleware::from_fn_with_state(shared.clone(), local::guard));
+        router = router.merge(local_routes);
     }
-    router.with_state(Arc::new(state))
+    router.with_state(shared)
 }

@@ -32,6 +32,18 @@ fn mac(secret: &[u8]) -> HmacSha256 {
     }
 }
 
+/// Whether `given` equals `expected`, in time that does not depend on where they differ
+/// (both are reduced to MACs under a fixed key, compared in constant time).
+pub fn same_secret(expected: &[u8], given: &[u8]) -> bool {
+    const KEY: &[u8] = b"shipgate secret comparison";
+    let mut reference = mac(KEY);
+    reference.update(expected);
+    let reference = reference.finalize().into_bytes();
+    let mut candidate = mac(KEY);
+    candidate.update(given);
+    candidate.verify_slice(&reference).is_ok()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -93,7 +105,7 @@ pub fn verify_slack(
         .parse()
         .map_err(|_| SignatureError::Malformed)?;
     let age = now.timestamp().saturating_sub(seconds);
-    if age.abs() > SLACK_MAX_AGE_SECONDS {
+    if age.unsigned_abs() > SLACK_MAX_AGE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale(age));
     }
     let tag = signature

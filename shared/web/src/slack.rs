@@ -26,6 +26,22 @@ struct Form {
     payload: String,
 }
 
+/// Why an interaction's body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InteractionError {
+    #[error("the body is not a form with a `payload` field: {0}")]
+    Form(String),
+    #[error("the payload is not an interaction: {0}")]
+    Payload(String),
+}
+
+/// Reads the body Slack posts (`payload=<JSON>`, form-encoded) as an interaction.
+pub fn parse_interaction(body: &[u8]) -> Result<Interaction, InteractionError> {
+    let form: Form =
+        serde_urlencoded::from_bytes(body).map_err(|e| InteractionError::Form(e.to_string()))?;
+    serde_json::from_str(&form.payload).map_err(|e| InteractionError::Payload(e.to_string()))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Interaction {
     #[serde(rename = "type")]
@@ -113,10 +129,7 @@ pub async fn interactions(
         return (StatusCode::UNAUTHORIZED, err.to_string()).into_response();
     }
     let retry = header(&headers, "x-slack-retry-num").is_some();
-    let interaction: Interaction = match serde_urlencoded::from_bytes::<Form>(&body)
-        .map_err(|e| e.to_string())
-        .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
-    {
+    let interaction = match parse_interaction(&body) {
         Ok(i) => i,
         Err(err) => {
             return (

@@ -24,6 +24,7 @@ fn release(version: &str, at: DateTime<Utc>) -> Release {
             },
             release_type: None,
             bypass_reason: None,
+            contributors: Vec::new(),
         },
         ReleaseType::Minor,
         format!("img:{version}"),
@@ -53,6 +54,41 @@ async fn a_release_round_trips_with_its_timeline() {
         store.get(&"api-9.9.9-none".parse().unwrap()).await.unwrap(),
         None
     );
+}
+
+#[tokio::test]
+async fn a_version_is_taken_by_one_commit_only() {
+    let Some(moto) = Moto::start() else { return };
+    let store = store(&moto).await;
+    let first = release("1.3.0", t("2026-03-10T09:00:00Z"));
+    store.create(&first).await.unwrap();
+    // Another commit computed the same version (two pushes racing): refused, naming who
+    // took it, and nothing of it is written.
+    let mut other = release("1.3.0", t("2026-03-10T09:00:01Z"));
+    other.commit = "d".repeat(40);
+    other.id = "api-1.3.0-ddddddd".parse().unwrap();
+    match store.create(&other).await {
+        Err(StoreError::VersionTaken {
+            service,
+            version,
+            commit,
+        }) => {
+            assert_eq!((service.as_str(), version.as_str()), ("api", "1.3.0"));
+            assert_eq!(commit, first.commit);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.get(&other.id).await.unwrap(), None);
+    // The same release again is still "already exists".
+    assert!(matches!(
+        store.create(&first).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    // The next version is free.
+    store
+        .create(&release("1.3.1", t("2026-03-10T09:00:02Z")))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

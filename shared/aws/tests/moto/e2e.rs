@@ -71,6 +71,7 @@ async fn world(moto: &Moto) -> World {
                 email: Some(SesEmail::new(ses, "shipgate@example.com")),
                 slack: None,
                 status_page: None,
+                sent: None,
             })),
         },
     )
@@ -99,6 +100,7 @@ async fn start_and_approve(world: &World) -> ReleaseId {
             },
             release_type: None,
             bypass_reason: None,
+            contributors: Vec::new(),
         },
     )
     .await

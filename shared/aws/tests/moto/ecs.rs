@@ -226,6 +226,42 @@ async fn a_migration_runs_as_a_one_off_task_waited_on_until_it_stops() {
     ));
 }
 
+#[tokio::test]
+async fn a_retry_finds_what_a_dead_attempt_registered_and_started() {
+    let Some(moto) = Moto::start() else { return };
+    let client = Client::new(&moto.sdk().await);
+    let original = setup(&client).await;
+    let ecs = EcsDeployer::new(client.clone())
+        .with_task_wait(Duration::from_millis(10), Duration::from_secs(10));
+    // Registering the same image twice (a deploy retried after dying before it recorded
+    // the revision) yields the one revision.
+    let first = ecs
+        .register_with_image(&original, "api", "repo/roleferry-api:1.3.0")
+        .await
+        .unwrap();
+    let again = ecs
+        .register_with_image(&original, "api", "repo/roleferry-api:1.3.0")
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let other = ecs
+        .register_with_image(&original, "api", "repo/roleferry-api:1.4.0")
+        .await
+        .unwrap();
+    assert_ne!(other, first);
+    // A task started with a tag is found by it; an unknown tag finds nothing.
+    let tag = "shipgate-0123456789abcdef0123456789a";
+    assert!(ecs.find_task(&target(), tag).await.unwrap().is_none());
+    let started = ecs
+        .start_task(&target(), &first, "api", &["migrate".to_string()], tag)
+        .await
+        .unwrap();
+    assert_eq!(
+        ecs.find_task(&target(), tag).await.unwrap().as_deref(),
+        Some(started.as_str())
+    );
+}
+
 fn service_with(deployments: Vec<Deployment>) -> Service {
     Service::builder()
         .service_name("api")

@@ -65,6 +65,7 @@ async fn email_goes_through_ses() {
         email: Some(SesEmail::new(ses, "shipgate@example.com")),
         slack: None,
         status_page: None,
+        sent: None,
     };
     notifier
         .send(&Notification::Email {
@@ -100,6 +101,7 @@ async fn email_goes_through_ses() {
         )),
         slack: None,
         status_page: None,
+        sent: None,
     };
     let err = unverified
         .send(&Notification::Email {
@@ -250,4 +252,58 @@ async fn the_status_page_gets_status_and_message_with_its_token() {
         gone.update("operational", "x", "r").await.is_err(),
         "a stopped server is an error, not a silent success"
     );
+}
+
+#[tokio::test]
+async fn a_keyed_message_goes_out_once_across_retries() {
+    let Some(moto) = Moto::start() else { return };
+    let sdk = moto.sdk().await;
+    let store = shipgate_aws::dynamo::DynamoReleaseStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        "sent-marks",
+    );
+    store.create_table().await.unwrap();
+    let seen = Seen::default();
+    let router = Router::new()
+        .route("/api/chat.postMessage", post(slack))
+        .with_state(seen.clone());
+    let (url, stop) = serve(router).await;
+    let notifier = AwsNotifier {
+        email: None,
+        slack: Some(SlackApi::new(
+            http_client(Duration::from_secs(5)).unwrap(),
+            format!("{url}/api"),
+            "xoxb-test",
+        )),
+        status_page: None,
+        sent: Some(shipgate_aws::sent::SentMarks::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            "sent-marks",
+        )),
+    };
+    let ask = |text: &str| Notification::Slack {
+        to: "#releases".into(),
+        text: text.into(),
+        blocks: json!([]),
+        release_id: "api-1.3.0-abc".into(),
+    };
+    for _ in 0..3 {
+        notifier
+            .send_once("api-1.3.0-abc/asked/lee/0", &ask("please approve"))
+            .await
+            .unwrap();
+    }
+    notifier
+        .send_once("api-1.3.0-abc/reminded-0/lee/0", &ask("reminder"))
+        .await
+        .unwrap();
+    let texts: Vec<Value> = seen
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| body["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!("please approve"), json!("reminder")]);
+    stop.send(()).ok();
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::GateError;
-use crate::gates::{CaughtError, Deps, messages, rollback};
+use crate::gates::{CaughtError, Deps, messages, order, rollback};
 use crate::model::{Release, ReleaseId, ReleaseState};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,8 +65,10 @@ pub async fn announce(
         release = deps.save(&release).await?;
     }
     if release.announced != Some(release.state) && release.state.is_terminal() {
-        for message in messages::outcome(&deps.config, &release) {
-            deps.notifier.send(&message).await?;
+        for (n, message) in messages::outcome(&deps.config, &release).iter().enumerate() {
+            let key = format!("{}/outcome/{}/{n}", release.id, release.state);
+            deps.notifier.send_once(&key, message).await?;
+            shipgate_crash::point("announce.sent-one");
         }
         release.announced = Some(release.state);
         release.note(
@@ -76,6 +78,10 @@ pub async fn announce(
             format!("outcome announced: {}", release.state),
         );
         release = deps.save(&release).await?;
+    }
+    // A newer version is serving now: older releases still waiting would downgrade it.
+    if release.state == ReleaseState::Succeeded {
+        order::supersede_older(deps, &release).await?;
     }
     // Frees the service; the flow then asks the window gate to let the next release
     // through (`WakeNextRelease`): a gate never calls another.

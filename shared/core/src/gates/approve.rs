@@ -151,27 +151,33 @@ pub fn link_for(config: &Config, release: &Release, approver: &Approver) -> Opti
     ))
 }
 
+/// Asks `people`, each message once under `key/<approver>/<n>`: a request replayed after a
+/// crash completes what the first attempt began and repeats nothing.
 async fn ask(
     deps: &Deps,
     release: &Release,
     people: &[&Approver],
     missing: &[String],
     kind: Ask,
+    key: &str,
 ) -> Result<(), GateError> {
     if LinkSigner::from_config(&deps.config).is_none() && !people.is_empty() {
         warn!("no link key is configured: approval messages carry no links");
     }
     for approver in people {
         let link = link_for(&deps.config, release, approver);
-        for message in messages::approval_request(
+        let messages = messages::approval_request(
             &deps.config,
             release,
             approver,
             missing,
             link.as_deref(),
             kind,
-        ) {
-            deps.notifier.send(&message).await?;
+        );
+        for (n, message) in messages.iter().enumerate() {
+            let key = format!("{}/{key}/{}/{n}", release.id, approver.id);
+            deps.notifier.send_once(&key, message).await?;
+            shipgate_crash::point("approve.asked-one");
         }
     }
     Ok(())
@@ -205,18 +211,23 @@ async fn request(deps: &Deps, id: &ReleaseId, token: String) -> Result<Output, G
         .filter(|a| undecided(&release, a))
         .collect();
     let names: Vec<String> = asked.iter().map(|a| a.id.clone()).collect();
-    release.note(
-        now,
-        "approve",
-        "asked",
-        format!(
-            "asked {} to approve ({} needed)",
-            names.join(", "),
-            quorum.missing.join(" + ")
-        ),
-    );
+    // A retried request (or one replayed after a crash) asks the same people under the
+    // same keys, so nobody hears twice, and the timeline says "asked" once.
+    if !release.events.iter().any(|e| e.kind == "asked") {
+        release.note(
+            now,
+            "approve",
+            "asked",
+            format!(
+                "asked {} to approve ({} needed)",
+                names.join(", "),
+                quorum.missing.join(" + ")
+            ),
+        );
+    }
     let release = deps.save(&release).await?;
-    ask(deps, &release, &asked, &quorum.missing, Ask::First).await?;
+    shipgate_crash::point("approve.requested");
+    ask(deps, &release, &asked, &quorum.missing, Ask::First, "asked").await?;
     schedule_next(deps, &release, now).await;
     info!(asked = ?names, "approval requested");
     Ok(Output {
@@ -279,6 +290,11 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     let quorum = approval::quorum(&config, &release);
     let mut asked = Vec::new();
     let mut changed = false;
+    let round = release
+        .events
+        .iter()
+        .filter(|e| e.kind == "reminded")
+        .count();
     let escalate_at = requested + Duration::hours(i64::from(config.approvals.escalate_after_hours));
     let mut escalation = Vec::new();
     if config.approvals.escalate_after_hours > 0 && now >= escalate_at && !escalated(&release) {
@@ -340,18 +356,30 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
             asked.extend(names);
         }
     }
-    if changed {
-        release = deps.save(&release).await?;
-    }
+    // Sent before the record of them: a wake-up delivered again after a crash finds nothing
+    // recorded, decides the same and resends under the same keys, which sends nothing twice.
     ask(
         deps,
         &release,
         &escalation,
         &quorum.missing,
         Ask::Escalation,
+        "escalated",
     )
     .await?;
-    ask(deps, &release, &reminded, &quorum.missing, Ask::Reminder).await?;
+    let key = format!("reminded-{round}");
+    ask(
+        deps,
+        &release,
+        &reminded,
+        &quorum.missing,
+        Ask::Reminder,
+        &key,
+    )
+    .await?;
+    if changed {
+        release = deps.save(&release).await?;
+    }
     schedule_next(deps, &release, now).await;
     Ok(Output {
         state: release.state,

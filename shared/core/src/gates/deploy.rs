@@ -9,7 +9,7 @@ use tracing::info;
 
 use crate::error::GateError;
 use crate::gates::{Deps, messages, rolled_back_elsewhere, wrong_state};
-use crate::model::{ReleaseId, ReleaseState};
+use crate::model::{Release, ReleaseId, ReleaseState};
 use crate::ports::Rollout;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,15 +54,20 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
             now,
         )?;
         release = deps.save(&release).await?;
-        deps.notifier
-            .send(&messages::maintenance(&deps.config, &release))
-            .await?;
+        shipgate_crash::point("deploy.started");
     } else if release.state != ReleaseState::Deploying {
         return Err(wrong_state(
             &release,
             "deploy starts only after the window gate",
         ));
     }
+    // Once per release, also when a retry or a replay finds the deploy already started.
+    deps.notifier
+        .send_once(
+            &format!("{}/maintenance", release.id),
+            &messages::maintenance(&deps.config, &release),
+        )
+        .await?;
     let previous = release.previous_task_definition.clone().ok_or_else(|| {
         wrong_state(
             &release,
@@ -89,32 +94,40 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     };
     if let (Some(migration), None) = (&service.migration, &release.migration) {
         let command = migration.command.join(" ");
+        let tag = release.id.task_tag("migrate");
         let task_arn = match (&release.migration_task_arn, release.migration_started_at) {
             // An earlier attempt started it (and timed out, or lost its wait): wait for
             // that very task, never start another.
             (Some(task_arn), _) => task_arn.clone(),
-            // Claimed, but the task's ARN was never recorded (the attempt died between
-            // RunTask and the write): running it again could apply it twice, and rolling
-            // it back blindly could undo what never ran. Stop; rollback restores the service.
-            (None, Some(started)) => {
-                return Err(GateError::MigrationOutcomeUnknown { command, started });
-            }
+            // Claimed, but the task's ARN was never recorded: the attempt died between the
+            // claim and the write. ECS knows the task by its tag if it started one.
+            (None, Some(started)) => match deps.deployer.find_task(&target, &tag).await? {
+                Some(task_arn) => {
+                    release = record_started(deps, release, &command, &task_arn).await?;
+                    task_arn
+                }
+                // Not started, and recent enough that ECS would still report it: start it.
+                None if deps.now() - started < TASK_MEMORY => {
+                    let task_arn =
+                        start_migration(deps, &target, &new, &migration.command, &tag).await?;
+                    release = record_started(deps, release, &command, &task_arn).await?;
+                    task_arn
+                }
+                // Too long ago to tell: running it again could apply it twice, and rolling
+                // it back blindly could undo what never ran. Stop; rollback restores the
+                // service.
+                None => return Err(GateError::MigrationOutcomeUnknown { command, started }),
+            },
             (None, None) => {
                 // Claimed with a conditional write before the task starts: of two
                 // concurrent or retried deploys, only one gets past this save.
                 release.migration_started_at = Some(deps.now());
                 release = deps.save(&release).await?;
-                let task_arn = deps
-                    .deployer
-                    .start_task(&target, &new, &service.container, &migration.command)
-                    .await?;
-                let started = format!("`{command}` started ({task_arn})");
-                release = deps
-                    .record(release, |r| {
-                        r.migration_task_arn = Some(task_arn.clone());
-                        r.note(deps.now(), "deploy", "migration-started", started.clone());
-                    })
-                    .await?;
+                shipgate_crash::point("deploy.migration-claimed");
+                let task_arn =
+                    start_migration(deps, &target, &new, &migration.command, &tag).await?;
+                shipgate_crash::point("deploy.migration-started");
+                release = record_started(deps, release, &command, &task_arn).await?;
                 task_arn
             }
         };
@@ -142,13 +155,17 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         }
     }
     deps.deployer.update_service(&target, &new).await?;
-    release.note(
-        deps.now(),
-        "deploy",
-        "updated",
-        format!("service {} now deploying {new}", service.name),
-    );
-    deps.save(&release).await?;
+    // A retried or replayed deploy updates the service to the same revision (nothing
+    // changes) and says so once.
+    if !release.events.iter().any(|e| e.kind == "updated") {
+        release.note(
+            deps.now(),
+            "deploy",
+            "updated",
+            format!("service {} now deploying {new}", service.name),
+        );
+        deps.save(&release).await?;
+    }
     info!(previous = %previous, new = %new, "service updated");
     Ok(Output {
         stable: false,
@@ -216,4 +233,41 @@ async fn status(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
             })
         }
     }
+}
+
+/// How long ECS keeps reporting a stopped task (at least an hour), so that a task that is
+/// not found was never started.
+const TASK_MEMORY: Duration = Duration::minutes(50);
+
+async fn start_migration(
+    deps: &Deps,
+    target: &crate::ports::DeployTarget,
+    task_definition: &str,
+    command: &[String],
+    tag: &str,
+) -> Result<String, GateError> {
+    Ok(deps
+        .deployer
+        .start_task(
+            target,
+            task_definition,
+            &deps.config.service.container,
+            command,
+            tag,
+        )
+        .await?)
+}
+
+async fn record_started(
+    deps: &Deps,
+    release: Release,
+    command: &str,
+    task_arn: &str,
+) -> Result<Release, GateError> {
+    let started = format!("`{command}` started ({task_arn})");
+    deps.record(release, |r| {
+        r.migration_task_arn = Some(task_arn.to_string());
+        r.note(deps.now(), "deploy", "migration-started", started.clone());
+    })
+    .await
 }

@@ -101,6 +101,16 @@ pub fn approval_request(
         ),
     };
     let mut body = vec![lead, format!("Still needed: {}.", missing.join(" + "))];
+    let strangers: Vec<String> = crate::policy::approval::unknown_contributors(config, release)
+        .iter()
+        .map(|c| c.display())
+        .collect();
+    if !strangers.is_empty() {
+        body.push(format!(
+            "Code by people who are not approvers: {}.",
+            strangers.join(", ")
+        ));
+    }
     body.extend(changelog_lines(release));
     body.push(format!(
         "It deploys in the next {}–{} UTC window after approval.",
@@ -281,6 +291,13 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
         ReleaseState::Expired => {
             lines.push(format!(
                 "⌛ Release v{} expired: {why}. Nothing was deployed.",
+                release.semver
+            ));
+            None
+        }
+        ReleaseState::Superseded => {
+            lines.push(format!(
+                "⏭ Release v{} superseded: {why}. Nothing was deployed.",
                 release.semver
             ));
             None

@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod health;
 pub mod messages;
 pub mod monitor;
+pub mod order;
 pub mod releases;
 pub mod rollback;
 pub mod window;
@@ -29,7 +30,7 @@ use crate::error::GateError;
 use crate::model::{Release, ReleaseId, ReleaseState};
 use crate::ports::{
     Alarms, Clock, DeployTarget, Deployer, Executions, HealthProbe, Notifier, ReleaseStore,
-    TaskTokens, WindowScheduler,
+    TaskTokens, WindowScheduler, Workers,
 };
 
 /// Everything a gate may use, as trait objects.
@@ -45,6 +46,7 @@ pub struct Deps {
     pub executions: Arc<dyn Executions>,
     pub scheduler: Arc<dyn WindowScheduler>,
     pub clock: Arc<dyn Clock>,
+    pub workers: Arc<dyn Workers>,
 }
 
 impl Deps {

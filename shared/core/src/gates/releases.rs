@@ -19,6 +19,17 @@ pub struct FlowSettings {
     pub monitor_interval_seconds: u64,
 }
 
+/// The input of a release's execution: the same for every start of the same release, so a
+/// repeated start is recognised as the same execution.
+fn flow_input(config: &crate::config::Config, id: &ReleaseId) -> serde_json::Value {
+    let settings = FlowSettings {
+        approval_timeout_seconds: u64::from(config.approvals.expires_after_hours) * 3600,
+        stability_poll_seconds: u64::from(config.deploy.stability_poll_seconds),
+        monitor_interval_seconds: u64::from(config.monitor.interval_seconds),
+    };
+    json!({ "release_id": id, "settings": settings })
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Started {
     pub release: Release,
@@ -29,8 +40,10 @@ pub struct Started {
 
 /// Opens a release and starts its pipeline. Idempotent per commit: a second call for the
 /// same service, version and commit returns the existing release and execution.
-pub async fn start(deps: &Deps, new: NewRelease) -> Result<Started, GateError> {
+pub async fn start(deps: &Deps, mut new: NewRelease) -> Result<Started, GateError> {
     let config = &deps.config;
+    new.commit = crate::model::full_commit(&new.commit)
+        .map_err(|e| GateError::InvalidInput(e.to_string()))?;
     if new.service != config.service.name {
         return Err(GateError::InvalidInput(format!(
             "service `{}` is not configured (this shipgate releases `{}`)",
@@ -39,6 +52,14 @@ pub async fn start(deps: &Deps, new: NewRelease) -> Result<Started, GateError> {
     }
     let id = ReleaseId::for_commit(&new.service, &new.version, &new.commit);
     let (release, created) = match deps.store.get(&id).await? {
+        // Two commits that share their first seven characters never pass for one.
+        Some(existing) if existing.commit != new.commit => {
+            return Err(GateError::VersionTaken {
+                service: new.service.to_string(),
+                version: new.version.to_string(),
+                commit: existing.commit,
+            });
+        }
         Some(existing) => (existing, false),
         None => {
             let last = deps.store.last_released(&new.service).await?;
@@ -51,22 +72,25 @@ pub async fn start(deps: &Deps, new: NewRelease) -> Result<Started, GateError> {
             let release = Release::open(new, kind, image, deps.now());
             match deps.store.create(&release).await {
                 Ok(()) => (release, true),
-                Err(StoreError::AlreadyExists(_)) => (deps.load(&id).await?, false),
+                Err(StoreError::AlreadyExists(_)) => {
+                    let existing = deps.load(&id).await?;
+                    if existing.commit != release.commit {
+                        return Err(GateError::VersionTaken {
+                            service: existing.service.to_string(),
+                            version: existing.semver.to_string(),
+                            commit: existing.commit,
+                        });
+                    }
+                    (existing, false)
+                }
                 Err(other) => return Err(other.into()),
             }
         }
     };
-    let settings = FlowSettings {
-        approval_timeout_seconds: u64::from(config.approvals.expires_after_hours) * 3600,
-        stability_poll_seconds: u64::from(config.deploy.stability_poll_seconds),
-        monitor_interval_seconds: u64::from(config.monitor.interval_seconds),
-    };
+    shipgate_crash::point("start.created");
     let execution_id = deps
         .executions
-        .start(
-            release.id.as_str(),
-            json!({ "release_id": release.id, "settings": settings }),
-        )
+        .start(release.id.as_str(), flow_input(config, &release.id))
         .await?;
     info!(release_id = %release.id, created, "release started");
     Ok(Started {
@@ -193,6 +217,7 @@ async fn try_decide(
     }
     let token = release.approval_token.clone();
     let release = deps.save(&release).await?;
+    shipgate_crash::point("decide.recorded");
     info!(release_id = %release.id, approver, ?decision, quorum_met = quorum.is_met(), "decision recorded");
     match (decision, token) {
         (Decision::Rejected, Some(token)) => {
@@ -237,6 +262,50 @@ fn ignore_ended(result: Result<(), WorkflowError>) -> Result<(), GateError> {
     }
 }
 
+/// Finishes what a process killed mid-operation left undone, from the records alone: a
+/// release created without its execution gets it; a quorum recorded without resuming the
+/// approval wait resumes it; a rejection recorded without ending the wait ends it. Each
+/// step is idempotent, so running this at any time changes nothing that is in order.
+/// Returns how many releases it moved on.
+pub async fn resume_interrupted(deps: &Deps) -> Result<usize, GateError> {
+    let filter = crate::ports::ReleaseFilter {
+        service: Some(deps.config.service.name.clone()),
+        states: vec![
+            ReleaseState::Pending,
+            ReleaseState::AwaitingApproval,
+            ReleaseState::Rejected,
+            ReleaseState::Superseded,
+        ],
+    };
+    let mut moved = 0;
+    for release in deps.store.list(&filter).await? {
+        match release.state {
+            ReleaseState::Pending => {
+                deps.executions
+                    .start(release.id.as_str(), flow_input(&deps.config, &release.id))
+                    .await?;
+            }
+            ReleaseState::AwaitingApproval if approval::quorum(&deps.config, &release).is_met() => {
+                resume_if_quorum(deps, &release).await?;
+                moved += 1;
+            }
+            ReleaseState::Superseded if release.announced.is_none() => {
+                crate::gates::order::end_wait(deps, &release).await?;
+                moved += 1;
+            }
+            ReleaseState::Rejected if release.announced.is_none() => {
+                if let Some(token) = &release.approval_token {
+                    let cause = release.outcome.clone().unwrap_or_default();
+                    ignore_ended(deps.tokens.fail(token, "Approval.Rejected", &cause).await)?;
+                    moved += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(moved)
+}
+
 /// A person rolls a release back: one that is live, or the latest that succeeded and still
 /// serves. A live release's pipeline notices and announces; a finished one is announced here.
 pub async fn manual_rollback(
@@ -252,8 +321,25 @@ pub async fn manual_rollback(
         ));
     }
     let release = deps.load(id).await?;
-    let finished = release.state == ReleaseState::Succeeded;
-    if finished {
+    // Rolled back after it had finished: no pipeline runs for it any more.
+    let after_success = release
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.to == Some(ReleaseState::RollingBack))
+        .is_some_and(|e| e.from == Some(ReleaseState::Succeeded));
+    // Asked again once done (a command re-run after it was cut short): nothing more to do
+    // but make sure the outcome was announced.
+    if release.state == ReleaseState::RolledBack {
+        if after_success {
+            return announce::announce(deps, &release.id, None).await;
+        }
+        return Ok(release);
+    }
+    // A rollback killed midway (or still running) is taken up where it stands.
+    let resumed = release.state == ReleaseState::RollingBack;
+    let finished = release.state == ReleaseState::Succeeded || (resumed && after_success);
+    if release.state == ReleaseState::Succeeded {
         let serving = deps
             .deployer
             .current_task_definition(&deps.target())
@@ -266,7 +352,7 @@ pub async fn manual_rollback(
                 ),
             ));
         }
-    } else if !release.state.is_live() {
+    } else if !release.state.is_live() && !resumed {
         return Err(wrong_state(
             &release,
             "only a live or the latest succeeded release can be rolled back",

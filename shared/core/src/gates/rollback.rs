@@ -78,13 +78,14 @@ pub async fn roll_back(
         release.transition(ReleaseState::RollingBack, actor, why, now)?;
         release = deps.save(&release).await?;
     }
-    if release.reversal_started_at.is_some()
-        && release.reversal_task_arn.is_none()
+    if release.reversal_task_arn.is_none()
         && release.migration.as_ref().is_some_and(|m| !m.reversed)
+        && claimer_working(deps, &release)
     {
-        // Another rollback (the flow's or the alarm's) is reversing the migration, or
-        // started to and never recorded the end: leave the release to it, never run the
-        // reverse migration twice. The flow retries this one.
+        // Another rollback (the flow's or the alarm's) is starting the reverse migration:
+        // leave the release to it, never run the reverse migration twice. The flow retries
+        // this one; past the grace, the claim is resolved below (found by its tag, or its
+        // claimer died before starting it).
         return Err(reversal_in_progress(&release));
     }
     let target = deps.target();
@@ -110,13 +111,16 @@ pub async fn roll_back(
         )
         .await;
     }
-    release.note(
-        deps.now(),
-        actor,
-        "restored",
-        format!("service set back to {previous}"),
-    );
-    release = deps.save(&release).await?;
+    // Restoring again (a retry, a second rollback) changes nothing and is said once.
+    if !release.events.iter().any(|e| e.kind == "restored") {
+        release.note(
+            deps.now(),
+            actor,
+            "restored",
+            format!("service set back to {previous}"),
+        );
+        release = deps.save(&release).await?;
+    }
 
     if let (None, Some(task_arn)) = (&release.migration, release.migration_task_arn.clone()) {
         // The deploy started the migration and never recorded how it ended (it timed out
@@ -151,21 +155,49 @@ pub async fn roll_back(
         (migration_ran, reverse, release.new_task_definition.clone())
     {
         let container = &deps.config.service.container;
+        let tag = release.id.task_tag("reverse-migration");
         let task_arn = match (&release.reversal_task_arn, release.reversal_started_at) {
             // Started by another rollback (the flow's or the alarm's), or by an earlier
             // attempt of this one: wait for that very task, never start another.
             (Some(task_arn), _) => task_arn.clone(),
-            (None, Some(_)) => return Err(reversal_in_progress(&release)),
+            // Claimed by an attempt that died before recording the task: ECS knows it by
+            // its tag if it was started.
+            (None, Some(_)) => match deps.deployer.find_task(&target, &tag).await? {
+                Some(task_arn) => {
+                    release = deps
+                        .record(release, |r| r.reversal_task_arn = Some(task_arn.clone()))
+                        .await?;
+                    task_arn
+                }
+                // The claimer is (or may be) about to start it: the flow retries this one.
+                None if claimer_working(deps, &release) => {
+                    return Err(reversal_in_progress(&release));
+                }
+                // The claimer died before starting it.
+                None => {
+                    let task_arn = deps
+                        .deployer
+                        .start_task(&target, &new, container, &command, &tag)
+                        .await?;
+                    release = deps
+                        .record(release, |r| r.reversal_task_arn = Some(task_arn.clone()))
+                        .await?;
+                    task_arn
+                }
+            },
             (None, None) => {
                 // Claimed with a conditional write before the task starts: of two
                 // concurrent rollbacks, only one gets past this save.
                 release.reversal_started_at = Some(deps.now());
+                release.reversal_claimed_by = Some(deps.workers.this());
                 release = deps.save(&release).await?;
+                shipgate_crash::point("rollback.reversal-claimed");
                 // The reverse migration needs the code that knows the migration: the new image.
                 let task_arn = deps
                     .deployer
-                    .start_task(&target, &new, container, &command)
+                    .start_task(&target, &new, container, &command, &tag)
                     .await?;
+                shipgate_crash::point("rollback.reversal-started");
                 release = deps
                     .record(release, |r| r.reversal_task_arn = Some(task_arn.clone()))
                     .await?;
@@ -203,6 +235,26 @@ pub async fn roll_back(
     info!(previous = %previous, "rolled back");
     let detail = format!("serving {previous} again");
     finish(deps, release, ReleaseState::RolledBack, &detail).await
+}
+
+/// How long a claimed reverse migration may go without a task before its claimer is taken
+/// for dead (within the flow's retries of `Gate.Unavailable`).
+const CLAIM_GRACE: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Whether whoever claimed the reverse migration may still be starting it: known to be
+/// working, or unknown and within the grace a live claimer needs to start its task.
+fn claimer_working(deps: &Deps, release: &Release) -> bool {
+    let Some(claimed) = release.reversal_started_at else {
+        return false;
+    };
+    match release
+        .reversal_claimed_by
+        .as_deref()
+        .and_then(|w| deps.workers.gone(w))
+    {
+        Some(gone) => !gone,
+        None => deps.now() - claimed < CLAIM_GRACE,
+    }
 }
 
 fn reversal_in_progress(release: &Release) -> GateError {

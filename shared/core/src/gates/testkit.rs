@@ -43,6 +43,16 @@ impl ReleaseStore for MemoryStore {
         if all.contains_key(&release.id) {
             return Err(StoreError::AlreadyExists(release.id.to_string()));
         }
+        if let Some(taken) = all
+            .values()
+            .find(|r| r.service == release.service && r.semver == release.semver)
+        {
+            return Err(StoreError::VersionTaken {
+                service: release.service.to_string(),
+                version: release.semver.to_string(),
+                commit: taken.commit.clone(),
+            });
+        }
         all.insert(release.id.clone(), release.clone());
         Ok(())
     }
@@ -164,6 +174,8 @@ pub struct FakeDeployer {
     pub fail_update: Mutex<bool>,
     /// Started tasks and their exit codes, by ARN.
     pub tasks: Mutex<std::collections::HashMap<String, i32>>,
+    /// Task ARNs by the `startedBy` they were started with.
+    pub started_by: Mutex<std::collections::HashMap<String, String>>,
     pub log: Log,
 }
 
@@ -208,13 +220,25 @@ impl Deployer for FakeDeployer {
         td: &str,
         _c: &str,
         command: &[String],
+        started_by: &str,
     ) -> Result<String, DeployError> {
         push(&self.log, format!("ecs run {td} {}", command.join(" ")));
         let code = self.exit_codes.lock().unwrap().pop().unwrap_or(0);
         let mut tasks = self.tasks.lock().unwrap();
         let arn = format!("arn:task/{}", tasks.len() + 1);
         tasks.insert(arn.clone(), code);
+        self.started_by
+            .lock()
+            .unwrap()
+            .insert(started_by.to_string(), arn.clone());
         Ok(arn)
+    }
+    async fn find_task(
+        &self,
+        _t: &DeployTarget,
+        started_by: &str,
+    ) -> Result<Option<String>, DeployError> {
+        Ok(self.started_by.lock().unwrap().get(started_by).cloned())
     }
     async fn wait_task(
         &self,
@@ -383,6 +407,7 @@ impl Kit {
             exit_codes: Mutex::default(),
             fail_update: Mutex::new(false),
             tasks: Mutex::default(),
+            started_by: Mutex::default(),
             log: log.clone(),
         });
         let probe = Arc::new(FakeProbe {
@@ -402,6 +427,7 @@ impl Kit {
             executions: rec.clone(),
             scheduler: rec.clone(),
             clock: clock.clone(),
+            workers: Arc::new(crate::ports::UnknownWorkers::default()),
         };
         Kit {
             deps,
@@ -438,6 +464,7 @@ impl Kit {
                 },
                 release_type: Some(kind),
                 bypass_reason: None,
+                contributors: Vec::new(),
             },
             kind,
             format!("repo:{version}"),

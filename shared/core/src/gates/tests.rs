@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::error::GateError;
 use crate::gates::testkit::{Kit, at};
 use crate::gates::{Gate, invoke, releases};
 use crate::model::{Decision, ReleaseState, ReleaseType};
@@ -530,16 +531,40 @@ async fn starting_twice_for_one_commit_opens_one_release() {
     let new = crate::model::NewRelease {
         service: "api".parse().unwrap(),
         version: "1.3.0".parse().unwrap(),
-        commit: "abcdef1234".into(),
+        commit: "ABCDEF1234ABCDEF1234ABCDEF1234ABCDEF1234".into(),
         author: "alex".into(),
         changelog: Default::default(),
         release_type: None,
         bypass_reason: None,
+        contributors: Vec::new(),
     };
     let a = releases::start(&kit.deps, new.clone()).await.unwrap();
     let b = releases::start(&kit.deps, new.clone()).await.unwrap();
     assert!(a.created && !b.created);
     assert_eq!(a.release.id, b.release.id);
+    assert_eq!(a.release.commit, "abcdef1234abcdef1234abcdef1234abcdef1234");
+    // A commit named by less than its full SHA is refused, with how to name it.
+    for short in ["abcdef1", "zz", "", &"a".repeat(100_000)] {
+        let mut bad = new.clone();
+        bad.commit = short.to_string();
+        let err = releases::start(&kit.deps, bad).await.unwrap_err();
+        assert_eq!(err.error_type(), "Gate.InvalidInput");
+        assert!(err.to_string().contains("40-character SHA"), "{err}");
+    }
+    // Another commit never takes a version that is taken — not even one whose first seven
+    // characters are the same (and so would have the same release id).
+    for commit in [
+        "abcdef1999999999999999999999999999999999",
+        "0000000000000000000000000000000000000000",
+    ] {
+        let mut twin = new.clone();
+        twin.commit = commit.into();
+        let err = releases::start(&kit.deps, twin).await.unwrap_err();
+        assert!(
+            matches!(&err, GateError::VersionTaken { commit, .. } if commit.starts_with("abcdef1234")),
+            "{err:?}"
+        );
+    }
     let mut other = new;
     other.service = "billing".parse().unwrap();
     assert_eq!(
@@ -611,15 +636,72 @@ async fn the_reverse_migration_is_claimed_before_it_starts() {
     );
 }
 
-#[tokio::test]
-async fn a_retried_deploy_never_starts_the_migration_a_second_time() {
-    // Given a deploy that claimed the migration and died before recording its outcome
-    let kit = Kit::new("2026-03-11T03:00:00Z");
+async fn claimed_migration(kit: &Kit) -> crate::model::Release {
     let mut r = kit.release_in("1.3.0", ReleaseType::Minor, Deploying).await;
     r.previous_task_definition = Some("arn:td/app:1".into());
     r.new_task_definition = Some("arn:td/app:2".into());
     r.migration_started_at = Some(at("2026-03-11T03:00:00Z"));
-    kit.store.update(&r).await.unwrap();
+    kit.store.update(&r).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_retried_deploy_finds_the_migration_an_attempt_started_but_never_recorded() {
+    // Given a deploy that claimed the migration, started its task and died before writing
+    // the task's ARN
+    let kit = Kit::new("2026-03-11T03:00:30Z");
+    let r = claimed_migration(&kit).await;
+    let target = kit.deps.target();
+    let tag = r.id.task_tag("migrate");
+    let started = kit
+        .deps
+        .deployer
+        .start_task(&target, "arn:td/app:2", "app", &["migrate".into()], &tag)
+        .await
+        .unwrap();
+    // When the flow retries the deploy
+    invoke(
+        &kit.deps,
+        Gate::Deploy,
+        json!({"action": "start", "release_id": r.id}),
+    )
+    .await
+    .unwrap();
+    // Then it waits for that very task and starts no other
+    let release = kit.store.get(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        release.migration_task_arn.as_deref(),
+        Some(started.as_str())
+    );
+    assert_eq!(release.migration.map(|m| m.task_arn), Some(started));
+    let runs = kit.log().iter().filter(|l| l.contains("ecs run")).count();
+    assert_eq!(runs, 1, "{:?}", kit.log());
+}
+
+#[tokio::test]
+async fn a_retried_deploy_starts_a_migration_its_dead_attempt_claimed_but_never_started() {
+    // Given a deploy that claimed the migration and died before starting its task
+    let kit = Kit::new("2026-03-11T03:00:30Z");
+    let r = claimed_migration(&kit).await;
+    // When the flow retries the deploy moments later
+    invoke(
+        &kit.deps,
+        Gate::Deploy,
+        json!({"action": "start", "release_id": r.id}),
+    )
+    .await
+    .unwrap();
+    // Then the migration runs, once
+    let release = kit.store.get(&r.id).await.unwrap().unwrap();
+    assert!(release.migration.is_some_and(|m| m.exit_code == 0));
+    let runs = kit.log().iter().filter(|l| l.contains("ecs run")).count();
+    assert_eq!(runs, 1, "{:?}", kit.log());
+}
+
+#[tokio::test]
+async fn a_migration_claimed_too_long_ago_to_tell_is_never_run_again() {
+    // Given a claim older than ECS remembers stopped tasks, and no task found
+    let kit = Kit::new("2026-03-11T04:30:00Z");
+    let r = claimed_migration(&kit).await;
     // When the flow retries the deploy
     let err = invoke(
         &kit.deps,
@@ -746,4 +828,80 @@ async fn rollback_reverses_a_migration_the_deploy_started_but_never_recorded() {
         "{:?}",
         kit.log()
     );
+}
+
+#[tokio::test]
+async fn a_newer_release_shipping_supersedes_the_older_ones_still_waiting() {
+    // Given 1.3.0 monitored to success while 1.2.5 awaits approval, 1.2.6 the window, and
+    // 1.4.0 (newer) awaits approval too
+    let kit = Kit::new("2026-03-11T04:05:00Z");
+    let mut older = kit
+        .release_in("1.2.5", ReleaseType::Minor, AwaitingApproval)
+        .await;
+    older.approval_token = Some("tok-approve-125".into());
+    let older = kit.store.update(&older).await.unwrap();
+    let mut queued = kit
+        .release_in("1.2.6", ReleaseType::Hotfix, AwaitingWindow)
+        .await;
+    queued.window_token = Some("tok-window-126".into());
+    let queued = kit.store.update(&queued).await.unwrap();
+    let newer = kit
+        .release_in("1.4.0", ReleaseType::Minor, AwaitingApproval)
+        .await;
+    let shipped = kit.release_in("1.3.0", ReleaseType::Minor, Succeeded).await;
+    // When its success is announced
+    invoke(&kit.deps, Gate::Announce, json!({"release_id": shipped.id}))
+        .await
+        .unwrap();
+    // Then the older ones end Superseded, their waits ended with Release.Superseded
+    for id in [&older.id, &queued.id] {
+        let r = kit.store.get(id).await.unwrap().unwrap();
+        assert_eq!(r.state, Superseded, "{id}");
+        assert!(
+            r.outcome.as_deref().unwrap_or_default().contains("v1.3.0"),
+            "{r:?}"
+        );
+    }
+    let failed: Vec<(String, String)> = kit
+        .rec
+        .tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(t, r)| r.as_ref().err().map(|(e, _)| (t.clone(), e.clone())))
+        .collect();
+    assert!(failed.contains(&("tok-approve-125".into(), "Release.Superseded".into())));
+    assert!(failed.contains(&("tok-window-126".into(), "Release.Superseded".into())));
+    // and the newer one waits on
+    let newer = kit.store.get(&newer.id).await.unwrap().unwrap();
+    assert_eq!(newer.state, AwaitingApproval);
+}
+
+#[tokio::test]
+async fn the_window_never_lets_a_version_below_the_serving_one_deploy() {
+    // Given 1.4.0 serving and 1.3.5 (approved before it, say) queued for the window
+    let kit = Kit::new("2026-03-12T03:00:00Z");
+    kit.release_in("1.4.0", ReleaseType::Minor, Succeeded).await;
+    let mut stale = kit
+        .release_in("1.3.5", ReleaseType::Minor, AwaitingWindow)
+        .await;
+    stale.window_token = Some("tok-window-135".into());
+    stale.queued_at = Some(at("2026-03-11T10:00:00Z"));
+    let stale = kit.store.update(&stale).await.unwrap();
+    // When the window opens
+    let out = invoke(&kit.deps, Gate::Window, json!({"action": "open"}))
+        .await
+        .unwrap();
+    // Then nothing is dispatched, and 1.3.5 ends Superseded instead of downgrading
+    assert!(out["dispatched"].is_null(), "{out}");
+    let stale = kit.store.get(&stale.id).await.unwrap().unwrap();
+    assert_eq!(stale.state, Superseded);
+    let resumed = kit
+        .rec
+        .tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(t, r)| t == "tok-window-135" && r.is_ok());
+    assert!(!resumed, "the stale release's wait was resumed");
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use tracing::info;
 
 use crate::error::GateError;
-use crate::gates::{Deps, messages, wrong_state};
+use crate::gates::{Deps, messages, order, wrong_state};
 use crate::model::{Release, ReleaseId, ReleaseState, ServiceName};
 use crate::policy::window::{WindowPolicy, bypass};
 use crate::ports::{LockOutcome, WorkflowError};
@@ -69,6 +69,8 @@ async fn enqueue(deps: &Deps, id: &ReleaseId, token: String) -> Result<(), GateE
         }
     }
     release.window_token = Some(token);
+    // The approval wait is over: its token is spent and is kept no longer.
+    release.approval_token = None;
     deps.save(&release).await?;
     Ok(())
 }
@@ -78,6 +80,16 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
     let now = deps.now();
     let mut queue = deps.store.window_queue(service).await?;
     queue.retain(|r| r.window_token.is_some());
+    // Never below what serves: a release that fell behind a newer one that shipped ends.
+    if let Some(serving) = deps.store.last_released(service).await? {
+        let (stale, fresh): (Vec<Release>, Vec<Release>) = queue
+            .into_iter()
+            .partition(|r| order::is_stale(r, Some(&serving)));
+        for release in stale {
+            order::supersede(deps, release, &serving).await?;
+        }
+        queue = fresh;
+    }
     // Hotfixes allowed to bypass the window go first; then first come, first served.
     queue.sort_by_key(|r| (bypass(&deps.config, r).is_err(), r.queued_at));
     let Some(mut first) = queue.into_iter().next() else {
@@ -135,20 +147,25 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
         .await?;
         return Ok(Output::default());
     }
-    let Some(token) = first.window_token.take() else {
+    let Some(token) = first.window_token.clone() else {
         return Ok(Output::default());
     };
     let detail = match &bypass_reason {
         Some(reason) => format!("hotfix bypasses the window: {reason}"),
         None => "window open; deploy may start".to_string(),
     };
-    first.note(now, "window", "dispatched", detail);
-    let first = deps.save(&first).await?;
     if let Some(reason) = &bypass_reason {
-        for message in messages::bypass(&deps.config, &first, reason) {
-            deps.notifier.send(&message).await?;
+        for (n, message) in messages::bypass(&deps.config, &first, reason)
+            .iter()
+            .enumerate()
+        {
+            let key = format!("{}/bypass/{n}", first.id);
+            deps.notifier.send_once(&key, message).await?;
         }
     }
+    // The wait is resumed before the token is let go of: a dispatcher killed in between
+    // leaves the token with the release, and the next one resumes it again (a token that
+    // was already used is refused harmlessly) instead of losing it.
     match deps
         .tokens
         .succeed(
@@ -160,6 +177,14 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
         Ok(()) | Err(WorkflowError::TaskTimedOut) => {}
         Err(other) => return Err(other.into()),
     }
+    shipgate_crash::point("window.resumed");
+    let first = deps
+        .record(first, |r| {
+            if r.window_token.take().is_some() {
+                r.note(now, "window", "dispatched", detail.clone());
+            }
+        })
+        .await?;
     info!(release_id = %first.id, bypass = bypass_reason.is_some(), "dispatched to deploy");
     Ok(Output {
         dispatched: Some(first.id),

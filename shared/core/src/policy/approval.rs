@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::{Approver, Config};
-use crate::model::{Approval, Decision, Release};
+use crate::model::{Approval, Contributor, Decision, Release};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalError {
@@ -51,12 +51,52 @@ pub fn required_roles(config: &Config, release: &Release) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether `approver` wrote `release`: the author as recorded may be their id, name or email.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    !a.is_empty() && a.eq_ignore_ascii_case(b)
+}
+
+/// Whether `contributor` is `approver`: by GitHub login (against their logins and their
+/// id), by email (any of theirs) or by name.
+pub fn is_person(approver: &Approver, contributor: &Contributor) -> bool {
+    let login = contributor.login.as_deref().is_some_and(|l| {
+        std::iter::once(&approver.id)
+            .chain(&approver.github)
+            .any(|k| same(k, l))
+    });
+    let email = contributor.email.as_deref().is_some_and(|e| {
+        std::iter::once(&approver.email)
+            .chain(&approver.emails)
+            .any(|k| same(k, e))
+    });
+    let name = contributor
+        .name
+        .as_deref()
+        .is_some_and(|n| same(&approver.name, n));
+    login || email || name
+}
+
+/// Whether `approver` wrote, committed or pushed `release`, by any name they go by: the
+/// author as recorded may be their id, name, GitHub login or any of their emails, and any
+/// contributor may be them (see [`is_person`]).
 pub fn is_author(approver: &Approver, release: &Release) -> bool {
-    let author = release.author.trim();
-    [&approver.id, &approver.name, &approver.email]
+    let author = release.author.as_str();
+    let named = std::iter::once(&approver.id)
+        .chain([&approver.name, &approver.email])
+        .chain(&approver.emails)
+        .chain(&approver.github)
+        .any(|known| same(known, author));
+    named || release.contributors.iter().any(|c| is_person(approver, c))
+}
+
+/// The contributors of `release` who are none of the configured approvers: shown to those
+/// asked to approve, so a stranger's code never passes unnoticed.
+pub fn unknown_contributors<'a>(config: &Config, release: &'a Release) -> Vec<&'a Contributor> {
+    release
+        .contributors
         .iter()
-        .any(|known| known.eq_ignore_ascii_case(author))
+        .filter(|c| !config.approvers.iter().any(|a| is_person(a, c)))
+        .collect()
 }
 
 /// The quorum as it stands from the approvals recorded so far.
@@ -186,7 +226,7 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::config::tests::example;
-    use crate::model::{Changelog, NewRelease, ReleaseType};
+    use crate::model::{Changelog, Contribution, NewRelease, ReleaseType};
 
     fn release(kind: ReleaseType, author: &str) -> Release {
         Release::open(
@@ -198,6 +238,7 @@ mod tests {
                 changelog: Changelog::default(),
                 release_type: Some(kind),
                 bypass_reason: None,
+                contributors: Vec::new(),
             },
             kind,
             "img".into(),
@@ -328,5 +369,116 @@ mod tests {
             ),
             Err(ApprovalError::UnknownApprover(_))
         ));
+    }
+
+    fn by(
+        role: Contribution,
+        name: Option<&str>,
+        email: Option<&str>,
+        login: Option<&str>,
+    ) -> Contributor {
+        Contributor {
+            role,
+            name: name.map(Into::into),
+            email: email.map(Into::into),
+            login: login.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn nobody_who_wrote_committed_or_pushed_approves_by_any_name() {
+        let mut config = example();
+        let lee = config.approvers.iter_mut().find(|a| a.id == "lee").unwrap();
+        lee.github = vec!["lee-larsen".into()];
+        lee.emails = vec![
+            "lee@roleferry.example".into(),
+            "lee@users.noreply.github.com".into(),
+        ];
+        let config = config;
+        // Each way the Eng Lead can appear in a release of his own.
+        let ways = [
+            ("recorded author = id", "lee", vec![]),
+            (
+                "recorded author = configured email",
+                "ENG-LEAD@example.com",
+                vec![],
+            ),
+            (
+                "recorded author = another email",
+                "lee@roleferry.example",
+                vec![],
+            ),
+            ("recorded author = login", "lee-larsen", vec![]),
+            ("recorded author = name", "Lee Larsen (Eng Lead)", vec![]),
+            (
+                "pusher with an unlisted email but login = id",
+                "someone@else.example",
+                vec![by(
+                    Contribution::Pusher,
+                    None,
+                    Some("lee@home.example"),
+                    Some("lee"),
+                )],
+            ),
+            (
+                "commit author by a listed email",
+                "ci-bot",
+                vec![by(
+                    Contribution::Author,
+                    Some("L."),
+                    Some("lee@users.noreply.github.com"),
+                    None,
+                )],
+            ),
+            (
+                "committer by GitHub login",
+                "ci-bot",
+                vec![by(Contribution::Committer, None, None, Some("Lee-Larsen"))],
+            ),
+            (
+                "author by full name",
+                "ci-bot",
+                vec![by(
+                    Contribution::Author,
+                    Some("lee larsen (eng lead)"),
+                    None,
+                    None,
+                )],
+            ),
+        ];
+        for (what, author, contributors) in ways {
+            let mut r = release(ReleaseType::Minor, author);
+            r.contributors = contributors;
+            let err = approve(&config, &mut r, "lee").unwrap_err();
+            assert!(
+                matches!(err, ApprovalError::SelfApproval { .. }),
+                "{what}: {err:?}"
+            );
+            // Someone else with the role still can.
+            approve(&config, &mut r, "taylor").unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+    }
+
+    #[test]
+    fn contributors_who_are_no_approver_are_named() {
+        let config = example();
+        let mut r = release(ReleaseType::Minor, "alex");
+        r.contributors = vec![
+            by(
+                Contribution::Author,
+                Some("Alex Kim"),
+                Some("alex@roleferry.example"),
+                Some("alexk"),
+            ),
+            by(Contribution::Pusher, None, Some("cto@example.com"), None),
+        ];
+        let unknown: Vec<String> = unknown_contributors(&config, &r)
+            .iter()
+            .map(|c| c.display())
+            .collect();
+        assert_eq!(unknown, ["Alex Kim <alex@roleferry.example> (@alexk)"]);
+        // An empty name never matches an empty field.
+        let blank = by(Contribution::Author, Some(""), Some(" "), Some(""));
+        assert!(!config.approvers.iter().any(|a| is_person(a, &blank)));
     }
 }

@@ -42,6 +42,17 @@ impl Deployer for SimulatedEcs {
                     task_definition: base_td.arn.clone(),
                 })?;
             entry.insert("image".into(), Value::String(image.to_string()));
+            if let Some(object) = body.as_object_mut() {
+                object.insert("family".into(), Value::String(base_td.family.clone()));
+            }
+            // A retry of a deploy that registered and died before recording it gets the
+            // revision it registered, not one more (as the AWS deployer does).
+            if let Some(latest) = load_task_definition(&tx, &base_td.family)?
+                && latest.arn != base_td.arn
+                && latest.body == body
+            {
+                return Ok(latest.arn);
+            }
             let arn = insert_next_revision(&tx, &base_td.family, body, now)?;
             tx.commit().map_err(unavailable)?;
             Ok(arn)
@@ -99,6 +110,7 @@ impl Deployer for SimulatedEcs {
         task_definition: &str,
         container: &str,
         command: &[String],
+        started_by: &str,
     ) -> Result<String, DeployError> {
         let now = self.clock.now();
         let reverse = self.is_reverse(command);
@@ -128,8 +140,32 @@ impl Deployer for SimulatedEcs {
                 params![task_arn, target.cluster, target.service, td.arn, container, command_text, exit_code, ts(now)],
             )
             .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO ecs_task_started_by (started_by, task_arn) VALUES (?1, ?2)",
+                params![started_by, task_arn],
+            )
+            .map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
             Ok(task_arn)
+        })
+    }
+
+    async fn find_task(
+        &self,
+        target: &DeployTarget,
+        started_by: &str,
+    ) -> Result<Option<String>, DeployError> {
+        self.db.with_conn(|conn| {
+            conn.query_row(
+                "SELECT t.task_arn FROM ecs_task_started_by s
+                 JOIN ecs_tasks t ON t.task_arn = s.task_arn
+                 WHERE s.started_by = ?1 AND t.cluster = ?2
+                 ORDER BY t.at DESC LIMIT 1",
+                params![started_by, target.cluster],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(unavailable)
         })
     }
 

@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS ecs_tasks (
     at              TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ecs_tasks_by_service ON ecs_tasks (cluster, service, at);
+CREATE TABLE IF NOT EXISTS ecs_task_started_by (
+    started_by TEXT NOT NULL,
+    task_arn   TEXT NOT NULL,
+    PRIMARY KEY (started_by, task_arn)
+);
 CREATE TABLE IF NOT EXISTS ecs_faults (
     version_tag TEXT PRIMARY KEY NOT NULL,
     faults      TEXT NOT NULL
