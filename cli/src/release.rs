@@ -52,6 +52,9 @@ pub enum Command {
         id: ReleaseId,
         #[arg(long = "as")]
         approver: String,
+        /// A hotfix that asks to bypass the window: approve it for the next window instead.
+        #[arg(long)]
+        without_bypass: bool,
     },
     /// Reject a release, with a reason.
     Reject {
@@ -172,14 +175,36 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Approve { id, approver } => {
-            decide(runtime, &id, &approver, Decision::Approved, None).await
+        Command::Approve {
+            id,
+            approver,
+            without_bypass,
+        } => {
+            decide(
+                runtime,
+                &id,
+                &approver,
+                Decision::Approved,
+                None,
+                without_bypass,
+            )
+            .await
         }
         Command::Reject {
             id,
             approver,
             reason,
-        } => decide(runtime, &id, &approver, Decision::Rejected, Some(reason)).await,
+        } => {
+            decide(
+                runtime,
+                &id,
+                &approver,
+                Decision::Rejected,
+                Some(reason),
+                false,
+            )
+            .await
+        }
         Command::Rollback { id, reason, actor } => {
             let release = releases::manual_rollback(deps, &id, &actor, &reason)
                 .await
@@ -201,8 +226,9 @@ async fn decide(
     who: &str,
     decision: Decision,
     reason: Option<String>,
+    without_bypass: bool,
 ) -> Result<ExitCode> {
-    let decided = releases::decide(&runtime.deps, id, who, decision, reason)
+    let decided = releases::decide_with(&runtime.deps, id, who, decision, reason, without_bypass)
         .await
         .map_err(|e| anyhow!(e.describe()))?;
     runtime.run_due().await?;

@@ -64,7 +64,7 @@ fn every_scenario_ends_on_the_twin_as_it_does_locally_with_no_call_denied() {
         String::from_utf8_lossy(&twin.stderr)
     );
     let demo_reports = lines(&demo);
-    assert_eq!(demo_reports.len(), 12);
+    assert_eq!(demo_reports.len(), 15);
     assert_eq!(twin_reports.len(), demo_reports.len());
     let mut callers = BTreeSet::new();
     for (local, twin) in demo_reports.iter().zip(&twin_reports) {
@@ -127,10 +127,10 @@ fn every_scenario_ends_on_the_twin_as_it_does_locally_with_no_call_denied() {
 fn a_template_missing_a_permission_fails_and_names_the_denied_call() {
     // The window function may no longer resume the queued release's task token.
     let template = std::fs::read_to_string(repo().join("infra/template.yaml")).unwrap();
-    let statement = "            - Sid: ResumeQueuedRelease\n              Effect: Allow\n              Action: states:SendTaskSuccess\n";
+    let statement = "            - Sid: ResumeQueuedRelease\n              Effect: Allow\n              Action:\n                - states:SendTaskSuccess\n";
     assert!(template.contains(statement));
     let broken = template
-        .replace(statement, "            - Sid: ResumeQueuedRelease\n              Effect: Allow\n              Action: states:DescribeExecution\n")
+        .replace(statement, "            - Sid: ResumeQueuedRelease\n              Effect: Allow\n              Action:\n                - states:DescribeExecution\n")
         .replace("../statemachine.json", &repo().join("statemachine.json").display().to_string());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("template.yaml");

@@ -66,6 +66,7 @@ LISTTASKS_SCOPED = (
 ALLOWED = {
     ("EcsServicePolicy", "FindMigrationTasks", "RESOURCE_STAR"): (LISTTASKS_SCOPED, {"ecs:ListTasks"}),
     ("WindowFunctionRole", "ResumeQueuedRelease", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
+    ("AnnounceFunctionRole", "EndSupersededWaits", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("CallbackFunctionRole", "DecideApproval", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
 }
 

@@ -87,9 +87,10 @@ def test_misspelt_action_fails(tmp_path):
 
 def test_allow_list_covers_only_its_actions(tmp_path):
     # DecideApproval's RESOURCE_MISMATCH is allowed for SendTaskSuccess/SendTaskFailure only.
+    decide = ("            - Sid: DecideApproval\n              Effect: Allow\n              Action:\n"
+              "                - states:SendTaskSuccess\n                - states:SendTaskFailure\n")
     result = lint(broken_copy(tmp_path, replace_once(
-        "                - states:SendTaskFailure\n",
-        "                - states:SendTaskFailure\n                - states:SendTaskHeartbeat\n")))
+        decide, decide + "                - states:SendTaskHeartbeat\n")))
     assert result.returncode == 1, result.stdout + result.stderr
     named = [line for line in failures(result)
              if line.startswith("iam-lint: FAIL: CallbackFunctionRole ") and "Sid DecideApproval: RESOURCE_MISMATCH" in line]

@@ -4,6 +4,7 @@
 
 mod arbitrary;
 mod browser;
+mod bypass;
 mod concurrency;
 mod e2e;
 mod helpers;

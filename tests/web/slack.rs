@@ -136,11 +136,50 @@ async fn an_approve_click_is_verified_counted_once_and_replaces_the_message() {
         .into_iter()
         .filter(|m| m.channel == "slack_update")
         .collect();
-    assert_eq!(updates.len(), 1);
-    assert_eq!(updates[0].to, vec!["C0RELEASES"]);
-    assert_eq!(updates[0].raw["ts"], "1773151200.000200");
-    assert!(updates[0].text.contains("Approved by Lee Larsen"));
-    assert!(!updates[0].raw["blocks"].to_string().contains("button"));
+    // The ask shipgate recorded, and the message the click came from, each replaced once.
+    let ask = &release.slack_asks[0];
+    assert_eq!(
+        (ask.approver.as_str(), ask.channel.as_str()),
+        ("lee", "U0LEAD001")
+    );
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert!(
+        updates
+            .iter()
+            .any(|u| u.to == vec!["U0LEAD001"] && u.raw["ts"] == ask.ts.as_str())
+    );
+    assert!(
+        updates
+            .iter()
+            .any(|u| u.to == vec!["C0RELEASES"] && u.raw["ts"] == "1773151200.000200")
+    );
+    for update in &updates {
+        assert!(update.text.contains("Approved by Lee Larsen"));
+        assert!(!update.raw["blocks"].to_string().contains("button"));
+    }
+    // A later click on the old message is answered privately with what already happened.
+    assert_eq!(
+        send(interaction(&server, &payload, now, SLACK_SECRET, false))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let answer = server
+        .outbox()
+        .into_iter()
+        .rev()
+        .find(|m| m.channel == "slack" && m.to == vec!["U0LEAD001"])
+        .unwrap();
+    assert!(
+        answer.text.contains("Nothing left to decide")
+            && answer
+                .text
+                .contains("Lee Larsen (Eng Lead) approved at 2026-03-10 14:00"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(server.release(&id).await.approvals.len(), 1);
     server.runtime.run_due().await.unwrap();
     assert_eq!(
         server.release(&id).await.state,

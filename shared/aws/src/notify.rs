@@ -10,7 +10,7 @@ use aws_sdk_sesv2::Client as SesClient;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use http::Method;
 use serde_json::{Value, json};
-use shipgate_core::ports::{BoxError, Notification, Notifier, NotifyError};
+use shipgate_core::ports::{BoxError, Notification, Notifier, NotifyError, Posted};
 
 use crate::http::HttpsClient;
 use tracing::info;
@@ -235,6 +235,31 @@ pub struct AwsNotifier {
 #[async_trait]
 impl Notifier for AwsNotifier {
     async fn send(&self, message: &Notification) -> Result<(), NotifyError> {
+        self.deliver(message).await.map(|_| ())
+    }
+
+    async fn send_once(
+        &self,
+        key: &str,
+        message: &Notification,
+    ) -> Result<Option<Posted>, NotifyError> {
+        let Some(marks) = &self.sent else {
+            return self.deliver(message).await;
+        };
+        if let Some(earlier) = marks.seen(key, message.channel()).await? {
+            info!(key, "already sent");
+            return Ok(earlier);
+        }
+        let posted = self.deliver(message).await?;
+        marks.mark(key, message.channel(), posted.as_ref()).await?;
+        Ok(posted)
+    }
+}
+
+impl AwsNotifier {
+    /// Sends `message`; for a Slack post, where it went.
+    async fn deliver(&self, message: &Notification) -> Result<Option<Posted>, NotifyError> {
+        let mut out = None;
         match (message, &self.email, &self.slack, &self.status_page) {
             (
                 Notification::Email {
@@ -264,6 +289,10 @@ impl Notifier for AwsNotifier {
             ) => {
                 let posted = slack.post(to, text, blocks).await?;
                 info!(release_id, channel = %posted.channel, ts = %posted.ts, "slack message posted");
+                out = Some(Posted {
+                    channel: posted.channel,
+                    ts: posted.ts,
+                });
             }
             (
                 Notification::SlackUpdate {
@@ -314,18 +343,6 @@ impl Notifier for AwsNotifier {
                 "channel not configured; message not sent"
             ),
         }
-        Ok(())
-    }
-
-    async fn send_once(&self, key: &str, message: &Notification) -> Result<(), NotifyError> {
-        let Some(marks) = &self.sent else {
-            return self.send(message).await;
-        };
-        if marks.seen(key, message.channel()).await? {
-            info!(key, "already sent");
-            return Ok(());
-        }
-        self.send(message).await?;
-        marks.mark(key, message.channel()).await
+        Ok(out)
     }
 }

@@ -7,7 +7,7 @@
 //! Slack take no idempotency key, and a duplicate is better than a lost approval request.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use shipgate_core::ports::NotifyError;
+use shipgate_core::ports::{NotifyError, Posted};
 
 const SENT_SK: &str = "#SENT";
 /// Marks outlive any retry by far; DynamoDB's TTL (if the table enables it on `expires`)
@@ -42,8 +42,12 @@ impl SentMarks {
         AttributeValue::S(format!("SENT#{key}"))
     }
 
-    /// Whether a message with `key` was sent.
-    pub async fn seen(&self, key: &str, channel: &'static str) -> Result<bool, NotifyError> {
+    /// Whether a message with `key` was sent: `Some` if it was, with where a Slack post went.
+    pub async fn seen(
+        &self,
+        key: &str,
+        channel: &'static str,
+    ) -> Result<Option<Option<Posted>>, NotifyError> {
         let out = self
             .client
             .get_item()
@@ -54,13 +58,27 @@ impl SentMarks {
             .send()
             .await
             .map_err(|e| failed(channel, e.into_service_error()))?;
-        Ok(out.item().is_some())
+        Ok(out.item().map(|item| {
+            let text = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(s)) => Some(s.clone()),
+                _ => None,
+            };
+            text("slack_channel")
+                .zip(text("slack_ts"))
+                .map(|(channel, ts)| Posted { channel, ts })
+        }))
     }
 
-    /// Records that the message with `key` was sent.
-    pub async fn mark(&self, key: &str, channel: &'static str) -> Result<(), NotifyError> {
+    /// Records that the message with `key` was sent (and where, for a Slack post).
+    pub async fn mark(
+        &self,
+        key: &str,
+        channel: &'static str,
+        posted: Option<&Posted>,
+    ) -> Result<(), NotifyError> {
         let expires = chrono::Utc::now() + chrono::Duration::days(MARK_DAYS);
-        self.client
+        let mut put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", Self::pk(key))
@@ -68,8 +86,13 @@ impl SentMarks {
             .item(
                 "expires",
                 AttributeValue::N(expires.timestamp().to_string()),
-            )
-            .send()
+            );
+        if let Some(posted) = posted {
+            put = put
+                .item("slack_channel", AttributeValue::S(posted.channel.clone()))
+                .item("slack_ts", AttributeValue::S(posted.ts.clone()));
+        }
+        put.send()
             .await
             .map_err(|e| failed(channel, e.into_service_error()))?;
         Ok(())

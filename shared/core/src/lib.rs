@@ -7,6 +7,7 @@ pub mod error;
 pub mod gates;
 pub mod lifecycle;
 pub mod links;
+pub mod matching;
 pub mod model;
 pub mod policy;
 pub mod ports;

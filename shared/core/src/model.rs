@@ -275,6 +275,10 @@ pub struct Approval {
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Approved, but not the window bypass the push asked for: the release waits for the
+    /// window.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub without_bypass: bool,
 }
 
 /// One line of a release's timeline: what changed, who or what did it, when and why.
@@ -313,6 +317,10 @@ pub struct Release {
     /// Everyone who wrote, committed or pushed the code (none recorded before this field).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contributors: Vec<Contributor>,
+    /// The Slack messages that asked approvers to decide, so that every decision, wherever
+    /// it is taken, replaces them (buttons gone, who decided).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slack_asks: Vec<SlackAsk>,
     pub release_type: ReleaseType,
     pub changelog: Changelog,
     pub state: ReleaseState,
@@ -373,6 +381,14 @@ pub struct NewRelease {
     pub bypass_reason: Option<String>,
     /// Everyone who wrote, committed or pushed the code, as Git and GitHub name them.
     pub contributors: Vec<Contributor>,
+}
+
+/// One Slack message that asked `approver` to decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackAsk {
+    pub approver: String,
+    pub channel: String,
+    pub ts: String,
 }
 
 /// What a person did to a release's code.
@@ -447,6 +463,7 @@ impl Release {
             commit: new.commit,
             author: new.author.clone(),
             contributors: new.contributors,
+            slack_asks: Vec::new(),
             release_type,
             changelog: new.changelog,
             state: ReleaseState::Pending,

@@ -372,11 +372,24 @@ pub trait Notifier: Send + Sync {
     /// Sends `message` unless a message with the same `key` was sent already, so that a step
     /// replayed after a crash, or an invocation retried, tells people once. Keys name what
     /// the message is about (`<release>/asked/<approver>/<n>`), never when it was sent.
-    /// The default sends every time: an adapter that can remember does better.
-    async fn send_once(&self, key: &str, message: &Notification) -> Result<(), NotifyError> {
+    /// The default sends every time: an adapter that can remember does better. Returns
+    /// where a Slack message went, when the adapter knows, so it can be replaced later.
+    async fn send_once(
+        &self,
+        key: &str,
+        message: &Notification,
+    ) -> Result<Option<Posted>, NotifyError> {
         let _ = key;
-        self.send(message).await
+        self.send(message).await?;
+        Ok(None)
     }
+}
+
+/// Where a Slack message went: enough to replace it later (`chat.update`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
 }
 
 // ---------------------------------------------------------------------------------------

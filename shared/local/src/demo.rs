@@ -9,8 +9,9 @@ use serde::Serialize;
 use shipgate_core::config::Freeze;
 use shipgate_core::gates::releases;
 use shipgate_core::model::{AuditEvent, Changelog, Decision, NewRelease, ReleaseType};
+use shipgate_core::policy::window::bypass_trailer;
 use shipgate_core::ports::Notification;
-use shipgate_core::{Config, Release, ReleaseId, ReleaseState};
+use shipgate_core::{Config, Release, ReleaseId, ReleaseState, Version};
 
 use crate::ecs::Faults;
 use crate::outbox::Outbox;
@@ -39,6 +40,28 @@ pub enum Action {
     ExpectState {
         release: usize,
         state: ReleaseState,
+    },
+    /// Approves a hotfix that asks to bypass the window for the next window only.
+    ApproveWithoutBypass {
+        release: usize,
+        who: &'static str,
+    },
+    /// The Slack message that asked `who` to decide must have been replaced (buttons gone,
+    /// who decided): decisions taken anywhere keep Slack true.
+    ExpectSlackReplaced {
+        release: usize,
+        who: &'static str,
+    },
+    /// Release `release` must end in `state` (instead of the scenario's expected state).
+    ExpectEnd {
+        release: usize,
+        state: ReleaseState,
+    },
+    /// The approval request `who` received for the release must say `says`.
+    ExpectAsked {
+        release: usize,
+        who: &'static str,
+        says: &'static str,
     },
 }
 
@@ -77,6 +100,36 @@ pub struct Scenario {
     pub configure: fn(&mut Config),
 }
 
+impl Scenario {
+    /// How release `n` must end: as an `ExpectEnd` says, or in the expected state.
+    pub fn expected_end(&self, n: usize) -> ReleaseState {
+        self.steps
+            .iter()
+            .find_map(|(_, action)| match action {
+                Action::ExpectEnd { release, state } if *release == n => Some(*state),
+                _ => None,
+            })
+            .unwrap_or(self.expected_state)
+    }
+}
+
+/// Each release (in the order started) that ended otherwise than the scenario expects.
+pub fn state_problems(scenario: &Scenario, reports: &[ReleaseReport]) -> Vec<String> {
+    reports
+        .iter()
+        .enumerate()
+        .filter(|(n, r)| r.final_state != scenario.expected_end(*n))
+        .map(|(n, r)| {
+            format!(
+                "release {} ended {} instead of {}",
+                r.release_id,
+                r.final_state,
+                scenario.expected_end(n)
+            )
+        })
+        .collect()
+}
+
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
@@ -86,6 +139,31 @@ fn at(s: &str) -> DateTime<Utc> {
 fn keep(_: &mut Config) {}
 
 /// A stable, distinct 40-hex-digit commit id for a version (FNV-1a), as a push would carry.
+/// The commit messages of the push that opens `spec`'s release after `base`: conventional
+/// commits for its features and fixes (`feat!` for a new major), the last one carrying a
+/// `Hotfix-Bypass:` trailer when the release asks to bypass the window.
+pub fn push_messages(spec: &StartSpec, version: Version, base: Version) -> Vec<String> {
+    let mut messages: Vec<String> = Vec::new();
+    if version.major > base.major {
+        let (first, rest) = spec
+            .features
+            .split_first()
+            .map_or(("A new major version", &[][..]), |(f, r)| (*f, r));
+        messages.push(format!("feat!: {first}"));
+        messages.extend(rest.iter().map(|f| format!("feat: {f}")));
+    } else if version.minor > base.minor {
+        messages.extend(spec.features.iter().map(|f| format!("feat: {f}")));
+    }
+    messages.extend(spec.fixes.iter().map(|f| format!("fix: {f}")));
+    if messages.is_empty() {
+        messages.push(format!("feat: release {version}"));
+    }
+    if let (Some(reason), Some(last)) = (spec.bypass_reason, messages.last_mut()) {
+        last.push_str(&format!("\n\nHotfix-Bypass: {reason}"));
+    }
+    messages
+}
+
 pub fn commit_for(version: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut out = String::new();
@@ -334,6 +412,125 @@ pub fn scenarios() -> Vec<Scenario> {
                     Approve {
                         release: 0,
                         who: "taylor",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "hotfix-bypass-from-push",
+            summary: "a hotfix pushed with a Hotfix-Bypass trailer: the CTO is shown the reason, approves at 14:00 and it deploys at once; a second one approved to wait deploys in the window",
+            start: t("13:00:00"),
+            steps: vec![
+                (
+                    t("13:00:00"),
+                    Start(StartSpec {
+                        features: &[],
+                        fixes: &["Login fails for SSO users (#301)"],
+                        bypass_reason: Some("SSO logins failing for all customers"),
+                        ..StartSpec::new("1.2.1")
+                    }),
+                ),
+                (
+                    t("13:05:00"),
+                    ExpectAsked {
+                        release: 0,
+                        who: "taylor",
+                        says: "skip the deploy window: SSO logins failing for all customers",
+                    },
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "taylor",
+                    },
+                ),
+                (
+                    t("14:10:00"),
+                    ExpectState {
+                        release: 0,
+                        state: ReleaseState::Monitoring,
+                    },
+                ),
+                (
+                    t("16:00:00"),
+                    Start(StartSpec {
+                        features: &[],
+                        fixes: &["Typo on the pricing page (#305)"],
+                        bypass_reason: Some("marketing wants it out today"),
+                        ..StartSpec::new("1.2.2")
+                    }),
+                ),
+                (
+                    t("16:30:00"),
+                    ApproveWithoutBypass {
+                        release: 1,
+                        who: "taylor",
+                    },
+                ),
+                (
+                    t("17:00:00"),
+                    ExpectState {
+                        release: 1,
+                        state: ReleaseState::AwaitingWindow,
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "decision-by-email-updates-slack",
+            summary: "the Eng Lead approves by the email link: the Slack message that asked them loses its buttons and says who approved",
+            start: t("13:00:00"),
+            steps: vec![
+                (t("13:00:00"), Start(minor.clone())),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+                (
+                    t("14:05:00"),
+                    ExpectSlackReplaced {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "older-release-superseded",
+            summary: "1.3.0 waits for approval while 1.4.0 is pushed, approved and shipped: 1.3.0 ends Superseded and says so, it never deploys over 1.4.0",
+            start: t("13:00:00"),
+            steps: vec![
+                (t("13:00:00"), Start(minor.clone())),
+                (
+                    t("13:30:00"),
+                    Start(StartSpec {
+                        features: &["Saved searches"],
+                        fixes: &[],
+                        ..StartSpec::new("1.4.0")
+                    }),
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 1,
+                        who: "lee",
+                    },
+                ),
+                (
+                    t("15:00:00"),
+                    ExpectEnd {
+                        release: 0,
+                        state: ReleaseState::Superseded,
                     },
                 ),
             ],
@@ -630,7 +827,14 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                             fixes: spec.fixes.iter().map(|s| s.to_string()).collect(),
                         },
                         release_type: spec.kind,
-                        bypass_reason: spec.bypass_reason.map(str::to_string),
+                        // As the GitHub trigger reads it: the head commit's trailer.
+                        bypass_reason: push_messages(
+                            spec,
+                            version,
+                            runtime.config.service.initial_version,
+                        )
+                        .last()
+                        .and_then(|m| bypass_trailer(m)),
                         contributors: Vec::new(),
                     },
                 )
@@ -669,6 +873,73 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                         problems.push(format!("{who}'s approval was accepted but must be refused"))
                     }
                     Err(e) => tracing::info!(who, "refused as expected: {}", e.describe()),
+                }
+            }
+            Action::ApproveWithoutBypass { release, who } => {
+                if let Err(e) = releases::decide_with(
+                    deps,
+                    &id_of(*release)?,
+                    who,
+                    Decision::Approved,
+                    None,
+                    true,
+                )
+                .await
+                {
+                    problems.push(format!("{who} could not approve: {}", e.describe()));
+                }
+            }
+            // Checked once the scenario has run.
+            Action::ExpectEnd { .. } => {}
+            Action::ExpectSlackReplaced { release, who } => {
+                let current = deps
+                    .load(&id_of(*release)?)
+                    .await
+                    .map_err(|e| step_err(&e))?;
+                let asks: Vec<_> = current
+                    .slack_asks
+                    .iter()
+                    .filter(|a| a.approver == *who)
+                    .collect();
+                let updates: Vec<Notification> = Outbox::read_all(&runtime.outbox_dir())
+                    .map_err(|e| step_err(&e))?
+                    .into_iter()
+                    .map(|m| m.message)
+                    .collect();
+                let replaced = |channel: &str, ts: &str| {
+                    updates.iter().any(|n| {
+                        matches!(n, Notification::SlackUpdate { to, ts: t, blocks, .. }
+                            if to == channel && t == ts && !blocks.to_string().contains("\"actions\""))
+                    })
+                };
+                if asks.is_empty() {
+                    problems.push(format!("no Slack ask to {who} was recorded"));
+                }
+                for ask in asks {
+                    if !replaced(&ask.channel, &ask.ts) {
+                        problems.push(format!(
+                            "the Slack ask to {who} ({}) still has its buttons",
+                            ask.ts
+                        ));
+                    }
+                }
+            }
+            Action::ExpectAsked { release, who, says } => {
+                let id = id_of(*release)?;
+                let address = runtime
+                    .config
+                    .approver(who)
+                    .map(|a| a.email.clone())
+                    .unwrap_or_default();
+                let asked = Outbox::read_all(&runtime.outbox_dir())
+                    .map_err(|e| step_err(&e))?
+                    .into_iter()
+                    .filter(|m| m.release_id == id.as_str() && m.to.contains(&address))
+                    .any(|m| m.text.contains(says));
+                if !asked {
+                    problems.push(format!(
+                        "the approval request to {who} does not say \"{says}\""
+                    ));
                 }
             }
             Action::ExpectState { release, state } => {
@@ -743,20 +1014,7 @@ async fn report(
             scenario.name
         )));
     };
-    for r in &reports[..reports.len() - 1] {
-        if r.final_state != scenario.expected_state {
-            problems.push(format!(
-                "release {} ended {} instead of {}",
-                r.release_id, r.final_state, scenario.expected_state
-            ));
-        }
-    }
-    if last.final_state != scenario.expected_state {
-        problems.push(format!(
-            "release {} ended {} instead of {}",
-            last.release_id, last.final_state, scenario.expected_state
-        ));
-    }
+    problems.extend(state_problems(scenario, &reports));
     Ok(ScenarioReport {
         scenario: scenario.name.to_string(),
         summary: scenario.summary.to_string(),

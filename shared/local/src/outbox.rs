@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use shipgate_core::ports::{Notification, Notifier, NotifyError};
+use shipgate_core::ports::{Notification, Notifier, NotifyError, Posted};
 
 /// The last timestamp this process used for a name; names take `max(now, last + 1)`.
 static LAST_NANOS: AtomicU64 = AtomicU64::new(0);
@@ -328,13 +328,29 @@ impl Notifier for Outbox {
         Ok(())
     }
 
-    async fn send_once(&self, key: &str, message: &Notification) -> Result<(), NotifyError> {
-        self.write_once(key, message)
+    async fn send_once(
+        &self,
+        key: &str,
+        message: &Notification,
+    ) -> Result<Option<Posted>, NotifyError> {
+        let path = self
+            .write_once(key, message)
             .map_err(|e| NotifyError::Delivery {
                 channel: message.channel(),
                 source: Box::new(e),
             })?;
-        Ok(())
+        // A Slack post's `ts` is its file's send-order prefix: unique and stable.
+        Ok(match message {
+            Notification::Slack { to, .. } => path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.get(..20))
+                .map(|ts| Posted {
+                    channel: to.clone(),
+                    ts: ts.to_string(),
+                }),
+            _ => None,
+        })
     }
 }
 

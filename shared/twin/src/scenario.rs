@@ -11,7 +11,7 @@ use shipgate_core::ports::ReleaseStore;
 use shipgate_core::{Config, Release, ReleaseId, Version};
 use shipgate_local::demo::{
     Action, AnnouncementView, ReleaseReport, Scenario, ScenarioReport, StartSpec, commit_for,
-    ending_problems,
+    ending_problems, push_messages, state_problems,
 };
 use shipgate_web::signature::{github_signature, slack_signature};
 
@@ -220,6 +220,92 @@ impl<'a> Session<'a> {
                     }
                 }
             }
+            Action::ApproveWithoutBypass { release, who } => {
+                let decided = if *who == SLACK_APPROVER {
+                    self.click(
+                        *release,
+                        who,
+                        shipgate_core::gates::messages::APPROVE_WITHOUT_BYPASS_ACTION,
+                    )
+                    .await
+                } else {
+                    self.decide(*release, who, "approve_without_bypass", None)
+                        .await
+                };
+                if let Err(e) = decided {
+                    self.problems.push(format!("{who} could not approve: {e}"));
+                }
+                Ok(())
+            }
+            // Checked once the scenario has run.
+            Action::ExpectEnd { .. } => Ok(()),
+            Action::ExpectSlackReplaced { release, who } => {
+                // The release table holds where each ask went; Slack's double saw the updates.
+                let current = self.release(*release).await?;
+                let asks: Vec<_> = current
+                    .slack_asks
+                    .iter()
+                    .filter(|a| a.approver == *who)
+                    .collect();
+                if asks.is_empty() {
+                    self.problems
+                        .push(format!("no Slack ask to {who} was recorded"));
+                }
+                let sent = self.stack.outside.sent();
+                for ask in asks {
+                    let replaced = sent.iter().any(|m| {
+                        m.channel == "slack_update"
+                            && m.to == ask.channel
+                            && m.ts.as_deref() == Some(ask.ts.as_str())
+                            && !m.body.to_string().contains("\"actions\"")
+                    });
+                    if !replaced {
+                        self.problems.push(format!(
+                            "the Slack ask to {who} ({}) still has its buttons",
+                            ask.ts
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Action::ExpectAsked { release, who, says } => {
+                // What the approver is shown: the mail SES sent, and the page its link opens.
+                let release_now = self.release(*release).await?;
+                let address = self.email_of(who);
+                let title = format!("v{} of", release_now.semver);
+                let mailed = self.stack.control.mail().await?.iter().any(|m| {
+                    m["to"]
+                        .as_array()
+                        .is_some_and(|to| to.iter().any(|a| a.as_str() == Some(address.as_str())))
+                        && {
+                            let text = text_of(m);
+                            text.contains(&title) && text.contains(says)
+                        }
+                });
+                if !mailed {
+                    self.problems.push(format!(
+                        "the approval mail to {who} does not say \"{says}\""
+                    ));
+                }
+                if let Some(link) = self.link_for(*release, who).await? {
+                    let page = self
+                        .http
+                        .get(&link)
+                        .send()
+                        .await
+                        .map_err(|e| TwinError::Step(format!("opening the link: {e}")))?
+                        .text()
+                        .await
+                        .unwrap_or_default();
+                    let reason = says.rsplit(": ").next().unwrap_or(says);
+                    if !page.contains(reason) {
+                        self.problems.push(format!(
+                            "the approval page of {who} does not show \"{reason}\""
+                        ));
+                    }
+                }
+                Ok(())
+            }
             Action::ExpectState { release, state } => {
                 self.stack.settle().await?;
                 let current = self.release(*release).await?;
@@ -269,24 +355,7 @@ impl<'a> Session<'a> {
             .copied()
             .max()
             .unwrap_or(self.stack.config.service.initial_version);
-        let mut messages: Vec<String> = Vec::new();
-        if version.major > base.major {
-            let (first, rest) = spec
-                .features
-                .split_first()
-                .map_or(("A new major version", &[][..]), |(f, r)| (*f, r));
-            messages.push(format!("feat!: {first}"));
-            messages.extend(rest.iter().map(|f| format!("feat: {f}")));
-        } else if version.minor > base.minor {
-            messages.extend(spec.features.iter().map(|f| format!("feat: {f}")));
-        }
-        messages.extend(spec.fixes.iter().map(|f| format!("fix: {f}")));
-        if messages.is_empty() {
-            messages.push(format!("feat: release {version}"));
-        }
-        if let (Some(reason), Some(last)) = (spec.bypass_reason, messages.last_mut()) {
-            last.push_str(&format!("\n\nHotfix-Bypass: {reason}"));
-        }
+        let messages = push_messages(spec, version, base);
         let faults = &spec.faults;
         let tag = spec.version.to_string();
         self.stack
@@ -454,6 +523,12 @@ impl<'a> Session<'a> {
     /// interaction Slack would send, signed with the app's signing secret, to the
     /// callback's function URL.
     pub async fn click_approve(&mut self, n: usize, who: &str) -> Result<(), String> {
+        self.click(n, who, shipgate_core::gates::messages::APPROVE_ACTION)
+            .await
+    }
+
+    /// Clicks the button `action` of the approval request posted to `who` in Slack.
+    pub async fn click(&mut self, n: usize, who: &str, action: &str) -> Result<(), String> {
         let release = self.release(n).await.map_err(|e| e.to_string())?;
         let user = self
             .stack
@@ -474,8 +549,13 @@ impl<'a> Session<'a> {
                 m.channel == "slack"
                     && m.to == user
                     && m.body.to_string().contains(&format!("\"value\":\"{id}\""))
+                    && m.body
+                        .to_string()
+                        .contains(&format!("\"action_id\":\"{action}\""))
             })
-            .ok_or_else(|| format!("no approval request was posted to {who} in Slack"))?;
+            .ok_or_else(|| {
+                format!("no approval request with the button {action} was posted to {who} in Slack")
+            })?;
         let payload = json!({
             "type": "block_actions",
             "user": {"id": user},
@@ -483,7 +563,7 @@ impl<'a> Session<'a> {
             "channel": {"id": message.to},
             "actions": [{
                 "type": "button",
-                "action_id": shipgate_core::gates::messages::APPROVE_ACTION,
+                "action_id": action,
                 "value": id,
             }],
         });
@@ -616,14 +696,7 @@ impl<'a> Session<'a> {
                 scenario.name
             )));
         };
-        for r in &reports {
-            if r.final_state != scenario.expected_state {
-                self.problems.push(format!(
-                    "release {} ended {} instead of {}",
-                    r.release_id, r.final_state, scenario.expected_state
-                ));
-            }
-        }
+        self.problems.extend(state_problems(scenario, &reports));
         let mut invocations = std::collections::BTreeMap::new();
         for i in stack.lambda.invocations() {
             *invocations.entry(i.function).or_insert(0) += 1;

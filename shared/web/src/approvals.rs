@@ -212,12 +212,35 @@ fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> String 
         body.push_str("<div class=\"card notice\"><p>You wrote this release, so you cannot approve it; someone else with the role must.</p></div>");
         return body;
     }
-    body.push_str(
+    let bypass = shipgate_core::gates::messages::bypass_asked(config, release);
+    if let Some(reason) = &bypass {
+        body.push_str(&format!(
+            "<div class=\"card notice\" id=\"bypass\"><p><strong>This hotfix asks to skip the \
+             deploy window</strong>: {}.</p><p>Approving deploys it now; to approve it for the next \
+             window instead, choose “Approve, wait for the window”.</p></div>",
+            esc(reason)
+        ));
+    }
+    let approve_label = if bypass.is_some() {
+        "Approve and deploy now"
+    } else {
+        "Approve"
+    };
+    body.push_str(&format!(
         "<h2>Your decision</h2><div class=\"actions\">\
          <form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"approve\">\
          <p>Everything above is as it should be.</p>\
-         <button type=\"submit\" class=\"approve\" id=\"approve\">Approve</button></form>\
-         <form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"reject\">\
+         <button type=\"submit\" class=\"approve\" id=\"approve\">{approve_label}</button></form>"
+    ));
+    if bypass.is_some() {
+        body.push_str(
+            "<form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"approve_without_bypass\">\
+             <p>Approve the release, not the bypass: it deploys in the next window.</p>\
+             <button type=\"submit\" class=\"approve\" id=\"approve-without-bypass\">Approve, wait for the window</button></form>",
+        );
+    }
+    body.push_str(
+        "<form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"reject\">\
          <label for=\"reason\">Reason for rejecting (required)</label>\
          <textarea id=\"reason\" name=\"reason\" required></textarea>\
          <p><button type=\"submit\" class=\"reject\" id=\"reject\">Reject</button></p></form></div>",
@@ -317,8 +340,9 @@ pub async fn decide(
             );
         }
     };
+    let without_bypass = form.decision == "approve_without_bypass";
     let decision = match form.decision.as_str() {
-        "approve" => Decision::Approved,
+        "approve" | "approve_without_bypass" => Decision::Approved,
         "reject" => Decision::Rejected,
         _ => {
             return problem(
@@ -370,7 +394,16 @@ pub async fn decide(
         );
     }
     let id = opened.release.id.clone();
-    match releases::decide(&state.deps, &id, &opened.approver.id, decision, reason).await {
+    match releases::decide_with(
+        &state.deps,
+        &id,
+        &opened.approver.id,
+        decision,
+        reason,
+        without_bypass,
+    )
+    .await
+    {
         Ok(decided) => {
             info!(release_id = %id, approver = %opened.approver.id, ?decision, "decision recorded from a link");
             (state.hooks.after_change)();

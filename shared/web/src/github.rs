@@ -146,15 +146,7 @@ pub fn derive<'a>(messages: impl IntoIterator<Item = &'a str>) -> (Option<Releas
     (bump, changelog)
 }
 
-/// The reason of a `Hotfix-Bypass: <reason>` trailer in a commit message: the push asks
-/// for the window to be bypassed (allowed for hotfixes only, and announced).
-pub fn bypass_trailer(message: &str) -> Option<String> {
-    message.lines().rev().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        (key.trim().eq_ignore_ascii_case("hotfix-bypass") && !value.trim().is_empty())
-            .then(|| value.trim().to_string())
-    })
-}
+pub use shipgate_core::policy::window::bypass_trailer;
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()

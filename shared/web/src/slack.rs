@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shipgate_core::gates::messages::{self, APPROVE_ACTION, SlackMessageRef};
-use shipgate_core::model::{Decision, ReleaseId};
+use shipgate_core::model::{Decision, ReleaseId, ReleaseState};
 use shipgate_core::ports::Notification;
 use tracing::{info, warn};
 
@@ -103,6 +103,34 @@ async fn tell(state: &Shared, user: &str, release_id: &str, text: String) {
     }
 }
 
+/// What an out-of-date button click is told: who decided what, and when, and where the
+/// release stands now.
+fn already_decided(config: &shipgate_core::Config, release: &shipgate_core::Release) -> String {
+    let decisions: Vec<String> = release
+        .approvals
+        .iter()
+        .map(|a| {
+            let who = config
+                .approver(&a.approver)
+                .map_or(a.approver.as_str(), |p| p.name.as_str());
+            let verb = match a.decision {
+                Decision::Approved => "approved",
+                Decision::Rejected => "rejected",
+            };
+            format!("{who} {verb} at {} UTC", a.at.format("%Y-%m-%d %H:%M"))
+        })
+        .collect();
+    let decided = if decisions.is_empty() {
+        String::new()
+    } else {
+        format!(" {}.", decisions.join("; "))
+    };
+    format!(
+        "Nothing left to decide on {}:{decided} It is {} now.",
+        release.id, release.state
+    )
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn interactions(
     State(state): State<Shared>,
@@ -142,14 +170,13 @@ pub async fn interactions(
     if interaction.kind != "block_actions" {
         return ok();
     }
-    let Some(action) = interaction
-        .actions
-        .iter()
-        .find(|a| a.action_id == APPROVE_ACTION)
-    else {
+    let Some(action) = interaction.actions.iter().find(|a| {
+        a.action_id == APPROVE_ACTION || a.action_id == messages::APPROVE_WITHOUT_BYPASS_ACTION
+    }) else {
         // Reject opens the approver's link; other actions are not ours.
         return ok();
     };
+    let without_bypass = action.action_id == messages::APPROVE_WITHOUT_BYPASS_ACTION;
     let value = action.value.clone().unwrap_or_default();
     let Ok(release_id) = value.parse::<ReleaseId>() else {
         return (StatusCode::BAD_REQUEST, "the button carries no release id").into_response();
@@ -183,20 +210,29 @@ pub async fn interactions(
             return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
         }
     };
-    if release
-        .approvals
-        .iter()
-        .any(|a| a.approver == approver.id && a.decision == Decision::Approved)
-    {
-        info!(release_id = %release_id, approver = %approver.id, retry, "decision already recorded; nothing more to do");
+    // A click on a message that is out of date (the decision was taken elsewhere, or the
+    // release moved on): say what already happened, to the clicker alone.
+    let mine = release.approvals.iter().find(|a| a.approver == approver.id);
+    if mine.is_some() || release.state != ReleaseState::AwaitingApproval {
+        info!(release_id = %release_id, approver = %approver.id, retry, "nothing left to decide");
+        if !retry {
+            tell(
+                &state,
+                &interaction.user.id,
+                release_id.as_str(),
+                already_decided(&deps.config, &release),
+            )
+            .await;
+        }
         return ok();
     }
-    match shipgate_core::gates::releases::decide(
+    match shipgate_core::gates::releases::decide_with(
         deps,
         &release_id,
         &approver.id,
         Decision::Approved,
         None,
+        without_bypass,
     )
     .await
     {
@@ -211,7 +247,18 @@ pub async fn interactions(
                 .container
                 .as_ref()
                 .and_then(|c| c.message_ts.clone());
-            if let (Some(channel), Some(ts)) = (channel, ts) {
+            // The decision replaced every recorded ask already; an older message (asked
+            // before asks were recorded) is replaced here.
+            let recorded = |channel: &str, ts: &str| {
+                decided
+                    .release
+                    .slack_asks
+                    .iter()
+                    .any(|a| a.channel == channel && a.ts == ts)
+            };
+            if let (Some(channel), Some(ts)) = (channel, ts)
+                && !recorded(&channel, &ts)
+            {
                 let update = messages::slack_decided(
                     &decided.release,
                     &approver,

@@ -315,31 +315,12 @@ impl Config {
     /// Whether distinct approvers can hold every role of `roles` at once (a bipartite
     /// matching, as the approval policy counts them).
     fn distinct_people_cover(&self, roles: &[String]) -> bool {
-        fn assign(
-            role: usize,
-            roles: &[String],
-            people: &[super::Approver],
-            seen: &mut [bool],
-            owner: &mut [Option<usize>],
-        ) -> bool {
-            for (p, person) in people.iter().enumerate() {
-                if seen[p] || !person.roles.contains(&roles[role]) {
-                    continue;
-                }
-                seen[p] = true;
-                if owner[p].is_none_or(|other| assign(other, roles, people, seen, owner)) {
-                    owner[p] = Some(role);
-                    return true;
-                }
-            }
-            false
-        }
         let people = &self.approvers;
-        let mut owner = vec![None; people.len()];
-        (0..roles.len()).all(|role| {
-            let mut seen = vec![false; people.len()];
-            assign(role, roles, people, &mut seen, &mut owner)
+        crate::matching::match_roles(roles, people.len(), |p, role| {
+            people[p].roles.iter().any(|r| r == role)
         })
+        .iter()
+        .all(Option::is_some)
     }
 
     fn check_approvers(&self, found: &mut Found) {

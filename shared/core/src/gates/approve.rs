@@ -14,7 +14,7 @@ use crate::error::GateError;
 use crate::gates::messages::{self, Ask};
 use crate::gates::{Deps, wrong_state};
 use crate::links::{LinkClaims, LinkSigner};
-use crate::model::{Release, ReleaseId, ReleaseState};
+use crate::model::{Release, ReleaseId, ReleaseState, SlackAsk};
 use crate::policy::approval;
 use crate::ports::WakeUp;
 
@@ -160,7 +160,8 @@ async fn ask(
     missing: &[String],
     kind: Ask,
     key: &str,
-) -> Result<(), GateError> {
+) -> Result<Vec<SlackAsk>, GateError> {
+    let mut posted = Vec::new();
     if LinkSigner::from_config(&deps.config).is_none() && !people.is_empty() {
         warn!("no link key is configured: approval messages carry no links");
     }
@@ -176,11 +177,36 @@ async fn ask(
         );
         for (n, message) in messages.iter().enumerate() {
             let key = format!("{}/{key}/{}/{n}", release.id, approver.id);
-            deps.notifier.send_once(&key, message).await?;
+            if let Some(at) = deps.notifier.send_once(&key, message).await? {
+                posted.push(SlackAsk {
+                    approver: approver.id.clone(),
+                    channel: at.channel,
+                    ts: at.ts,
+                });
+            }
             shipgate_crash::point("approve.asked-one");
         }
     }
-    Ok(())
+    Ok(posted)
+}
+
+/// Keeps where the Slack asks went, so decisions can replace them.
+async fn remember(
+    deps: &Deps,
+    release: Release,
+    posted: Vec<SlackAsk>,
+) -> Result<Release, GateError> {
+    if posted.iter().all(|p| release.slack_asks.contains(p)) {
+        return Ok(release);
+    }
+    deps.record(release, |r| {
+        for p in &posted {
+            if !r.slack_asks.contains(p) {
+                r.slack_asks.push(p.clone());
+            }
+        }
+    })
+    .await
 }
 
 async fn request(deps: &Deps, id: &ReleaseId, token: String) -> Result<Output, GateError> {
@@ -227,7 +253,8 @@ async fn request(deps: &Deps, id: &ReleaseId, token: String) -> Result<Output, G
     }
     let release = deps.save(&release).await?;
     shipgate_crash::point("approve.requested");
-    ask(deps, &release, &asked, &quorum.missing, Ask::First, "asked").await?;
+    let posted = ask(deps, &release, &asked, &quorum.missing, Ask::First, "asked").await?;
+    let release = remember(deps, release, posted).await?;
     schedule_next(deps, &release, now).await;
     info!(asked = ?names, "approval requested");
     Ok(Output {
@@ -358,7 +385,7 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     }
     // Sent before the record of them: a wake-up delivered again after a crash finds nothing
     // recorded, decides the same and resends under the same keys, which sends nothing twice.
-    ask(
+    let mut posted = ask(
         deps,
         &release,
         &escalation,
@@ -368,15 +395,23 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     )
     .await?;
     let key = format!("reminded-{round}");
-    ask(
-        deps,
-        &release,
-        &reminded,
-        &quorum.missing,
-        Ask::Reminder,
-        &key,
-    )
-    .await?;
+    posted.extend(
+        ask(
+            deps,
+            &release,
+            &reminded,
+            &quorum.missing,
+            Ask::Reminder,
+            &key,
+        )
+        .await?,
+    );
+    for p in posted {
+        if !release.slack_asks.contains(&p) {
+            release.slack_asks.push(p);
+            changed = true;
+        }
+    }
     if changed {
         release = deps.save(&release).await?;
     }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::config::{Approver, Config};
-use crate::model::{Decision, Release, ReleaseState};
+use crate::model::{Decision, Release, ReleaseState, ReleaseType};
 use crate::ports::Notification;
 
 fn title(release: &Release) -> String {
@@ -64,6 +64,17 @@ pub enum Ask {
 /// The Slack `action_id`s of the decision buttons; the button's `value` is the release id.
 pub const APPROVE_ACTION: &str = "approve";
 pub const REJECT_ACTION: &str = "reject";
+/// The Slack button that approves a hotfix for the window, not the bypass it asks for.
+pub const APPROVE_WITHOUT_BYPASS_ACTION: &str = "approve_without_bypass";
+
+/// The reason of the window bypass `release` asks for, when the configuration allows it.
+pub fn bypass_asked(config: &Config, release: &Release) -> Option<String> {
+    release
+        .bypass_reason
+        .as_ref()
+        .filter(|_| config.window.hotfix_bypass && release.release_type == ReleaseType::Hotfix)
+        .cloned()
+}
 /// The `block_id` of the block holding the decision buttons.
 pub const DECISION_BLOCK: &str = "decision";
 
@@ -101,6 +112,12 @@ pub fn approval_request(
         ),
     };
     let mut body = vec![lead, format!("Still needed: {}.", missing.join(" + "))];
+    let bypass = bypass_asked(config, release);
+    if let Some(reason) = &bypass {
+        body.push(format!(
+            "⚠ This hotfix asks to skip the deploy window: {reason}. Approving deploys it now; \"Approve, wait for the window\" approves it for the next window."
+        ));
+    }
     let strangers: Vec<String> = crate::policy::approval::unknown_contributors(config, release)
         .iter()
         .map(|c| c.display())
@@ -152,9 +169,17 @@ pub fn approval_request(
             "type": "button",
             "action_id": APPROVE_ACTION,
             "style": "primary",
-            "text": { "type": "plain_text", "text": "Approve" },
+            "text": { "type": "plain_text", "text": if bypass.is_some() { "Approve and deploy now" } else { "Approve" } },
             "value": release.id.to_string(),
         })];
+        if bypass.is_some() {
+            buttons.push(json!({
+                "type": "button",
+                "action_id": APPROVE_WITHOUT_BYPASS_ACTION,
+                "text": { "type": "plain_text", "text": "Approve, wait for the window" },
+                "value": release.id.to_string(),
+            }));
+        }
         if let Some(link) = link {
             buttons.push(json!({
                 "type": "button",

@@ -136,11 +136,33 @@ pub async fn decide(
     decision: Decision,
     reason: Option<String>,
 ) -> Result<Decided, GateError> {
+    decide_with(deps, id, approver, decision, reason, false).await
+}
+
+/// Like [`decide`]; with `without_bypass`, an approval of a hotfix that asks to bypass the
+/// window approves the release but not the bypass: it waits for the window.
+pub async fn decide_with(
+    deps: &Deps,
+    id: &ReleaseId,
+    approver: &str,
+    decision: Decision,
+    reason: Option<String>,
+    without_bypass: bool,
+) -> Result<Decided, GateError> {
+    if without_bypass && decision != Decision::Approved {
+        return Err(GateError::InvalidInput(
+            "only an approval can leave the window bypass out".into(),
+        ));
+    }
     let mut last_conflict = None;
     for _ in 0..DECISION_TRIES {
-        match try_decide(deps, id, approver, decision, reason.clone()).await {
+        match try_decide(deps, id, approver, decision, reason.clone(), without_bypass).await {
             Err(GateError::Conflict(id, source)) => {
                 last_conflict = Some(GateError::Conflict(id, source))
+            }
+            Ok(decided) => {
+                refresh_slack_asks(deps, &decided, approver).await;
+                return Ok(decided);
             }
             other => return other,
         }
@@ -154,6 +176,7 @@ async fn try_decide(
     approver: &str,
     decision: Decision,
     reason: Option<String>,
+    without_bypass: bool,
 ) -> Result<Decided, GateError> {
     let mut release = deps.load(id).await?;
     let already = release
@@ -184,15 +207,22 @@ async fn try_decide(
         ));
     }
     let now = deps.now();
-    let record = approval::decide(&deps.config, &release, approver, decision, reason, now)?;
+    let mut record = approval::decide(&deps.config, &release, approver, decision, reason, now)?;
+    let asks_bypass = release.bypass_reason.is_some();
+    record.without_bypass = without_bypass && asks_bypass;
     release.approvals.push(record.clone());
     match decision {
         Decision::Approved => {
+            let what = match (asks_bypass, record.without_bypass) {
+                (true, true) => " (not the window bypass: it waits for the window)",
+                (true, false) => " (and the window bypass it asks for)",
+                _ => "",
+            };
             release.note(
                 now,
                 approver,
                 "approved",
-                format!("approved as {}", record.role),
+                format!("approved as {}{what}", record.role),
             );
         }
         Decision::Rejected => {
@@ -231,6 +261,48 @@ async fn try_decide(
         release,
         quorum: quorum.into(),
     })
+}
+
+/// Replaces every Slack message that asked for a decision on the release with where it
+/// stands now — who decided, no buttons — whichever way the decision came (link, Slack,
+/// CLI). A message that cannot be replaced is logged: the decision stands.
+async fn refresh_slack_asks(deps: &Deps, decided: &Decided, approver: &str) {
+    let Some(person) = deps.config.approver(approver) else {
+        return;
+    };
+    let release = &decided.release;
+    let Some(decision) = release
+        .approvals
+        .iter()
+        .find(|a| a.approver == approver)
+        .map(|a| a.decision)
+    else {
+        return;
+    };
+    for ask in &release.slack_asks {
+        let update = crate::gates::messages::slack_decided(
+            release,
+            person,
+            decision,
+            &decided.quorum.missing,
+            crate::gates::messages::SlackMessageRef {
+                channel: ask.channel.clone(),
+                ts: ask.ts.clone(),
+                response_url: None,
+            },
+        );
+        // Once per ask and decision: repeating a decision (a command run again after it
+        // was cut short) replaces nothing twice.
+        let key = format!(
+            "{}/slack-decided/{}/{}",
+            release.id,
+            ask.ts,
+            release.approvals.len()
+        );
+        if let Err(err) = deps.notifier.send_once(&key, &update).await {
+            tracing::warn!(release_id = %release.id, ts = %ask.ts, error = %err, "could not replace the Slack ask");
+        }
+    }
 }
 
 async fn resume_if_quorum(deps: &Deps, release: &Release) -> Result<(), GateError> {

@@ -905,3 +905,84 @@ async fn the_window_never_lets_a_version_below_the_serving_one_deploy() {
         .any(|(t, r)| t == "tok-window-135" && r.is_ok());
     assert!(!resumed, "the stale release's wait was resumed");
 }
+
+#[tokio::test]
+async fn approving_a_hotfix_without_its_bypass_leaves_it_to_the_window() {
+    // Given a hotfix that asks to bypass the window, at 14:00
+    let kit = Kit::new("2026-03-10T14:00:00Z");
+    let mut r = kit
+        .release_in("1.2.1", ReleaseType::Hotfix, AwaitingApproval)
+        .await;
+    r.bypass_reason = Some("SSO logins failing".into());
+    r.approval_token = Some("tok-approve".into());
+    let r = kit.store.update(&r).await.unwrap();
+    // A rejection cannot "leave the bypass out"
+    let err = releases::decide_with(
+        &kit.deps,
+        &r.id,
+        "taylor",
+        Decision::Rejected,
+        Some("no".into()),
+        true,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "Gate.InvalidInput");
+    // When the CTO approves it for the window only
+    releases::decide_with(&kit.deps, &r.id, "taylor", Decision::Approved, None, true)
+        .await
+        .unwrap();
+    let r = kit.store.get(&r.id).await.unwrap().unwrap();
+    assert!(r.approvals[0].without_bypass);
+    // Then the window policy refuses the bypass, naming who declined it
+    let refused = crate::policy::window::bypass(&kit.deps.config, &r).unwrap_err();
+    assert!(refused.to_string().contains("taylor"), "{refused}");
+    // while an approval with the bypass grants it
+    let mut granted = r.clone();
+    granted.approvals[0].without_bypass = false;
+    assert_eq!(
+        crate::policy::window::bypass(&kit.deps.config, &granted).unwrap(),
+        "SSO logins failing"
+    );
+}
+
+#[tokio::test]
+async fn the_window_opening_hands_on_what_a_dead_process_left_undone() {
+    // Given a release whose quorum was recorded but never delivered (the process died
+    // before SendTaskSuccess), and one created without its execution
+    let kit = Kit::new("2026-03-10T15:00:00Z");
+    let mut approved = kit
+        .release_in("1.3.0", ReleaseType::Minor, AwaitingApproval)
+        .await;
+    approved.approval_token = Some("tok-approve-130".into());
+    approved.approvals.push(crate::model::Approval {
+        approver: "lee".into(),
+        role: "Eng Lead".into(),
+        decision: Decision::Approved,
+        at: at("2026-03-10T14:00:00Z"),
+        reason: None,
+        without_bypass: false,
+    });
+    kit.store.update(&approved).await.unwrap();
+    let orphan = kit.release_in("1.4.0", ReleaseType::Minor, Pending).await;
+    // When the window gate is woken
+    invoke(&kit.deps, Gate::Window, json!({"action": "open"}))
+        .await
+        .unwrap();
+    // Then the approval wait is resumed and the execution started
+    let resumed = kit
+        .rec
+        .tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(t, r)| t == "tok-approve-130" && r.is_ok());
+    assert!(resumed);
+    assert!(
+        kit.rec
+            .started
+            .lock()
+            .unwrap()
+            .contains(&orphan.id.to_string())
+    );
+}

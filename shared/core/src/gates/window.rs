@@ -10,7 +10,7 @@ use serde_json::json;
 use tracing::info;
 
 use crate::error::GateError;
-use crate::gates::{Deps, messages, order, wrong_state};
+use crate::gates::{Deps, messages, order, releases, wrong_state};
 use crate::model::{Release, ReleaseId, ReleaseState, ServiceName};
 use crate::policy::window::{WindowPolicy, bypass};
 use crate::ports::{LockOutcome, WorkflowError};
@@ -43,7 +43,15 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
             enqueue(deps, &release_id, task_token).await?;
             dispatch(deps, &deps.config.service.name).await
         }
-        Input::Open {} => dispatch(deps, &deps.config.service.name).await,
+        Input::Open {} => {
+            // The window's daily opening and the end of every release are where a process
+            // that died mid-operation (a decision recorded but not handed on, a release
+            // without its execution) is caught up, on AWS as locally.
+            if let Err(err) = releases::resume_interrupted(deps).await {
+                tracing::warn!(error = %err, "could not resume interrupted releases");
+            }
+            dispatch(deps, &deps.config.service.name).await
+        }
     }
 }
 

@@ -125,37 +125,9 @@ pub fn quorum(config: &Config, release: &Release) -> Quorum {
 
 /// Assigns distinct people to roles, covering as many roles as possible.
 fn match_roles(roles: &[String], people: &[&Approver]) -> Vec<Option<usize>> {
-    fn try_assign(
-        role: usize,
-        roles: &[String],
-        people: &[&Approver],
-        seen: &mut [bool],
-        owner: &mut [Option<usize>],
-    ) -> bool {
-        for (p, person) in people.iter().enumerate() {
-            if seen[p] || !person.roles.contains(&roles[role]) {
-                continue;
-            }
-            seen[p] = true;
-            if owner[p].is_none_or(|other| try_assign(other, roles, people, seen, owner)) {
-                owner[p] = Some(role);
-                return true;
-            }
-        }
-        false
-    }
-    let mut owner: Vec<Option<usize>> = vec![None; people.len()];
-    for role in 0..roles.len() {
-        let mut seen = vec![false; people.len()];
-        try_assign(role, roles, people, &mut seen, &mut owner);
-    }
-    let mut by_role = vec![None; roles.len()];
-    for (p, role) in owner.iter().enumerate() {
-        if let Some(r) = role {
-            by_role[*r] = Some(p);
-        }
-    }
-    by_role
+    crate::matching::match_roles(roles, people.len(), |p, role| {
+        people[p].roles.iter().any(|r| r == role)
+    })
 }
 
 /// Checks a decision and returns the approval to record. Does not touch the release.
@@ -206,6 +178,7 @@ pub fn decide(
         decision: Decision::Approved,
         at,
         reason: None,
+        without_bypass: false,
     });
     let role = quorum(config, &with_me)
         .covered
@@ -219,6 +192,7 @@ pub fn decide(
         decision,
         at,
         reason,
+        without_bypass: false,
     })
 }
 

@@ -44,6 +44,8 @@ pub enum BypassRefused {
     Disabled,
     #[error("a window bypass needs a reason")]
     NoReason,
+    #[error("{0} approved the release to wait for the window, not the bypass")]
+    Declined(String),
 }
 
 pub struct WindowPolicy<'a> {
@@ -147,12 +149,28 @@ impl<'a> WindowPolicy<'a> {
 }
 
 /// Whether `release` may skip the window, by configuration and by its stated reason.
+/// The reason of a `Hotfix-Bypass: <reason>` trailer in a commit message: the push asks
+/// for the window to be bypassed (allowed for hotfixes only, approved with the release,
+/// and announced).
+pub fn bypass_trailer(message: &str) -> Option<String> {
+    message.lines().rev().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim().eq_ignore_ascii_case("hotfix-bypass") && !value.trim().is_empty())
+            .then(|| value.trim().to_string())
+    })
+}
+
 pub fn bypass(config: &Config, release: &Release) -> Result<String, BypassRefused> {
     if release.release_type != ReleaseType::Hotfix {
         return Err(BypassRefused::NotHotfix(release.release_type));
     }
     if !config.window.hotfix_bypass {
         return Err(BypassRefused::Disabled);
+    }
+    // Approving a hotfix that asks for the bypass approves the bypass, unless the approver
+    // chose to approve it for the window only.
+    if let Some(declined) = release.approvals_granted().find(|a| a.without_bypass) {
+        return Err(BypassRefused::Declined(declined.approver.clone()));
     }
     release
         .bypass_reason
