@@ -334,6 +334,11 @@ impl Config {
         self.approvers.iter().find(|a| a.id == id)
     }
 
+    /// The name of approver `id`, or the id itself for someone no longer configured.
+    pub fn name_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.approver(id).map_or(id, |a| a.name.as_str())
+    }
+
     pub fn approver_by_slack(&self, slack_user: &str) -> Option<&Approver> {
         self.approvers
             .iter()

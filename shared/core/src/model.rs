@@ -267,6 +267,16 @@ pub enum Decision {
     Rejected,
 }
 
+impl Decision {
+    /// How a timeline says it: `approved`, `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approved => "approved",
+            Decision::Rejected => "rejected",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub approver: String,

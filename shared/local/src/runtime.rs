@@ -242,6 +242,9 @@ impl Runtime {
                 .with_owner(liveness.owner()),
         );
         workflow.connect(&engine);
+        // Whatever a process killed mid-operation left undone is handed on by the next
+        // process that opens the directory (and by every window opening).
+        gates::releases::resume_interrupted(&deps).await?;
         Ok(Runtime {
             config,
             deps,
@@ -287,8 +290,7 @@ impl Runtime {
     /// Fires what is due now — wake-ups (the window, approval reminders), then every
     /// runnable execution — until nothing more is. Returns how much ran.
     pub async fn run_due(&self) -> Result<usize, RuntimeError> {
-        // First, whatever a process killed mid-operation left undone.
-        let mut total = gates::releases::resume_interrupted(&self.deps).await?;
+        let mut total = 0;
         loop {
             let mut ran = 0;
             let sim =

@@ -144,13 +144,8 @@ fn summary(state: &Shared, release: &Release) -> String {
         out.push_str("<li class=\"muted\">Nobody has decided yet.</li>");
     }
     for a in &release.approvals {
-        let name = config
-            .approver(&a.approver)
-            .map_or(a.approver.as_str(), |p| p.name.as_str());
-        let verb = match a.decision {
-            Decision::Approved => "approved",
-            Decision::Rejected => "rejected",
-        };
+        let name = config.name_of(&a.approver);
+        let verb = a.decision.as_str();
         out.push_str(&format!(
             "<li>{} {verb} as {} at {}{}</li>",
             esc(name),
@@ -260,10 +255,7 @@ fn decided_before(
 }
 
 fn verb(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Approved => "approved",
-        Decision::Rejected => "rejected",
-    }
+    decision.as_str()
 }
 
 fn no_longer_open(state: &Shared, release: &Release) -> Response {

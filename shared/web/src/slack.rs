@@ -110,14 +110,12 @@ fn already_decided(config: &shipgate_core::Config, release: &shipgate_core::Rele
         .approvals
         .iter()
         .map(|a| {
-            let who = config
-                .approver(&a.approver)
-                .map_or(a.approver.as_str(), |p| p.name.as_str());
-            let verb = match a.decision {
-                Decision::Approved => "approved",
-                Decision::Rejected => "rejected",
-            };
-            format!("{who} {verb} at {} UTC", a.at.format("%Y-%m-%d %H:%M"))
+            format!(
+                "{} {} at {} UTC",
+                config.name_of(&a.approver),
+                a.decision.as_str(),
+                a.at.format("%Y-%m-%d %H:%M")
+            )
         })
         .collect();
     let decided = if decisions.is_empty() {

@@ -200,13 +200,20 @@ async fn remember(
         return Ok(release);
     }
     deps.record(release, |r| {
-        for p in &posted {
-            if !r.slack_asks.contains(p) {
-                r.slack_asks.push(p.clone());
-            }
-        }
+        add_asks(r, &posted);
     })
     .await
+}
+
+/// Adds the asks `release` does not hold yet; whether it added any.
+fn add_asks(release: &mut Release, posted: &[SlackAsk]) -> bool {
+    let before = release.slack_asks.len();
+    for p in posted {
+        if !release.slack_asks.contains(p) {
+            release.slack_asks.push(p.clone());
+        }
+    }
+    release.slack_asks.len() > before
 }
 
 async fn request(deps: &Deps, id: &ReleaseId, token: String) -> Result<Output, GateError> {
@@ -406,12 +413,7 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         )
         .await?,
     );
-    for p in posted {
-        if !release.slack_asks.contains(&p) {
-            release.slack_asks.push(p);
-            changed = true;
-        }
-    }
+    changed |= add_asks(&mut release, &posted);
     if changed {
         release = deps.save(&release).await?;
     }
