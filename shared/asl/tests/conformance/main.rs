@@ -112,7 +112,10 @@ async fn main() {
         "/../../../shared/asl-conformance"
     ));
     if !root.is_dir() {
-        println!("conformance: {} not found, skipping", root.display());
+        println!(
+            "notice: conformance: the extra corpus {} is absent (a clone without ../shared); skipping it",
+            root.display()
+        );
         return;
     }
     let pending_text = std::fs::read_to_string(concat!(
