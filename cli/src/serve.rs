@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use shipgate_core::config::{GITHUB_WEBHOOK_SECRET_ENV, LINK_KEY_ENV, SLACK_SIGNING_SECRET_ENV};
+use shipgate_core::gates::releases::RollBackHere;
 use shipgate_local::alarms::{SimulatedAlarms, TripError};
 use shipgate_local::local_token;
 use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
+use shipgate_web::access::DashboardAccess;
 use shipgate_web::local::LocalToken;
 use shipgate_web::server::ServeOptions;
 use shipgate_web::{Hooks, LocalHooks, TripRefused, WebState};
@@ -83,7 +85,11 @@ pub fn web_state(advancer: Advancer, token: LocalToken) -> WebState {
     WebState {
         deps: runtime.deps.clone(),
         triggers: runtime.triggers.clone(),
+        rollbacks: Arc::new(RollBackHere {
+            deps: runtime.deps.clone(),
+        }),
         hooks: Hooks {
+            dashboard: DashboardAccess::Open,
             after_change: Arc::new(move || {
                 let advancer = advancer.clone();
                 tokio::spawn(async move { advancer.run().await });

@@ -302,10 +302,17 @@ fn normalise_text(s: &str) -> String {
     }
     out.push_str(rest);
     // Signed links: the signature depends on the data directory's own key.
-    let mut linked = String::with_capacity(out.len());
-    let mut rest = out.as_str();
-    while let Some(i) = rest.find("/approvals/") {
-        let (head, tail) = rest.split_at(i + "/approvals/".len());
+    ["/approvals/", "/rollbacks/", "access="]
+        .iter()
+        .fold(out, |text, marker| unsigned(&text, marker))
+}
+
+/// `text` with every token after `marker` replaced by `<link>`.
+fn unsigned(text: &str, marker: &str) -> String {
+    let mut linked = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(marker) {
+        let (head, tail) = rest.split_at(i + marker.len());
         linked.push_str(head);
         linked.push_str("<link>");
         let end = tail

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use shipgate_core::config::Secret;
+use shipgate_core::gates::releases::RollBackHere;
 use shipgate_core::{Release, ReleaseId};
 use shipgate_local::alarms::TripError;
 use shipgate_local::local_token;
 use shipgate_local::outbox::{Outbox, OutboxMessage};
 use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
 use shipgate_tests::{STATEMACHINE, config};
+use shipgate_web::access::DashboardAccess;
 use shipgate_web::local::LocalToken;
 use shipgate_web::server::ServeOptions;
 use shipgate_web::{Hooks, LocalHooks, TripRefused, WebState};
@@ -51,7 +53,11 @@ pub fn state(runtime: &Arc<Runtime>, token: &str) -> WebState {
     WebState {
         deps: runtime.deps.clone(),
         triggers: runtime.triggers.clone(),
+        rollbacks: Arc::new(RollBackHere {
+            deps: runtime.deps.clone(),
+        }),
         hooks: Hooks {
+            dashboard: DashboardAccess::Open,
             after_change: Arc::new(|| {}),
             local: Some(LocalHooks {
                 trip_alarm: Arc::new(move |name: String, reason: String| {
@@ -72,8 +78,21 @@ pub fn state(runtime: &Arc<Runtime>, token: &str) -> WebState {
     }
 }
 
+/// Which routes a test server serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    /// Every route, the dashboard open (`shipgate serve`).
+    Local,
+    /// The callback function's routes, the dashboard behind personal links (the deployed stack).
+    Callback,
+}
+
 impl Server {
     pub async fn start(now: &str) -> Server {
+        Self::start_with(now, Routes::Local).await
+    }
+
+    pub async fn start_with(now: &str, routes: Routes) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -95,7 +114,15 @@ impl Server {
             .unwrap(),
         );
         let local_token = local_token::load_or_create(dir.path()).unwrap();
-        let router = shipgate_web::router(state(&runtime, &local_token));
+        let router = match routes {
+            Routes::Local => shipgate_web::router(state(&runtime, &local_token)),
+            Routes::Callback => {
+                let mut state = state(&runtime, &local_token);
+                state.hooks.local = None;
+                state.hooks.dashboard = DashboardAccess::Signed;
+                shipgate_web::callback_router(state)
+            }
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router.clone();
         let task = tokio::spawn(async move {
@@ -135,6 +162,49 @@ impl Server {
             .find(|m| m.channel == "email" && m.to.iter().any(|t| t == to) && !m.links.is_empty())
             .map(|m| m.links[0].clone())
             .unwrap_or_else(|| panic!("no link for {to} in the outbox"))
+    }
+
+    /// Opens release 1.3.0 (as a push would), approved by the Eng Lead, and runs it to
+    /// its end (deployed at 03:00 the next day, monitored for an hour).
+    pub async fn shipped_release(&self) -> ReleaseId {
+        let started = shipgate_core::gates::releases::start(
+            &self.runtime.deps,
+            shipgate_core::model::NewRelease {
+                service: self.runtime.config.service.name.clone(),
+                version: "1.3.0".parse().unwrap(),
+                commit: "a1c3e5f7091b2d4f6a8c0e1f3b5d7f9a1c3e5f70".into(),
+                author: "alex".into(),
+                changelog: shipgate_core::model::Changelog {
+                    features: vec!["Saved searches".into()],
+                    fixes: vec![],
+                },
+                release_type: None,
+                bypass_reason: None,
+                contributors: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        let id = started.release.id;
+        self.runtime.run_due().await.unwrap();
+        shipgate_core::gates::releases::decide(
+            &self.runtime.deps,
+            &id,
+            "lee",
+            shipgate_core::model::Decision::Approved,
+            None,
+        )
+        .await
+        .unwrap();
+        // The window closes at 05:00: the release has deployed and been watched by then.
+        let tomorrow = (self.runtime.now() + chrono::Duration::days(1)).date_naive();
+        let closed = tomorrow.and_hms_opt(5, 0, 0).unwrap().and_utc();
+        self.runtime.run_until(closed).await.unwrap();
+        assert_eq!(
+            self.release(&id).await.state,
+            shipgate_core::ReleaseState::Succeeded
+        );
+        id
     }
 
     /// Stops the server and the runtime's demo service.

@@ -2,6 +2,7 @@
 //! clock): the GitHub trigger, approval links, Slack buttons, the dashboard, and a headless
 //! browser.
 
+mod access;
 mod arbitrary;
 mod browser;
 mod bypass;
@@ -10,4 +11,5 @@ mod e2e;
 mod helpers;
 mod local;
 mod refusals;
+mod rollbacks;
 mod slack;

@@ -5,10 +5,11 @@ use shipgate_web::{Hooks, WebState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let (deps, triggers) = shipgate_aws::web_from_env().await?;
+    let web = shipgate_aws::web_from_env().await?;
     let state = WebState {
-        deps,
-        triggers,
+        deps: web.deps,
+        triggers: web.triggers,
+        rollbacks: web.rollbacks,
         hooks: Hooks::none(),
     };
     lambda_http::run(shipgate_web::trigger_router(state)).await

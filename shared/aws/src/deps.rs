@@ -13,13 +13,14 @@ use chrono::{DateTime, Utc};
 use shipgate_core::Config;
 use shipgate_core::config::Secret;
 use shipgate_core::gates::Deps;
-use shipgate_core::ports::{Clock, TriggerLog, WindowScheduler, WorkflowError};
+use shipgate_core::ports::{Clock, RollbackRequests, TriggerLog, WindowScheduler, WorkflowError};
 use tracing::info;
 
 use crate::cloudwatch::{CloudWatchAlarms, MetricsSource};
 use crate::dynamo::DynamoReleaseStore;
 use crate::ecs::EcsDeployer;
 use crate::env::{ConfigSource, Env};
+use crate::events::EventBridgeRollbacks;
 use crate::notify::{AwsNotifier, SesEmail, SlackApi, StatusPageApi, http_client};
 use crate::probe::HttpsProbe;
 use crate::scheduler::EventBridgeScheduler;
@@ -80,8 +81,16 @@ pub async fn deps_from_env() -> Result<Deps, BoxError> {
     deps_from(&env, &sdk).await
 }
 
-/// The gates' dependencies and the trigger's memory, for the trigger and callback functions.
-pub async fn web_from_env() -> Result<(Deps, Arc<dyn TriggerLog>), BoxError> {
+/// What the trigger and callback functions serve with: the gates' dependencies, the
+/// trigger's memory, and where manual rollbacks go.
+pub struct Web {
+    pub deps: Deps,
+    pub triggers: Arc<dyn TriggerLog>,
+    pub rollbacks: Arc<dyn RollbackRequests>,
+}
+
+/// [`Web`] from the function's environment.
+pub async fn web_from_env() -> Result<Web, BoxError> {
     let env = Env::from_env()?;
     let sdk = sdk_config().await;
     let deps = deps_from(&env, &sdk).await?;
@@ -89,7 +98,15 @@ pub async fn web_from_env() -> Result<(Deps, Arc<dyn TriggerLog>), BoxError> {
         aws_sdk_dynamodb::Client::new(&sdk),
         &env.table,
     ));
-    Ok((deps, triggers))
+    let rollbacks = Arc::new(EventBridgeRollbacks::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        &env.state_machine_arn,
+    ));
+    Ok(Web {
+        deps,
+        triggers,
+        rollbacks,
+    })
 }
 
 pub async fn deps_from(env: &Env, sdk: &SdkConfig) -> Result<Deps, BoxError> {

@@ -6,7 +6,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 use shipgate_core::GateError;
-use shipgate_core::gates::{self, Deps, Gate, rollback};
+use shipgate_core::gates::{self, Deps, Gate, releases, rollback};
 
 /// A gate's error as Lambda reports it.
 #[derive(Debug)]
@@ -28,10 +28,18 @@ pub async fn gate(deps: &Deps, gate: Gate, payload: Value) -> Result<Value, Gate
         .map_err(GateFailure)
 }
 
-/// The rollback function: from the flow (a `Catch`), or an EventBridge "CloudWatch Alarm
-/// State Change" event. For an alarm, the release live on the service is rolled back —
+/// The rollback function: from the flow (a `Catch`), an EventBridge "CloudWatch Alarm
+/// State Change" event, or a person's "Manual Rollback Requested" event. For an alarm, the
+/// release live on the service is rolled back; for a request, the release it names —
 /// exactly once, however often the event is delivered.
 pub async fn rollback(deps: &Deps, payload: Value) -> Result<Value, GateFailure> {
+    if let Some(request) = crate::events::rollback_request_of(&payload) {
+        let request = request.map_err(|e| GateFailure(GateError::InvalidInput(e.to_string())))?;
+        let handed = releases::perform_rollback_request(deps, &request)
+            .await
+            .map_err(GateFailure)?;
+        return Ok(json!({ "release_id": request.release_id, "handed": handed }));
+    }
     if payload.get("detail-type").and_then(Value::as_str) != Some("CloudWatch Alarm State Change") {
         return gate(deps, Gate::Rollback, payload).await;
     }

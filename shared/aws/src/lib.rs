@@ -6,6 +6,7 @@ pub mod deps;
 pub mod dynamo;
 pub mod ecs;
 pub mod env;
+pub mod events;
 pub mod http;
 pub mod lambda;
 pub mod notify;

@@ -177,6 +177,16 @@ impl SlackApi {
             .await?;
         Ok(())
     }
+
+    /// `views.open`: a modal for the user whose click gave `trigger_id`.
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), NotifyError> {
+        self.call(
+            "views.open",
+            &json!({ "trigger_id": trigger_id, "view": view }),
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 /// A status page's HTTP API: `POST <base>/v1/status` with a bearer token and
@@ -323,6 +333,21 @@ impl AwsNotifier {
                     }
                 }
                 info!(release_id, channel = %to, "slack message updated");
+            }
+            (
+                Notification::SlackModal {
+                    to,
+                    trigger_id,
+                    view,
+                    release_id,
+                    ..
+                },
+                _,
+                Some(slack),
+                _,
+            ) => {
+                slack.open_view(trigger_id, view).await?;
+                info!(release_id, user = %to, "slack modal opened");
             }
             (
                 Notification::StatusPage {

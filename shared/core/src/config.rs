@@ -199,6 +199,11 @@ pub struct Approver {
     /// Other addresses this person's commits carry (besides `email`).
     #[serde(default)]
     pub emails: Vec<String>,
+    /// The AWS principals (IAM user or role ARNs, or an assumed-role session ARN) this
+    /// person uses `shipgate --stack` as: the caller `sts:GetCallerIdentity` names is this
+    /// approver. A caller no approver lists can read, not decide.
+    #[serde(default)]
+    pub aws_principals: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -296,6 +301,41 @@ impl From<toml::de::Error> for ConfigError {
     }
 }
 
+/// `(account, role name)` of an assumed-role session ARN
+/// (`arn:aws:sts::<account>:assumed-role/<role>/<session>`).
+fn assumed_role_arn(arn: &str) -> Option<(String, String)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (_partition, service, _region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let mut segments = resource.split('/');
+    if service != "sts" || segments.next()? != "assumed-role" {
+        return None;
+    }
+    Some((account.to_string(), segments.next()?.to_string()))
+}
+
+/// Whether `principal` is the IAM role `name` of `account` (whatever its path).
+fn role_matches(principal: &str, account: &str, name: &str) -> bool {
+    let mut parts = principal.splitn(6, ':');
+    let (Some("arn"), Some(_), Some("iam"), Some(_), Some(acct), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    acct == account && resource.starts_with("role/") && resource.rsplit('/').next() == Some(name)
+}
+
 impl Config {
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
         let config: Config = toml::from_str(text)?;
@@ -345,6 +385,27 @@ impl Config {
             .find(|a| a.slack_user.as_deref() == Some(slack_user))
     }
 
+    /// The approver an AWS caller is (`sts:GetCallerIdentity`'s ARN): one who lists that
+    /// very ARN, or — for an assumed-role session — the session's ARN or its role's.
+    pub fn approver_by_principal(&self, caller_arn: &str) -> Option<&Approver> {
+        let role = assumed_role_arn(caller_arn);
+        let listed = |p: &String| {
+            p == caller_arn
+                || role
+                    .as_ref()
+                    .is_some_and(|(account, name)| role_matches(p, account, name))
+        };
+        // A session's own ARN wins over its role's (a shared role, named people).
+        self.approvers
+            .iter()
+            .find(|a| a.aws_principals.iter().any(|p| p == caller_arn))
+            .or_else(|| {
+                self.approvers
+                    .iter()
+                    .find(|a| a.aws_principals.iter().any(listed))
+            })
+    }
+
     /// Minutes from the start of a deploy until it is done being watched.
     pub fn release_minutes(&self) -> i64 {
         i64::from(self.window.expected_deploy_minutes) + i64::from(self.monitor.duration_minutes)
@@ -379,6 +440,67 @@ pub(crate) mod tests {
         let text = EXAMPLE.replace("[window]", "[window]\nstrat = \"03:00\"");
         let err = Config::from_toml_str(&text).unwrap_err().to_string();
         assert!(err.contains("strat"), "{err}");
+    }
+
+    #[test]
+    fn an_aws_caller_is_the_approver_who_lists_its_principal() {
+        let mut config = example();
+        config.approvers[1].aws_principals =
+            vec!["arn:aws:iam::123456789012:role/ops/Release".into()];
+        config.approvers[2].aws_principals = vec![
+            "arn:aws:iam::123456789012:user/lee".into(),
+            "arn:aws:sts::123456789012:assumed-role/Release/lee@example.com".into(),
+        ];
+        config.validate().unwrap();
+        let who = |arn: &str| config.approver_by_principal(arn).map(|a| a.id.clone());
+        let taylor = Some(config.approvers[1].id.clone());
+        let lee = Some(config.approvers[2].id.clone());
+        assert_eq!(who("arn:aws:iam::123456789012:user/lee"), lee);
+        // A session of the role, whatever its name, is the role's approver…
+        assert_eq!(
+            who("arn:aws:sts::123456789012:assumed-role/Release/someone"),
+            taylor
+        );
+        // …unless the session itself is listed.
+        assert_eq!(
+            who("arn:aws:sts::123456789012:assumed-role/Release/lee@example.com"),
+            lee
+        );
+        assert_eq!(who("arn:aws:iam::123456789012:user/mallory"), None);
+        assert_eq!(
+            who("arn:aws:sts::999999999999:assumed-role/Release/x"),
+            None
+        );
+        assert_eq!(who("arn:aws:iam::123456789012:role/Release"), None);
+    }
+
+    #[test]
+    fn a_malformed_or_shared_principal_is_refused_with_its_field() {
+        let mut config = example();
+        config.approvers[1].aws_principals = vec![
+            "taylor".into(),
+            "arn:aws:iam::123456789012:user/shared".into(),
+        ];
+        config.approvers[2].aws_principals = vec!["arn:aws:iam::123456789012:user/shared".into()];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("approvers[1].aws_principals[0]"), "{err}");
+        assert!(err.contains("approvers[2].aws_principals[0]"), "{err}");
+        for good in [
+            "arn:aws:iam::123456789012:user/a",
+            "arn:aws-us-gov:iam::123456789012:role/p/q/R",
+            "arn:aws:sts::123456789012:assumed-role/R/s@x",
+        ] {
+            assert!(syntax::aws_principal(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "arn:aws:iam::12345:user/a",
+            "arn:aws:s3:::bucket",
+            "arn:aws:sts::123456789012:assumed-role/R",
+            "arn:aws:iam::123456789012:group/g",
+            "arn:aws:iam::123456789012:user/a b",
+        ] {
+            assert!(syntax::aws_principal(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Approval links: opaque, HMAC-SHA256-signed, expiring, one per approver and release.
-//! A link carries the release id, the approver id and the expiry — never the task token,
-//! which stays with the release in the backend.
+//! Personal links: opaque, HMAC-SHA256-signed, expiring, each for one person and one use —
+//! deciding on a release (the approval link), rolling a release back by hand, or seeing the
+//! dashboard ([`Grant`]). A link carries the grant, the person's id and the expiry — never
+//! a task token, which stays with the release in the backend.
 //!
 //! Shape: `<key id>.<payload>.<mac>`, each part base64url without padding. The key id is
 //! derived from the key, so a link signed with another key (another installation, or
@@ -38,6 +39,49 @@ pub enum LinkError {
     Foreign,
     #[error("this link expired at {0}; the approval period is over")]
     Expired(DateTime<Utc>),
+    #[error("this link is {actual}, not {expected}: it cannot be used here")]
+    WrongUse {
+        expected: &'static str,
+        actual: &'static str,
+    },
+}
+
+/// What a link lets the person it was made for do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// Approve or reject one release: the approval link.
+    Decide(ReleaseId),
+    /// Roll one release back by hand (after a confirmation page, with a reason).
+    RollBack(ReleaseId),
+    /// See the dashboard, each release's page and `/api/releases`.
+    View,
+}
+
+impl Grant {
+    /// What the link is, in words.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Grant::Decide(_) => "an approval link",
+            Grant::RollBack(_) => "a rollback link",
+            Grant::View => "a dashboard link",
+        }
+    }
+
+    fn code(&self) -> Option<&'static str> {
+        match self {
+            Grant::Decide(_) => None,
+            Grant::RollBack(_) => Some("rollback"),
+            Grant::View => Some("view"),
+        }
+    }
+}
+
+/// What any link grants: `person` may do `grant` until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub grant: Grant,
+    pub person: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -45,6 +89,10 @@ struct Payload {
     r: String,
     a: String,
     e: i64,
+    /// The use: absent for approval links (as links signed before there were others),
+    /// `rollback` or `view`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    g: Option<String>,
 }
 
 /// Signs and verifies approval links with one key.
@@ -90,12 +138,26 @@ impl LinkSigner {
         URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..6])
     }
 
-    /// The opaque token of a link.
+    /// The opaque token of an approval link.
     pub fn sign(&self, claims: &LinkClaims) -> String {
+        self.sign_claims(&Claims {
+            grant: Grant::Decide(claims.release_id.clone()),
+            person: claims.approver.clone(),
+            expires_at: claims.expires_at,
+        })
+    }
+
+    /// The opaque token of any link.
+    pub fn sign_claims(&self, claims: &Claims) -> String {
+        let release = match &claims.grant {
+            Grant::Decide(id) | Grant::RollBack(id) => id.to_string(),
+            Grant::View => String::new(),
+        };
         let payload = Payload {
-            r: claims.release_id.to_string(),
-            a: claims.approver.clone(),
+            r: release,
+            a: claims.person.clone(),
             e: claims.expires_at.timestamp(),
+            g: claims.grant.code().map(str::to_string),
         };
         let json = serde_json::to_vec(&payload).unwrap_or_default();
         let signed = format!("{}.{}", self.key_id(), URL_SAFE_NO_PAD.encode(json));
@@ -105,7 +167,7 @@ impl LinkSigner {
         format!("{signed}.{tag}")
     }
 
-    /// The full URL of a link under `base` (`https://…`, no trailing slash needed).
+    /// The full URL of an approval link under `base` (`https://…`, no trailing slash needed).
     pub fn url(&self, base: &str, claims: &LinkClaims) -> String {
         format!(
             "{}/approvals/{}",
@@ -114,9 +176,37 @@ impl LinkSigner {
         )
     }
 
+    /// The full URL of any link under `base`: `/approvals/…`, `/rollbacks/…`, or the
+    /// dashboard with `?access=…`.
+    pub fn url_of(&self, base: &str, claims: &Claims) -> String {
+        let base = base.trim_end_matches('/');
+        let token = self.sign_claims(claims);
+        match claims.grant {
+            Grant::Decide(_) => format!("{base}/approvals/{token}"),
+            Grant::RollBack(_) => format!("{base}/rollbacks/{token}"),
+            Grant::View => format!("{base}/?access={token}"),
+        }
+    }
+
+    /// Checks an approval link's token and returns what it grants.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<LinkClaims, LinkError> {
+        let claims = self.verify_claims(token, now)?;
+        match claims.grant {
+            Grant::Decide(release_id) => Ok(LinkClaims {
+                release_id,
+                approver: claims.person,
+                expires_at: claims.expires_at,
+            }),
+            other => Err(LinkError::WrongUse {
+                expected: "an approval link",
+                actual: other.describe(),
+            }),
+        }
+    }
+
     /// Checks a token and returns what it grants. The signature is checked (in constant
     /// time) before anything in the payload is believed.
-    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<LinkClaims, LinkError> {
+    pub fn verify_claims(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, LinkError> {
         let mut parts = token.trim().split('.');
         let (Some(kid), Some(payload), Some(tag), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -141,18 +231,71 @@ impl LinkSigner {
             .decode(payload)
             .map_err(|_| LinkError::Tampered)?;
         let payload: Payload = serde_json::from_slice(&json).map_err(|_| LinkError::Tampered)?;
-        let release_id = payload.r.parse().map_err(|_| LinkError::Tampered)?;
+        let release = || {
+            payload
+                .r
+                .parse::<ReleaseId>()
+                .map_err(|_| LinkError::Tampered)
+        };
+        let grant = match payload.g.as_deref() {
+            None => Grant::Decide(release()?),
+            Some("rollback") => Grant::RollBack(release()?),
+            Some("view") => Grant::View,
+            Some(_) => return Err(LinkError::Tampered),
+        };
         let expires_at = DateTime::from_timestamp(payload.e, 0).ok_or(LinkError::Tampered)?;
         if now >= expires_at {
             return Err(LinkError::Expired(expires_at));
         }
-        Ok(LinkClaims {
-            release_id,
-            approver: payload.a,
+        Ok(Claims {
+            grant,
+            person: payload.a,
             expires_at,
         })
     }
 }
+
+/// The link `person` uses for `grant` under the configured public URL, valid until
+/// `expires_at`; `None` without a link key.
+pub fn link(
+    config: &Config,
+    grant: Grant,
+    person: &str,
+    expires_at: DateTime<Utc>,
+) -> Option<String> {
+    let signer = LinkSigner::from_config(config)?;
+    Some(signer.url_of(
+        config.web.public_url(),
+        &Claims {
+            grant,
+            person: person.to_string(),
+            expires_at,
+        },
+    ))
+}
+
+/// The page of `release` for `person`, with their dashboard access until `expires_at`;
+/// `None` without a link key.
+pub fn release_page(
+    config: &Config,
+    release: &ReleaseId,
+    person: &str,
+    expires_at: DateTime<Utc>,
+) -> Option<String> {
+    let signer = LinkSigner::from_config(config)?;
+    Some(format!(
+        "{}/releases/{release}?access={}",
+        config.web.public_url().trim_end_matches('/'),
+        signer.sign_claims(&Claims {
+            grant: Grant::View,
+            person: person.to_string(),
+            expires_at,
+        })
+    ))
+}
+
+/// How long the personal links of a release announcement hold.
+pub const ANNOUNCEMENT_LINK_DAYS: i64 = 7;
 
 #[cfg(test)]
 mod tests {
@@ -214,6 +357,59 @@ mod tests {
             LinkSigner::new("another key").verify(&token, now),
             Err(LinkError::Foreign)
         );
+    }
+
+    #[test]
+    fn given_links_of_each_use_when_verified_then_each_grants_its_own_use_only() {
+        let signer = LinkSigner::new("k3y");
+        let now = at("2026-03-11T10:00:00Z");
+        let id: ReleaseId = "api-1.3.0-abc1234".parse().unwrap();
+        let claims = |grant: Grant| Claims {
+            grant,
+            person: "lee".into(),
+            expires_at: at("2026-03-11T14:00:00Z"),
+        };
+        for grant in [
+            Grant::Decide(id.clone()),
+            Grant::RollBack(id.clone()),
+            Grant::View,
+        ] {
+            let token = signer.sign_claims(&claims(grant.clone()));
+            assert_eq!(signer.verify_claims(&token, now), Ok(claims(grant)));
+        }
+        // An approval link signed as before (no use in the payload) is still an approval link.
+        let approval = signer.sign(&claims_of_approval());
+        assert_eq!(
+            signer.verify_claims(&approval, now).map(|c| c.grant),
+            Ok(Grant::Decide(claims_of_approval().release_id))
+        );
+        // A rollback or dashboard link never decides.
+        let rollback = signer.sign_claims(&claims(Grant::RollBack(id)));
+        assert_eq!(
+            signer.verify(&rollback, now),
+            Err(LinkError::WrongUse {
+                expected: "an approval link",
+                actual: "a rollback link"
+            })
+        );
+        let base = "https://x.example/";
+        assert!(
+            signer
+                .url_of(base, &claims(Grant::View))
+                .starts_with("https://x.example/?access=")
+        );
+        assert!(
+            signer
+                .url_of(
+                    base,
+                    &claims(Grant::RollBack("api-1.3.0-abc1234".parse().unwrap()))
+                )
+                .starts_with("https://x.example/rollbacks/")
+        );
+    }
+
+    fn claims_of_approval() -> LinkClaims {
+        claims()
     }
 
     mod properties {

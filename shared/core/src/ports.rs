@@ -343,6 +343,15 @@ pub enum Notification {
         blocks: Value,
         release_id: String,
     },
+    /// Opens a modal for the Slack user `to` who just pressed a button (`views.open` with
+    /// the click's `trigger_id`, valid for three seconds): the Roll back button's form.
+    SlackModal {
+        to: String,
+        trigger_id: String,
+        text: String,
+        view: Value,
+        release_id: String,
+    },
 }
 
 impl Notification {
@@ -352,6 +361,7 @@ impl Notification {
             Notification::Email { .. } => "email",
             Notification::StatusPage { .. } => "status_page",
             Notification::SlackUpdate { .. } => "slack_update",
+            Notification::SlackModal { .. } => "slack_modal",
         }
     }
 
@@ -360,7 +370,8 @@ impl Notification {
             Notification::Slack { text, .. }
             | Notification::Email { text, .. }
             | Notification::StatusPage { text, .. }
-            | Notification::SlackUpdate { text, .. } => text,
+            | Notification::SlackUpdate { text, .. }
+            | Notification::SlackModal { text, .. } => text,
         }
     }
 }
@@ -417,6 +428,42 @@ pub trait Executions: Send + Sync {
     /// Starts the pipeline for a release. Idempotent on `name`: a second start returns the
     /// existing execution's id.
     async fn start(&self, name: &str, input: Value) -> Result<String, WorkflowError>;
+}
+
+/// A rollback asked for by a person (a signed link, a Slack button, the CLI): handed to the
+/// same rollback path an alarm takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub release_id: ReleaseId,
+    /// The approver who asked (their configured id).
+    pub actor: String,
+    pub reason: String,
+    /// Where they asked from, for the audit (`link`, `slack`, `cli as arn:aws:iam::…`).
+    pub via: String,
+}
+
+/// The detail type of the EventBridge event that carries a [`RollbackRequest`] to the
+/// rollback function (source [`ROLLBACK_EVENT_SOURCE`]).
+pub const ROLLBACK_EVENT_DETAIL_TYPE: &str = "Manual Rollback Requested";
+pub const ROLLBACK_EVENT_SOURCE: &str = "shipgate";
+
+/// How a rollback request was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Handed {
+    /// Rolled back before the answer (locally, in this process).
+    Done,
+    /// Refused where it was performed (the service runs another release now …), and why.
+    Refused(String),
+    /// Handed to the rollback function, which works on its own: the release's page follows it.
+    Queued,
+}
+
+/// Where manual rollbacks go: on AWS an event to the rollback function's rule (the path an
+/// alarm takes); locally the rollback itself.
+#[async_trait]
+pub trait RollbackRequests: Send + Sync {
+    async fn request(&self, request: &RollbackRequest) -> Result<Handed, WorkflowError>;
 }
 
 /// Something a gate asks to be woken for at a given time: one-time EventBridge Scheduler

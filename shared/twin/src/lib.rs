@@ -5,7 +5,8 @@
 //! credentials that carry exactly its role's policies. This crate runs the rest: the real
 //! function binaries behind a Lambda Runtime API ([`lambda`]), shipgate's engine running
 //! the state machine's definition behind the Step Functions API ([`sfn_api`]), function
-//! URLs ([`edge`]), the schedules and the alarm rule ([`stack`]), Slack, the status page
+//! URLs ([`edge`]), the schedules ([`stack`]), EventBridge's rules and `PutEvents`
+//! ([`rules`], [`events_api`]), Slack, the status page
 //! and the service's critical paths ([`outside`]) — all on one virtual clock that the
 //! function processes share through libfaketime ([`clock`]). [`scenario`] plays the demo's
 //! scenarios on it.
@@ -14,10 +15,12 @@ pub mod calls;
 pub mod clock;
 pub mod edge;
 pub mod events;
+pub mod events_api;
 pub mod lambda;
 pub mod launcher;
 pub mod manifest;
 pub mod outside;
+pub mod rules;
 pub mod scenario;
 pub mod schedule;
 pub mod sfn_api;

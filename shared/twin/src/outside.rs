@@ -1,6 +1,6 @@
 //! The world outside AWS that the stack talks to, on one server on 127.0.0.1:
 //! - `/slack/api/{method}`: a Slack Web API double recording `chat.postMessage` and
-//!   `chat.update` (bearer token checked);
+//!   `chat.update` and `views.open` (bearer token checked);
 //! - `/status/v1/status`: the status page API;
 //! - `/app/...`: the service itself, as the health checks see it — the demo application's
 //!   critical paths, answering 500 on a path the serving version is set to fail.
@@ -127,6 +127,23 @@ async fn slack(
                 ts: body["ts"].as_str().map(str::to_string),
             });
             axum::Json(json!({"ok": true, "channel": channel, "ts": body["ts"]})).into_response()
+        }
+        "views.open" => {
+            if body["trigger_id"].as_str().is_none_or(str::is_empty) || !body["view"].is_object() {
+                return axum::Json(json!({"ok": false, "error": "invalid_arguments"}))
+                    .into_response();
+            }
+            outside.record(Sent {
+                channel: "slack_modal".into(),
+                to: body["trigger_id"].as_str().unwrap_or_default().to_string(),
+                text: body["view"]["title"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                body: body.clone(),
+                ts: None,
+            });
+            axum::Json(json!({"ok": true, "view": body["view"]})).into_response()
         }
         _ => axum::Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
     }

@@ -13,7 +13,9 @@ use shipgate_local::demo::{
     Action, AnnouncementView, ReleaseReport, Scenario, ScenarioReport, StartSpec, commit_for,
     ending_problems, push_messages, state_problems,
 };
-use shipgate_web::signature::{github_signature, slack_signature};
+use shipgate_web::signature::github_signature;
+
+mod people;
 
 use crate::TwinError;
 use crate::calls::CallCount;
@@ -306,6 +308,34 @@ impl<'a> Session<'a> {
                 }
                 Ok(())
             }
+            Action::RollBackByLink {
+                release,
+                who,
+                reason,
+            } => {
+                if let Err(e) = self.roll_back_by_link(*release, who, reason).await {
+                    self.problems.push(e);
+                }
+                Ok(())
+            }
+            Action::ExpectNoAlarm => {
+                let sdk = admin_sdk(self.stack).await;
+                let described = aws_sdk_cloudwatch::Client::new(&sdk)
+                    .describe_alarms()
+                    .set_alarm_names(Some(self.stack.config.monitor.alarms.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| TwinError::Step(format!("describing the alarms: {e}")))?;
+                for alarm in described.metric_alarms() {
+                    if alarm.state_value() == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm) {
+                        self.problems.push(format!(
+                            "alarm {} is in ALARM",
+                            alarm.alarm_name().unwrap_or_default()
+                        ));
+                    }
+                }
+                Ok(())
+            }
             Action::ExpectState { release, state } => {
                 self.stack.settle().await?;
                 let current = self.release(*release).await?;
@@ -444,155 +474,6 @@ impl<'a> Session<'a> {
         self.ids.push(id);
         self.versions.push(version);
         self.stack.settle().await
-    }
-
-    /// The newest approval link mailed to `who` for release `n`.
-    async fn link_for(&self, n: usize, who: &str) -> Result<Option<String>, TwinError> {
-        let release = self.release(n).await?;
-        let address = self.email_of(who);
-        let title = format!("v{} of", release.semver);
-        let prefix = self
-            .stack
-            .url_of("CallbackFunction")
-            .unwrap_or_else(|| self.stack.edge_url.clone());
-        let mail = self.stack.control.mail().await?;
-        Ok(mail
-            .iter()
-            .rev()
-            .filter(|m| {
-                m["to"]
-                    .as_array()
-                    .is_some_and(|to| to.iter().any(|a| a.as_str() == Some(address.as_str())))
-            })
-            .map(text_of)
-            .filter(|t| t.contains(&title) && t.contains("pproval needed"))
-            .find_map(|t| {
-                t.split_whitespace()
-                    .find(|w| w.starts_with(&prefix))
-                    .map(|w| w.trim_end_matches(['.', ',', ')']).to_string())
-            }))
-    }
-
-    /// Opens the link (GET shows, changes nothing), then presses the button (POST).
-    pub async fn decide(
-        &mut self,
-        n: usize,
-        who: &str,
-        decision: &str,
-        reason: Option<&str>,
-    ) -> Result<(), String> {
-        let link = self
-            .link_for(n, who)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("no approval link was mailed to {who}"))?;
-        let page = self
-            .http
-            .get(&link)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !page.status().is_success() {
-            return Err(format!("opening the link answered {}", page.status()));
-        }
-        let mut form = vec![("decision", decision.to_string())];
-        if let Some(reason) = reason {
-            form.push(("reason", reason.to_string()));
-        }
-        let body = serde_urlencoded::to_string(&form).map_err(|e| e.to_string())?;
-        let answer = self
-            .http
-            .post(&link)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = answer.status();
-        if !status.is_success() {
-            let text = answer.text().await.unwrap_or_default();
-            return Err(format!(
-                "the decision answered {status}: {}",
-                text.chars().take(300).collect::<String>()
-            ));
-        }
-        self.stack.settle().await.map_err(|e| e.to_string())
-    }
-
-    /// Clicks Approve on the approval request shipgate posted to `who` in Slack: the
-    /// interaction Slack would send, signed with the app's signing secret, to the
-    /// callback's function URL.
-    pub async fn click_approve(&mut self, n: usize, who: &str) -> Result<(), String> {
-        self.click(n, who, shipgate_core::gates::messages::APPROVE_ACTION)
-            .await
-    }
-
-    /// Clicks the button `action` of the approval request posted to `who` in Slack.
-    pub async fn click(&mut self, n: usize, who: &str, action: &str) -> Result<(), String> {
-        let release = self.release(n).await.map_err(|e| e.to_string())?;
-        let user = self
-            .stack
-            .config
-            .approvers
-            .iter()
-            .find(|a| a.id == who)
-            .and_then(|a| a.slack_user.clone())
-            .ok_or_else(|| format!("{who} has no Slack user"))?;
-        let id = release.id.to_string();
-        let message = self
-            .stack
-            .outside
-            .sent()
-            .into_iter()
-            .rev()
-            .find(|m| {
-                m.channel == "slack"
-                    && m.to == user
-                    && m.body.to_string().contains(&format!("\"value\":\"{id}\""))
-                    && m.body
-                        .to_string()
-                        .contains(&format!("\"action_id\":\"{action}\""))
-            })
-            .ok_or_else(|| {
-                format!("no approval request with the button {action} was posted to {who} in Slack")
-            })?;
-        let payload = json!({
-            "type": "block_actions",
-            "user": {"id": user},
-            "container": {"message_ts": message.ts, "channel_id": message.to},
-            "channel": {"id": message.to},
-            "actions": [{
-                "type": "button",
-                "action_id": action,
-                "value": id,
-            }],
-        });
-        let body = serde_urlencoded::to_string([("payload", payload.to_string())])
-            .map_err(|e| e.to_string())?;
-        let timestamp = self.stack.clock.now().timestamp().to_string();
-        let signature = slack_signature(
-            self.stack.secrets.slack_signing_secret.as_bytes(),
-            &timestamp,
-            body.as_bytes(),
-        );
-        let url = self
-            .stack
-            .url_of("CallbackFunction")
-            .ok_or("the template gives the callback no function URL")?;
-        let answer = self
-            .http
-            .post(format!("{url}slack/interactions"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", timestamp)
-            .header("x-slack-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !answer.status().is_success() {
-            return Err(format!("Slack's click answered {}", answer.status()));
-        }
-        self.stack.settle().await.map_err(|e| e.to_string())
     }
 
     async fn next_alarm_fault(&self) -> Result<Option<DateTime<Utc>>, TwinError> {

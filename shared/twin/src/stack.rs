@@ -20,11 +20,12 @@ use crate::TwinError;
 use crate::calls::CallLog;
 use crate::clock::{TwinClock, faketime_env, faketime_library};
 use crate::edge::{self, Edge};
-use crate::events;
+use crate::events_api::{self, EventsApi};
 use crate::lambda::{FunctionSpec, LambdaService};
 use crate::launcher::{Control, LaunchOptions, Launcher};
 use crate::manifest::Manifest;
 use crate::outside::{self, Outside};
+use crate::rules::Rules;
 use crate::schedule::Expression;
 use crate::sfn_api::{self, SfnApi};
 
@@ -119,13 +120,15 @@ pub struct Stack {
     pub outside: Arc<Outside>,
     pub secrets: Secrets,
     pub edge_url: String,
+    /// EventBridge's API (`PutEvents`), as `AWS_ENDPOINT_URL_EVENTBRIDGE` points to it.
+    pub events_url: String,
     launcher: Option<Launcher>,
     moto_cursor: Mutex<usize>,
     schedules: Mutex<HashMap<String, Tracked>>,
     /// Problems seen along the way (schedules the twin cannot run, failed deliveries).
     pub problems: Arc<Mutex<Vec<String>>>,
-    /// Asynchronous invocations (schedules, rules) still running.
-    inflight: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// EventBridge's rules, and the asynchronous invocations still running.
+    rules: Arc<Rules>,
     _servers: Vec<Server>,
 }
 
@@ -190,6 +193,7 @@ impl Stack {
         let (sfn_listener, sfn_url) = listen().await?;
         let (edge_listener, edge_url) = listen().await?;
         let (outside_listener, outside_url) = listen().await?;
+        let (events_listener, events_url) = listen().await?;
 
         config.health.base_url = format!("{outside_url}/app");
         config.web.github_webhook_secret = None;
@@ -262,6 +266,7 @@ impl Stack {
                 ),
                 ("AWS_ENDPOINT_URL".into(), manifest.endpoint.clone()),
                 ("AWS_ENDPOINT_URL_SFN".into(), sfn_url.clone()),
+                ("AWS_ENDPOINT_URL_EVENTBRIDGE".into(), events_url.clone()),
                 ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
                 ("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()),
                 (
@@ -316,6 +321,13 @@ impl Stack {
             &secrets.status_page_token,
             control.clone(),
         ));
+        let problems: Arc<Mutex<Vec<String>>> = Arc::default();
+        let rules = Arc::new(Rules::new(
+            manifest.clone(),
+            calls.clone(),
+            lambda.clone(),
+            problems.clone(),
+        ));
         let url_functions: Vec<String> = manifest
             .functions
             .values()
@@ -346,6 +358,17 @@ impl Stack {
             )
             .await,
             serve(outside_listener, outside::router(outside.clone())).await,
+            serve(
+                events_listener,
+                events_api::router(Arc::new(EventsApi {
+                    rules: rules.clone(),
+                    manifest: manifest.clone(),
+                    control: control.clone(),
+                    calls: calls.clone(),
+                    clock: clock.clone(),
+                })),
+            )
+            .await,
         ];
         Ok(Stack {
             config,
@@ -358,11 +381,12 @@ impl Stack {
             outside,
             secrets,
             edge_url,
+            events_url,
             launcher: Some(launcher),
             moto_cursor: Mutex::new(set_up),
             schedules: Mutex::default(),
-            problems: Arc::default(),
-            inflight: tokio::sync::Mutex::default(),
+            problems,
+            rules,
             _servers: servers,
         })
     }
@@ -508,40 +532,12 @@ impl Stack {
         Ok(())
     }
 
-    /// An asynchronous invocation (`Event`), as EventBridge and Scheduler make them: it
-    /// runs alongside whatever else is going on (the flow's own tasks), and Lambda retries
-    /// a failed one twice, after a pause.
     async fn invoke_async(&self, target: &str, payload: Value, by: &str) {
-        let lambda = self.lambda.clone();
-        let problems = self.problems.clone();
-        let target = target.to_string();
-        let by = by.to_string();
-        self.inflight.lock().await.spawn(async move {
-            let mut last = None;
-            for attempt in 0..3u64 {
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
-                }
-                match lambda.invoke(&target, payload.clone()).await {
-                    Ok(_) => return,
-                    Err(e) => last = Some(e),
-                }
-            }
-            if let (Some(e), Ok(mut p)) = (last, problems.lock()) {
-                p.push(format!(
-                    "{by}: the asynchronous invocation of {target} failed three times: {}: {}",
-                    e.error_type, e.error_message
-                ));
-            }
-        });
+        self.rules.invoke_async(target, payload, by).await;
     }
 
-    /// Waits for the asynchronous invocations under way; whether there were any.
     async fn join_inflight(&self) -> bool {
-        let mut inflight = self.inflight.lock().await;
-        let any = !inflight.is_empty();
-        while inflight.join_next().await.is_some() {}
-        any
+        self.rules.join_inflight().await
     }
 
     /// The next moment something is due: an execution's timer or a schedule.
@@ -584,47 +580,7 @@ impl Stack {
 
     /// EventBridge: `event` to the targets of every enabled rule it matches.
     pub async fn deliver(&self, event: &Value) -> Result<usize, TwinError> {
-        let mut delivered = 0;
-        for rule in &self.manifest.rules {
-            if rule.state.as_deref().is_some_and(|s| s != "ENABLED")
-                || !events::matches(&rule.event_pattern, event)
-            {
-                continue;
-            }
-            for target in &rule.targets {
-                // EventBridge invokes through the function's resource policy.
-                let allowed = self.manifest.permissions.iter().any(|p| {
-                    p.principal == "events.amazonaws.com"
-                        && p.source_arn.as_deref().is_none_or(|s| s == rule.arn)
-                        && self
-                            .manifest
-                            .function(&p.function)
-                            .zip(self.manifest.function(&target.arn))
-                            .is_some_and(|(a, b)| a.name == b.name)
-                });
-                self.calls.record(
-                    &format!("events rule {}", rule.name),
-                    "lambda:InvokeFunction",
-                    allowed,
-                );
-                if !allowed {
-                    self.problem(format!(
-                        "rule {} matched but no permission lets events.amazonaws.com invoke {}",
-                        rule.name, target.arn
-                    ));
-                    continue;
-                }
-                let payload = target
-                    .input
-                    .as_deref()
-                    .and_then(|i| serde_json::from_str(i).ok())
-                    .unwrap_or_else(|| event.clone());
-                self.invoke_async(&target.arn, payload, &format!("rule {}", rule.name))
-                    .await;
-                delivered += 1;
-            }
-        }
-        Ok(delivered)
+        Ok(self.rules.deliver(event).await)
     }
 
     pub fn executions(&self) -> Result<Vec<ExecutionDescription>, TwinError> {

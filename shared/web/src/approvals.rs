@@ -11,52 +11,53 @@ use serde::Deserialize;
 use shipgate_core::GateError;
 use shipgate_core::config::Approver;
 use shipgate_core::gates::{approve, releases};
-use shipgate_core::links::{LinkError, LinkSigner};
-use shipgate_core::model::{Decision, Release, ReleaseState};
+use shipgate_core::links::{Grant, LinkError, LinkSigner};
+use shipgate_core::model::{Decision, Release, ReleaseId, ReleaseState};
 use shipgate_core::policy::approval;
 use tracing::{info, warn};
 
 use crate::Shared;
+use crate::access::personal_href;
 use crate::dashboard::waiting_on;
-use crate::html::{esc, problem, respond, state_badge, time};
+use crate::html::{esc, path_segment, problem, respond_with_home, state_badge, time};
 
-/// A link that checked out: the release and the approver it is for.
-struct Opened {
-    release: Release,
-    approver: Approver,
+/// A personal link that checked out: the release and the approver it is for, and until
+/// when it holds.
+pub(crate) struct Opened {
+    pub release: Release,
+    pub approver: Approver,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-async fn open(state: &Shared, token: &str) -> Result<Opened, Response> {
+/// Checks a personal link for one release: its signature and expiry, that it is for this
+/// use (`release_of` gives the release of the grant it expects), that the release exists
+/// and that its person is still an approver. Otherwise, the page saying which.
+pub(crate) async fn open_link(
+    state: &Shared,
+    token: &str,
+    release_of: impl Fn(Grant) -> Result<ReleaseId, LinkError>,
+) -> Result<Opened, Response> {
     let config = &state.deps.config;
     let Some(signer) = LinkSigner::from_config(config) else {
         return Err(problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "Links are not set up",
-            "This shipgate has no link key configured, so it cannot check approval links.",
+            "This shipgate has no link key configured, so it cannot check its links.",
         ));
     };
-    let claims = match signer.verify(token, state.deps.now()) {
+    let claims = match signer.verify_claims(token, state.deps.now()) {
         Ok(claims) => claims,
-        Err(err) => {
-            let (status, title) = match err {
-                LinkError::Tampered => (StatusCode::BAD_REQUEST, "This link is damaged"),
-                LinkError::Foreign => {
-                    (StatusCode::FORBIDDEN, "This link is not from this shipgate")
-                }
-                LinkError::Expired(_) => (StatusCode::GONE, "This link has expired"),
-            };
-            return Err(problem(status, title, &err.to_string()));
-        }
+        Err(err) => return Err(refused_link(&err)),
     };
-    let release = match state.deps.store.get(&claims.release_id).await {
+    let release_id = release_of(claims.grant).map_err(|err| refused_link(&err))?;
+    let release = match state.deps.store.get(&release_id).await {
         Ok(Some(release)) => release,
         Ok(None) => {
             return Err(problem(
                 StatusCode::NOT_FOUND,
                 "This link is not from this shipgate",
                 &format!(
-                    "The link is for release {}, which this shipgate does not know: it is a link from another installation.",
-                    claims.release_id
+                    "The link is for release {release_id}, which this shipgate does not know: it is a link from another installation."
                 ),
             ));
         }
@@ -68,17 +69,60 @@ async fn open(state: &Shared, token: &str) -> Result<Opened, Response> {
             ));
         }
     };
-    let Some(approver) = config.approver(&claims.approver).cloned() else {
+    let Some(approver) = config.approver(&claims.person).cloned() else {
         return Err(problem(
             StatusCode::FORBIDDEN,
             "This link is not for a current approver",
             &format!(
                 "The link was made for `{}`, who is no longer an approver here.",
-                claims.approver
+                claims.person
             ),
         ));
     };
-    Ok(Opened { release, approver })
+    Ok(Opened {
+        release,
+        approver,
+        expires_at: claims.expires_at,
+    })
+}
+
+async fn open(state: &Shared, token: &str) -> Result<Opened, Response> {
+    open_link(state, token, |grant| match grant {
+        Grant::Decide(id) => Ok(id),
+        other => Err(LinkError::WrongUse {
+            expected: "an approval link",
+            actual: other.describe(),
+        }),
+    })
+    .await
+}
+
+/// A page for `approver`: its header links to the dashboard with their own access.
+fn respond_to(
+    state: &Shared,
+    approver: &Approver,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+) -> Response {
+    let home = personal_href(
+        state,
+        &approver.id,
+        "/",
+        state.deps.now() + chrono::Duration::hours(24),
+    );
+    respond_with_home(status, title, body, &home)
+}
+
+/// The page of a personal link that does not check out, saying why.
+pub(crate) fn refused_link(err: &LinkError) -> Response {
+    let (status, title) = match err {
+        LinkError::Tampered => (StatusCode::BAD_REQUEST, "This link is damaged"),
+        LinkError::Foreign => (StatusCode::FORBIDDEN, "This link is not from this shipgate"),
+        LinkError::Expired(_) => (StatusCode::GONE, "This link has expired"),
+        LinkError::WrongUse { .. } => (StatusCode::BAD_REQUEST, "This link is for something else"),
+    };
+    problem(status, title, &err.to_string())
 }
 
 /// Who wrote, committed or pushed the code and is none of the approvers: named, so their
@@ -102,17 +146,24 @@ fn strangers(config: &shipgate_core::Config, release: &Release) -> String {
 }
 
 /// The release as an approver needs to see it: what, who, what is left.
-fn summary(state: &Shared, release: &Release) -> String {
+fn summary(state: &Shared, release: &Release, approver: &Approver) -> String {
     let config = &state.deps.config;
+    // The release's page, with this approver's dashboard access for a day.
+    let page = personal_href(
+        state,
+        &approver.id,
+        &format!("/releases/{}", path_segment(release.id.as_str())),
+        state.deps.now() + chrono::Duration::hours(24),
+    );
     let quorum = approval::quorum(config, release);
     let mut out = format!(
         "<div class=\"card\"><dl>\
-         <dt>Release</dt><dd><a href=\"/releases/{id}\">{id_text}</a></dd>\
+         <dt>Release</dt><dd><a href=\"{page}\">{id_text}</a></dd>\
          <dt>Version</dt><dd>v{version}</dd><dt>Type</dt><dd>{kind}</dd>\
          <dt>Service</dt><dd>{service}</dd><dt>Commit</dt><dd><code>{commit}</code></dd>\
          <dt>Author</dt><dd>{author}</dd>{strangers}<dt>State</dt><dd>{badge}</dd>\
          <dt>Waiting on</dt><dd>{waiting}</dd></dl></div>",
-        id = esc(release.id.as_str()),
+        page = esc(&page),
         id_text = esc(release.id.as_str()),
         version = release.semver,
         kind = release.release_type,
@@ -197,7 +248,7 @@ fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> String 
             esc(error)
         ));
     }
-    body.push_str(&summary(state, release));
+    body.push_str(&summary(state, release, &opened.approver));
     body.push_str("<h2>Checklist</h2><div class=\"card\"><p class=\"muted\">By approving you confirm:</p><ul class=\"check\">");
     for item in &config.approvals.checklist {
         body.push_str(&format!("<li>{}</li>", esc(item)));
@@ -258,8 +309,10 @@ fn verb(decision: Decision) -> &'static str {
     decision.as_str()
 }
 
-fn no_longer_open(state: &Shared, release: &Release) -> Response {
-    respond(
+fn no_longer_open(state: &Shared, release: &Release, approver: &Approver) -> Response {
+    respond_to(
+        state,
+        approver,
         StatusCode::GONE,
         "No decision needed any more",
         &format!(
@@ -271,7 +324,7 @@ fn no_longer_open(state: &Shared, release: &Release) -> Response {
                 .as_deref()
                 .map(|o| format!(" ({})", esc(o)))
                 .unwrap_or_default(),
-            summary(state, release)
+            summary(state, release, approver)
         ),
     )
 }
@@ -283,7 +336,9 @@ pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Res
         Err(response) => return response,
     };
     if let Some(previous) = decided_before(&opened.release, &opened.approver) {
-        return respond(
+        return respond_to(
+            &state,
+            &opened.approver,
             StatusCode::GONE,
             "This link has been used",
             &format!(
@@ -291,14 +346,16 @@ pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Res
                  A decision cannot be changed.</p></div>{}",
                 verb(previous.decision),
                 time(previous.at),
-                summary(&state, &opened.release)
+                summary(&state, &opened.release, &opened.approver)
             ),
         );
     }
     if opened.release.state != ReleaseState::AwaitingApproval {
-        return no_longer_open(&state, &opened.release);
+        return no_longer_open(&state, &opened.release, &opened.approver);
     }
-    respond(
+    respond_to(
+        &state,
+        &opened.approver,
         StatusCode::OK,
         &format!("Approve v{}", opened.release.semver),
         &confirmation(&state, &opened, None),
@@ -350,14 +407,16 @@ pub async fn decide(
         .filter(|r| !r.is_empty());
     if let Some(previous) = decided_before(&opened.release, &opened.approver) {
         if previous.decision == decision {
-            return respond(
+            return respond_to(
+                &state,
+                &opened.approver,
                 StatusCode::OK,
                 "Already recorded",
                 &format!(
                     "<h1>Your decision was already recorded</h1><div class=\"card done\"><p>You {} this release at {}. Nothing changed.</p></div>{}",
                     verb(previous.decision),
                     time(previous.at),
-                    summary(&state, &opened.release)
+                    summary(&state, &opened.release, &opened.approver)
                 ),
             );
         }
@@ -372,10 +431,12 @@ pub async fn decide(
         );
     }
     if opened.release.state != ReleaseState::AwaitingApproval {
-        return no_longer_open(&state, &opened.release);
+        return no_longer_open(&state, &opened.release, &opened.approver);
     }
     if decision == Decision::Rejected && reason.is_none() {
-        return respond(
+        return respond_to(
+            &state,
+            &opened.approver,
             StatusCode::UNPROCESSABLE_ENTITY,
             "A reason is needed",
             &confirmation(
@@ -411,14 +472,16 @@ pub async fn decide(
                     format!("Still needed: {}.", decided.quorum.missing.join(" + "))
                 }
             };
-            respond(
+            respond_to(
+                &state,
+                &opened.approver,
                 StatusCode::OK,
                 "Decision recorded",
                 &format!(
                     "<h1>Thank you — {}</h1><div class=\"card done\" id=\"result\"><p>Your decision is recorded. {}</p></div>{}",
                     verb(decision),
                     esc(&next),
-                    summary(&state, &decided.release)
+                    summary(&state, &decided.release, &opened.approver)
                 ),
             )
         }

@@ -1,11 +1,12 @@
 //! `GET /`: every release, where it stands and what it waits for; `GET /releases/{id}`:
-//! one release's timeline — every transition, who, when, why. The same as JSON under
-//! `/api/releases`. Task tokens are never shown.
+//! one release's timeline — every transition, who, when, why — and, for an approver viewing
+//! it through their link, a Roll back action. The same as JSON under `/api/releases`. Task
+//! tokens are never shown. Who may see them: [`crate::access`].
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::Value;
 use shipgate_core::config::Config;
 use shipgate_core::gates::approve;
@@ -14,7 +15,8 @@ use shipgate_core::ports::ReleaseFilter;
 use shipgate_core::{Release, ReleaseId, ReleaseState};
 
 use crate::Shared;
-use crate::html::{esc, path_segment, problem, respond, state_badge, time};
+use crate::access::{Viewer, href};
+use crate::html::{esc, path_segment, problem, respond_with_home, state_badge, time};
 use crate::local::{Caller, TOKEN_FIELD};
 
 /// What a release is waiting on, in words.
@@ -110,7 +112,13 @@ async fn one(state: &Shared, id: &str) -> Result<Release, Response> {
     }
 }
 
-pub async fn index(State(state): State<Shared>, caller: Caller) -> Response {
+pub async fn index(
+    State(state): State<Shared>,
+    caller: Caller,
+    viewer: Option<Extension<Viewer>>,
+) -> Response {
+    let viewer = viewer.map(|Extension(v)| v);
+    let viewer = viewer.as_ref();
     let releases = match all(&state).await {
         Ok(r) => r,
         Err(response) => return response,
@@ -126,9 +134,13 @@ pub async fn index(State(state): State<Shared>, caller: Caller) -> Response {
         );
         for r in &releases {
             body.push_str(&format!(
-                "<tr data-release=\"{id}\"><td><a href=\"/releases/{id}\">{id}</a></td><td>{badge}</td><td>v{version}</td>\
+                "<tr data-release=\"{id}\"><td><a href=\"{page}\">{id}</a></td><td>{badge}</td><td>v{version}</td>\
                  <td>{kind}</td><td>{service}</td><td>{waiting}</td><td class=\"muted\">{updated}</td></tr>",
                 id = esc(r.id.as_str()),
+                page = esc(&href(
+                    viewer,
+                    &format!("/releases/{}", path_segment(r.id.as_str()))
+                )),
                 badge = state_badge(r.state),
                 version = r.semver,
                 kind = r.release_type,
@@ -157,8 +169,18 @@ pub async fn index(State(state): State<Shared>, caller: Caller) -> Response {
         }
         body.push_str("</div>");
     }
-    body.push_str("<p class=\"muted\">JSON: <a href=\"/api/releases\">/api/releases</a></p>");
-    let mut response = respond(StatusCode::OK, "Releases", &body);
+    if let Some(viewer) = viewer {
+        body.push_str(&format!(
+            "<p class=\"muted\" id=\"viewer\">Shown to {} through their own link, valid until {}.</p>",
+            esc(&viewer.approver.name),
+            time(viewer.expires_at)
+        ));
+    }
+    body.push_str(&format!(
+        "<p class=\"muted\">JSON: <a href=\"{}\">/api/releases</a></p>",
+        esc(&href(viewer, "/api/releases"))
+    ));
+    let mut response = respond_with_home(StatusCode::OK, "Releases", &body, &href(viewer, "/"));
     response.headers_mut().insert(
         axum::http::header::REFRESH,
         axum::http::HeaderValue::from_static("15"),
@@ -166,7 +188,13 @@ pub async fn index(State(state): State<Shared>, caller: Caller) -> Response {
     response
 }
 
-pub async fn release(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+pub async fn release(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    viewer: Option<Extension<Viewer>>,
+) -> Response {
+    let viewer = viewer.map(|Extension(v)| v);
+    let viewer = viewer.as_ref();
     let release = match one(&state, &id).await {
         Ok(r) => r,
         Err(response) => return response,
@@ -212,15 +240,49 @@ pub async fn release(State(state): State<Shared>, Path(id): Path<String>) -> Res
         ));
     }
     body.push_str("</tbody></table>");
+    if let Some(action) = viewer.and_then(|v| rollback_action(&state, r, v)) {
+        body.push_str(&action);
+    }
     body.push_str(&format!(
-        "<p class=\"muted\">JSON: <a href=\"/api/releases/{id}\">/api/releases/{id}</a></p>",
+        "<p class=\"muted\">JSON: <a href=\"{href}\">/api/releases/{id}</a></p>",
+        href = esc(&href(
+            viewer,
+            &format!("/api/releases/{}", path_segment(r.id.as_str()))
+        )),
         id = esc(r.id.as_str())
     ));
-    respond(
+    respond_with_home(
         StatusCode::OK,
         &format!("v{} of {}", r.semver, r.service),
         &body,
+        &href(viewer, "/"),
     )
+}
+
+/// The Roll back action of a release an approver may roll back: their own rollback link
+/// (the confirmation page asks for a reason; nothing happens before it is sent).
+fn rollback_action(state: &Shared, release: &Release, viewer: &Viewer) -> Option<String> {
+    if !shipgate_core::gates::releases::rollback_possible(release).unwrap_or(false) {
+        return None;
+    }
+    let link = shipgate_core::links::link(
+        &state.deps.config,
+        shipgate_core::links::Grant::RollBack(release.id.clone()),
+        &viewer.approver.id,
+        viewer.expires_at,
+    )?;
+    // Relative, so it works behind any host name.
+    let path = link
+        .find("/rollbacks/")
+        .map_or(link.as_str(), |at| &link[at..]);
+    Some(format!(
+        "<h2>Roll back</h2><div class=\"card notice\"><p>Something wrong with this release? \
+         Roll the service back to the task definition it replaced.</p>\
+         <p><a id=\"rollback\" href=\"{}\">Roll back v{}…</a> \
+         <span class=\"muted\">(asks for a reason first)</span></p></div>",
+        esc(path),
+        release.semver
+    ))
 }
 
 pub async fn api_list(State(state): State<Shared>) -> Response {

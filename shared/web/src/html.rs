@@ -70,19 +70,30 @@ ul.check { list-style: none; padding-left: 0; } ul.check li::before { content: "
 
 /// A whole page.
 pub fn page(title: &str, body: &str) -> String {
+    page_with_home(title, body, "/")
+}
+
+/// A whole page whose header links to `home` (the dashboard, with a viewer's access).
+pub fn page_with_home(title: &str, body: &str, home: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · shipgate</title><style>{STYLE}</style></head>\
-         <body><main><header class=\"top\"><a href=\"/\">shipgate</a>\
+         <body><main><header class=\"top\"><a href=\"{}\">shipgate</a>\
          <span class=\"muted\">releases</span></header>{body}</main></body></html>",
-        esc(title)
+        esc(title),
+        esc(home)
     )
 }
 
 /// An HTML response that no cache keeps and no referrer leaks (links carry tokens).
 pub fn respond(status: StatusCode, title: &str, body: &str) -> Response {
-    let mut response = (status, page(title, body)).into_response();
+    respond_with_home(status, title, body, "/")
+}
+
+/// [`respond`], the header linking to `home`.
+pub fn respond_with_home(status: StatusCode, title: &str, body: &str, home: &str) -> Response {
+    let mut response = (status, page_with_home(title, body, home)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -8,19 +8,26 @@
 //! - `POST /webhooks/github` — signed pushes to the release branch start releases;
 //! - `GET|HEAD /approvals/{link}` — a confirmation page that changes nothing;
 //!   `POST /approvals/{link}` — the decision;
-//! - `POST /slack/interactions` — the Approve button in Slack;
-//! - `GET /`, `GET /releases/{id}`, `GET /api/releases`, `GET /api/releases/{id}`;
+//! - `GET|HEAD /rollbacks/{link}` — an approver's manual rollback: a confirmation page
+//!   asking for a reason; `POST /rollbacks/{link}` — the rollback, handed to the rollback
+//!   path ([`WebState::rollbacks`]);
+//! - `POST /slack/interactions` — the Approve button in Slack, and the Roll back button of a
+//!   release announcement (answered with the clicker's own rollback link);
+//! - `GET /`, `GET /releases/{id}`, `GET /api/releases`, `GET /api/releases/{id}` — behind
+//!   [`access::guard`]: on the deployed stack only with a personal dashboard link;
 //! - `POST /local/alarms/{name}` — only when the runtime can trip simulated alarms, and
 //!   only for a caller on this machine that carries the local token ([`local`]).
 //!
 //! [`server::serve`] serves the router with a deadline for request heads and a cap on
 //! connections; the Lambda function URLs need neither.
 
+pub mod access;
 pub mod approvals;
 pub mod dashboard;
 pub mod github;
 pub mod html;
 pub mod local;
+pub mod rollbacks;
 pub mod server;
 pub mod signature;
 pub mod slack;
@@ -33,7 +40,9 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
 use shipgate_core::Deps;
-use shipgate_core::ports::TriggerLog;
+use shipgate_core::ports::{RollbackRequests, TriggerLog};
+
+use crate::access::DashboardAccess;
 
 /// A boxed future, for hooks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -70,14 +79,18 @@ pub struct Hooks {
     pub after_change: Arc<dyn Fn() + Send + Sync>,
     /// Locally only: enables `/local/...` (`POST /local/alarms/{name}`).
     pub local: Option<LocalHooks>,
+    /// Whether the dashboard needs a personal link (the deployed stack) or is open (local).
+    pub dashboard: DashboardAccess,
 }
 
 impl Hooks {
-    /// Hooks that do nothing: the production setting.
+    /// Hooks that do nothing, and a dashboard shown only through personal links: the
+    /// production setting.
     pub fn none() -> Self {
         Self {
             after_change: Arc::new(|| {}),
             local: None,
+            dashboard: DashboardAccess::Signed,
         }
     }
 }
@@ -87,6 +100,8 @@ impl Hooks {
 pub struct WebState {
     pub deps: Deps,
     pub triggers: Arc<dyn TriggerLog>,
+    /// Where manual rollbacks go (on AWS the rollback function's rule; locally, at once).
+    pub rollbacks: Arc<dyn RollbackRequests>,
     pub hooks: Hooks,
 }
 
@@ -99,15 +114,35 @@ pub fn trigger_router(state: WebState) -> Router {
         .with_state(Arc::new(state))
 }
 
-/// Approval links and Slack buttons: the callback function's URL.
+/// The dashboard's routes, behind [`access::guard`].
+fn dashboard_routes(shared: &Shared) -> Router<Shared> {
+    Router::new()
+        .route("/", get(dashboard::index))
+        .route("/releases/{id}", get(dashboard::release))
+        .route("/api/releases", get(dashboard::api_list))
+        .route("/api/releases/{id}", get(dashboard::api_release))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            access::guard,
+        ))
+}
+
+/// Personal links (approval, rollback), Slack buttons and the dashboard: the callback
+/// function's URL.
 pub fn callback_router(state: WebState) -> Router {
+    let shared: Shared = Arc::new(state);
     Router::new()
         .route(
             "/approvals/{link}",
             get(approvals::show).post(approvals::decide),
         )
+        .route(
+            "/rollbacks/{link}",
+            get(rollbacks::show).post(rollbacks::roll_back),
+        )
         .route("/slack/interactions", post(slack::interactions))
-        .with_state(Arc::new(state))
+        .merge(dashboard_routes(&shared))
+        .with_state(shared)
 }
 
 /// Every route, over `state`.
@@ -115,16 +150,17 @@ pub fn router(state: WebState) -> Router {
     let local = state.hooks.local.is_some();
     let shared: Shared = Arc::new(state);
     let mut router = Router::new()
-        .route("/", get(dashboard::index))
-        .route("/releases/{id}", get(dashboard::release))
-        .route("/api/releases", get(dashboard::api_list))
-        .route("/api/releases/{id}", get(dashboard::api_release))
         .route("/webhooks/github", post(github::webhook))
         .route(
             "/approvals/{link}",
             get(approvals::show).post(approvals::decide),
         )
-        .route("/slack/interactions", post(slack::interactions));
+        .route(
+            "/rollbacks/{link}",
+            get(rollbacks::show).post(rollbacks::roll_back),
+        )
+        .route("/slack/interactions", post(slack::interactions))
+        .merge(dashboard_routes(&shared));
     if local {
         // Every `/local/...` route sits behind the guard: loopback caller, local token.
         let local_routes = Router::new()

@@ -1,4 +1,6 @@
-//! `POST /slack/interactions`: the Approve button of an approval request in Slack.
+//! `POST /slack/interactions`: the Approve button of an approval request in Slack, and the
+//! Roll back button of a release announcement (a modal asks the approver for the reason;
+//! its submission asks for the rollback).
 //!
 //! The request is checked (`X-Slack-Signature` over `v0:{timestamp}:{body}`, timestamp
 //! within 5 minutes), the Slack user is mapped to an approver, the decision recorded, and
@@ -13,9 +15,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::{Value, json};
+use shipgate_core::GateError;
 use shipgate_core::gates::messages::{self, APPROVE_ACTION, SlackMessageRef};
+use shipgate_core::gates::releases;
 use shipgate_core::model::{Decision, ReleaseId, ReleaseState};
-use shipgate_core::ports::Notification;
+use shipgate_core::ports::{Handed, Notification, RollbackRequest};
 use tracing::{info, warn};
 
 use crate::Shared;
@@ -55,6 +60,23 @@ pub struct Interaction {
     pub response_url: Option<String>,
     #[serde(default)]
     pub actions: Vec<Action>,
+    /// A click's trigger, to open a modal with (valid for three seconds).
+    #[serde(default)]
+    pub trigger_id: Option<String>,
+    /// The submitted modal of a `view_submission`.
+    #[serde(default)]
+    pub view: Option<View>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct View {
+    #[serde(default)]
+    pub callback_id: String,
+    #[serde(default)]
+    pub private_metadata: String,
+    /// `values.<block_id>.<action_id>.value`.
+    #[serde(default)]
+    pub state: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +151,190 @@ fn already_decided(config: &shipgate_core::Config, release: &shipgate_core::Rele
     )
 }
 
+/// The `callback_id` of the Roll back modal; its `private_metadata` is the release id.
+pub const ROLLBACK_VIEW: &str = "shipgate_rollback";
+/// The `block_id` (and `action_id`) of the modal's reason input.
+pub const REASON_BLOCK: &str = "reason";
+
+/// Where the rollback was asked from, in the release's timeline.
+pub const VIA_SLACK: &str = "Slack";
+
+/// The Roll back button of a release announcement (a channel message, the same for all):
+/// the clicker, if an approver, gets a modal that says what will happen and asks for the
+/// reason; nothing happens before they submit it.
+async fn offer_rollback(state: &Shared, interaction: &Interaction, action: &Action) {
+    let deps = &state.deps;
+    let user = interaction.user.id.as_str();
+    let value = action.value.clone().unwrap_or_default();
+    let Ok(release_id) = value.parse::<ReleaseId>() else {
+        warn!("a Roll back button carried no release id");
+        return;
+    };
+    if deps.config.approver_by_slack(user).is_none() {
+        tell(
+            state,
+            user,
+            release_id.as_str(),
+            format!("Only approvers can roll a release back; {release_id} was not touched."),
+        )
+        .await;
+        return;
+    }
+    let release = match deps.store.get(&release_id).await {
+        Ok(Some(release)) => release,
+        Ok(None) => {
+            tell(
+                state,
+                user,
+                release_id.as_str(),
+                format!("Release {release_id} is not known here."),
+            )
+            .await;
+            return;
+        }
+        Err(err) => {
+            warn!(error = %err, "could not read the release");
+            return;
+        }
+    };
+    match releases::rollback_possible(&release) {
+        Ok(true) => {}
+        Ok(false) => {
+            let text = format!(
+                "v{} is {} already: {}",
+                release.semver,
+                release.state,
+                release.outcome.as_deref().unwrap_or("")
+            );
+            tell(state, user, release_id.as_str(), text).await;
+            return;
+        }
+        Err(err) => {
+            let text = format!("v{} cannot be rolled back: {err}", release.semver);
+            tell(state, user, release_id.as_str(), text).await;
+            return;
+        }
+    }
+    let Some(trigger_id) = interaction.trigger_id.clone() else {
+        warn!("a Roll back click carried no trigger_id");
+        return;
+    };
+    let modal = Notification::SlackModal {
+        to: user.to_string(),
+        trigger_id,
+        text: format!("Roll back v{}", release.semver),
+        view: rollback_view(&deps.config, &release),
+        release_id: release_id.to_string(),
+    };
+    if let Err(err) = deps.notifier.send(&modal).await {
+        warn!(error = %err, "could not open the rollback modal");
+    }
+}
+
+/// The modal of a manual rollback: what it does, and the reason (required).
+pub fn rollback_view(config: &shipgate_core::Config, release: &shipgate_core::Release) -> Value {
+    let back_to = release
+        .previous_task_definition
+        .as_deref()
+        .map(messages::family_revision)
+        .unwrap_or("the task definition it replaced");
+    let mut what = format!("*{}* goes back to `{back_to}`.", release.service);
+    let migration_ran = release
+        .migration
+        .as_ref()
+        .is_some_and(|m| m.exit_code == 0 && !m.reversed);
+    if let (true, Some(m)) = (migration_ran, &config.service.migration) {
+        what.push_str(&format!(
+            " The reverse migration `{}` runs.",
+            m.reverse_command.join(" ")
+        ));
+    }
+    json!({
+        "type": "modal",
+        "callback_id": ROLLBACK_VIEW,
+        "private_metadata": release.id.to_string(),
+        // Slack limits a title to 24 characters.
+        "title": { "type": "plain_text", "text": format!("Roll back v{}", release.semver).chars().take(24).collect::<String>() },
+        "submit": { "type": "plain_text", "text": "Roll back now" },
+        "close": { "type": "plain_text", "text": "Cancel" },
+        "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": what } },
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "label": { "type": "plain_text", "text": "Why roll back? (announced)" },
+                "element": { "type": "plain_text_input", "action_id": REASON_BLOCK, "multiline": true },
+            },
+        ],
+    })
+}
+
+/// The Roll back modal submitted: the rollback is asked for as the approver the Slack user
+/// is. Slack shows an answer with `response_action` on the modal itself.
+async fn submit_rollback(state: &Shared, interaction: &Interaction) -> Response {
+    let deps = &state.deps;
+    let user = interaction.user.id.as_str();
+    let Some(view) = &interaction.view else {
+        return ok();
+    };
+    let errors = |text: &str| {
+        axum::Json(json!({ "response_action": "errors", "errors": { REASON_BLOCK: text } }))
+            .into_response()
+    };
+    let Ok(release_id) = view.private_metadata.parse::<ReleaseId>() else {
+        return (StatusCode::BAD_REQUEST, "the modal carries no release id").into_response();
+    };
+    let Some(approver) = deps.config.approver_by_slack(user).cloned() else {
+        return errors("Only approvers can roll a release back.");
+    };
+    let reason = view.state["values"][REASON_BLOCK][REASON_BLOCK]["value"]
+        .as_str()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    if reason.is_empty() {
+        return errors("A rollback needs a reason: it is announced.");
+    }
+    let request = RollbackRequest {
+        release_id: release_id.clone(),
+        actor: approver.id.clone(),
+        reason,
+        via: VIA_SLACK.into(),
+    };
+    let text = match releases::request_rollback(deps, state.rollbacks.as_ref(), request).await {
+        Ok(asked) => {
+            info!(release_id = %release_id, approver = %approver.id, handed = ?asked.handed, "manual rollback asked from Slack");
+            (state.hooks.after_change)();
+            match asked.handed {
+                None => format!(
+                    "v{} is {} already; nothing more was asked.",
+                    asked.release.semver, asked.release.state
+                ),
+                Some(Handed::Done) => format!(
+                    "v{} is {} now: {}",
+                    asked.release.semver,
+                    asked.release.state,
+                    asked.release.outcome.as_deref().unwrap_or("")
+                ),
+                Some(Handed::Queued) => format!(
+                    "The rollback of v{} has started; it is announced when it is done.",
+                    asked.release.semver
+                ),
+                Some(Handed::Refused(why)) => format!("Nothing was rolled back: {why}"),
+            }
+        }
+        Err(err @ (GateError::InvalidState { .. } | GateError::InvalidInput(_))) => {
+            return errors(&err.to_string());
+        }
+        Err(err) => {
+            warn!(error = %err, "a manual rollback could not be asked for");
+            return errors(&format!("Try again in a moment: {}", err.describe()));
+        }
+    };
+    tell(state, user, release_id.as_str(), text).await;
+    ok()
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn interactions(
     State(state): State<Shared>,
@@ -165,7 +371,26 @@ pub async fn interactions(
                 .into_response();
         }
     };
+    if interaction.kind == "view_submission"
+        && interaction
+            .view
+            .as_ref()
+            .is_some_and(|v| v.callback_id == ROLLBACK_VIEW)
+    {
+        return submit_rollback(&state, &interaction).await;
+    }
     if interaction.kind != "block_actions" {
+        return ok();
+    }
+    if let Some(action) = interaction
+        .actions
+        .iter()
+        .find(|a| a.action_id == messages::ROLLBACK_ACTION)
+    {
+        // A retried click would open a second modal (and its trigger has expired).
+        if !retry {
+            offer_rollback(&state, &interaction, action).await;
+        }
         return ok();
     }
     let Some(action) = interaction.actions.iter().find(|a| {

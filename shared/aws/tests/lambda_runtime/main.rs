@@ -344,17 +344,19 @@ async fn the_trigger_function_checks_the_github_signature() {
 }
 
 #[tokio::test]
-async fn the_callback_function_serves_approval_links_only() {
+async fn the_callback_function_serves_the_dashboard_only_through_a_personal_link() {
     let Some(moto) = Moto::start() else { return };
     let env = web_environment(&moto).await;
     let damaged = url_request("GET", "/approvals/not-a-link", json!({}), "");
     let answer = invoke("callback", damaged, &env).await.unwrap();
     assert_eq!(status_of(&answer), Some(400), "{answer:?}");
-    let dashboard = url_request("GET", "/", json!({}), "");
-    let answer = invoke("callback", dashboard, &env).await.unwrap();
-    assert_eq!(
-        status_of(&answer),
-        Some(404),
-        "the dashboard is not on the public URL: {answer:?}"
-    );
+    for path in ["/", "/api/releases"] {
+        let dashboard = url_request("GET", path, json!({}), "");
+        let answer = invoke("callback", dashboard, &env).await.unwrap();
+        assert_eq!(
+            status_of(&answer),
+            Some(401),
+            "the dashboard needs a personal link on the public URL: {answer:?}"
+        );
+    }
 }

@@ -168,6 +168,38 @@ pub fn github_login(text: &str) -> Result<(), String> {
     }
 }
 
+/// Why `text` is not an AWS principal shipgate can recognise: an IAM user or role ARN
+/// (`arn:aws:iam::123456789012:user/taylor`, `…:role/path/Release`) or an assumed-role
+/// session ARN (`arn:aws:sts::123456789012:assumed-role/Release/taylor@example.com`).
+pub fn aws_principal(text: &str) -> Result<(), String> {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    let shaped = match parts.as_slice() {
+        ["arn", partition, service, "", account, resource] => {
+            partition.starts_with("aws")
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && match *service {
+                    "iam" => {
+                        (resource.starts_with("user/") || resource.starts_with("role/"))
+                            && resource.split('/').all(|p| !p.is_empty())
+                    }
+                    "sts" => {
+                        resource.starts_with("assumed-role/")
+                            && resource.split('/').count() == 3
+                            && resource.split('/').all(|p| !p.is_empty())
+                    }
+                    _ => false,
+                }
+        }
+        _ => false,
+    };
+    if shaped && !text.contains(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err("is not an IAM user or role ARN (arn:aws:iam::<account>:user/… or :role/…) nor an assumed-role ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>)".into())
+    }
+}
+
 /// The methods a health check may use.
 pub const HTTP_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 

@@ -330,6 +330,7 @@ impl Config {
         let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
         let mut slack: BTreeMap<&str, usize> = BTreeMap::new();
         let mut logins: BTreeMap<String, usize> = BTreeMap::new();
+        let mut principals: BTreeMap<&str, usize> = BTreeMap::new();
         let mut addresses: BTreeMap<String, (usize, String)> = BTreeMap::new();
         for (i, approver) in self.approvers.iter().enumerate() {
             let at = |field: &str| format!("approvers[{i}].{field}");
@@ -374,6 +375,18 @@ impl Config {
                     found.fail(
                         field,
                         format!("`{login}` is also a login of approvers[{first}]: a GitHub login belongs to one person"),
+                    );
+                }
+            }
+            for (j, principal) in approver.aws_principals.iter().enumerate() {
+                let field = at(&format!("aws_principals[{j}]"));
+                found.check(&field, principal, syntax::aws_principal(principal));
+                if let Some(first) = principals.insert(principal.as_str(), i)
+                    && first != i
+                {
+                    found.fail(
+                        field,
+                        format!("`{principal}` is also a principal of approvers[{first}]: a caller must map to one person"),
                     );
                 }
             }

@@ -75,6 +75,9 @@ pub fn bypass_asked(config: &Config, release: &Release) -> Option<String> {
         .filter(|_| config.window.hotfix_bypass && release.release_type == ReleaseType::Hotfix)
         .cloned()
 }
+/// The Slack button of a success announcement that offers a manual rollback: a click opens
+/// a modal for the clicker (an approver) asking for the reason.
+pub const ROLLBACK_ACTION: &str = "rollback";
 /// The `block_id` of the block holding the decision buttons.
 pub const DECISION_BLOCK: &str = "decision";
 
@@ -134,6 +137,9 @@ pub fn approval_request(
         config.window.start.format("%H:%M"),
         config.window.end.format("%H:%M")
     ));
+    let page = crate::gates::approve::deadline(config, release)
+        .and_then(|until| crate::links::release_page(config, &release.id, &approver.id, until))
+        .map(|page| format!("The release's page (your own link): {page}"));
     let mut email_body = body.clone();
     match link {
         Some(link) => email_body.push(format!(
@@ -150,6 +156,9 @@ pub fn approval_request(
             ));
         }
     }
+    // After the decision link: the one an approver is here for comes first.
+    email_body.extend(page.clone());
+    body.extend(page);
     let text = email_body.join("\n");
     let prefix = match ask {
         Ask::First => "Approval needed",
@@ -344,28 +353,114 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
         }
     };
     let text = lines.join("\n");
-    let mut to: Vec<String> = config.notifications.email_to.clone();
-    for approval in &release.approvals {
-        if let Some(a) = config.approver(&approval.approver) {
-            to.push(a.email.clone());
-        }
-    }
-    to.dedup();
-    let mut out = vec![
-        slack(config, release, text.clone()),
-        Notification::Email {
-            to,
-            subject: format!("{}: {}", title(release), release.state),
-            text: text.clone(),
-            links: vec![],
-            release_id: release.id.to_string(),
-        },
-    ];
+    let mut out = vec![announcement_slack(config, release, text.clone())];
+    out.extend(outcome_emails(config, release, &text));
     if let Some((status, text)) = status {
         out.push(Notification::StatusPage {
             to: config.notifications.status_page.clone(),
             status: status.into(),
             text,
+            release_id: release.id.to_string(),
+        });
+    }
+    out
+}
+
+/// The channel's announcement; a success carries a Roll back button (a channel message
+/// cannot carry personal links: the click is mapped to the approver who made it).
+fn announcement_slack(config: &Config, release: &Release, text: String) -> Notification {
+    let rollback_offered = release.state == ReleaseState::Succeeded
+        && crate::links::LinkSigner::from_config(config).is_some();
+    if !rollback_offered {
+        return slack(config, release, text);
+    }
+    let blocks = json!([
+        { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+        { "type": "actions", "block_id": "announcement", "elements": [{
+            "type": "button",
+            "action_id": ROLLBACK_ACTION,
+            "style": "danger",
+            "text": { "type": "plain_text", "text": "Roll back…" },
+            "value": release.id.to_string(),
+        }] },
+    ]);
+    Notification::Slack {
+        to: config.notifications.slack_channel.clone(),
+        text,
+        blocks,
+        release_id: release.id.to_string(),
+    }
+}
+
+/// The outcome by email: each approver who decided on the release gets their own copy with
+/// their links (the release's page; after a success, their rollback link), everyone else
+/// on the list one plain copy. Without a link key, one plain copy to all.
+fn outcome_emails(config: &Config, release: &Release, text: &str) -> Vec<Notification> {
+    let subject = format!("{}: {}", title(release), release.state);
+    let until = release.updated_at + chrono::Duration::days(crate::links::ANNOUNCEMENT_LINK_DAYS);
+    let mut personal: Vec<&Approver> = Vec::new();
+    for approval in &release.approvals {
+        if let Some(a) = config.approver(&approval.approver)
+            && !personal.iter().any(|p| p.id == a.id)
+        {
+            personal.push(a);
+        }
+    }
+    let mut out = Vec::new();
+    let mut mailed: Vec<String> = Vec::new();
+    for approver in personal {
+        let Some(page) = crate::links::release_page(config, &release.id, &approver.id, until)
+        else {
+            break;
+        };
+        let mut body = vec![text.to_string(), String::new()];
+        let mut links = vec![page.clone()];
+        if release.state == ReleaseState::Succeeded
+            && let Some(rollback) = crate::links::link(
+                config,
+                crate::links::Grant::RollBack(release.id.clone()),
+                &approver.id,
+                until,
+            )
+        {
+            body.push(format!(
+                "Roll back (your own link until {}; it asks for a reason before anything happens):\n{rollback}",
+                until.format("%Y-%m-%d %H:%M UTC")
+            ));
+            links.push(rollback);
+        }
+        body.push(format!("The release's page (your own link): {page}"));
+        out.push(Notification::Email {
+            to: vec![approver.email.clone()],
+            subject: subject.clone(),
+            text: body.join("\n"),
+            links,
+            release_id: release.id.to_string(),
+        });
+        mailed.push(approver.email.to_ascii_lowercase());
+    }
+    let mut to: Vec<String> = config
+        .notifications
+        .email_to
+        .iter()
+        .filter(|a| !mailed.contains(&a.to_ascii_lowercase()))
+        .cloned()
+        .collect();
+    if mailed.is_empty() {
+        // No personal copies (no link key): the approvers are on the plain one.
+        for approval in &release.approvals {
+            if let Some(a) = config.approver(&approval.approver) {
+                to.push(a.email.clone());
+            }
+        }
+    }
+    to.dedup();
+    if !to.is_empty() {
+        out.push(Notification::Email {
+            to,
+            subject,
+            text: text.to_string(),
+            links: vec![],
             release_id: release.id.to_string(),
         });
     }

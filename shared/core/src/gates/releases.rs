@@ -9,7 +9,7 @@ use crate::error::GateError;
 use crate::gates::{Deps, announce, rollback, wrong_state};
 use crate::model::{Decision, NewRelease, Release, ReleaseId, ReleaseState};
 use crate::policy::approval::{self, Quorum};
-use crate::ports::{StoreError, WorkflowError};
+use crate::ports::{Handed, RollbackRequest, RollbackRequests, StoreError, WorkflowError};
 
 /// Settings the flow reads from its input (`$.settings`), taken from configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -442,4 +442,124 @@ pub async fn manual_rollback(
         return announce::announce(deps, &release.id, None).await;
     }
     Ok(release)
+}
+
+/// Whether `release` can be rolled back by hand now: `Ok(true)` when it can, `Ok(false)`
+/// when a rollback is already under way or done (asking again changes nothing), and why
+/// not otherwise.
+pub fn rollback_possible(release: &Release) -> Result<bool, GateError> {
+    match release.state {
+        ReleaseState::RollingBack | ReleaseState::RolledBack => Ok(false),
+        s if s.is_live() || s == ReleaseState::Succeeded => Ok(true),
+        _ => Err(wrong_state(
+            release,
+            "only a live or the latest succeeded release can be rolled back",
+        )),
+    }
+}
+
+/// What became of a manual rollback request.
+#[derive(Debug, Clone)]
+pub struct RollbackAsked {
+    /// The release as it is after the request (with the request in its timeline).
+    pub release: Release,
+    /// `None` when a rollback was already under way or done: nothing was asked again.
+    pub handed: Option<Handed>,
+}
+
+/// A person asks for a manual rollback (link, Slack, CLI): what can be checked here is
+/// (a reason, an approver, a release that can be rolled back), the request is written to
+/// the release's timeline with who asked and from where, and it is handed to the rollback
+/// path (`rollbacks`). Asking again while a rollback runs or after it asks nothing more.
+pub async fn request_rollback(
+    deps: &Deps,
+    rollbacks: &dyn RollbackRequests,
+    request: RollbackRequest,
+) -> Result<RollbackAsked, GateError> {
+    let reason = request.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(GateError::InvalidInput(
+            "a manual rollback needs a reason".into(),
+        ));
+    }
+    if deps.config.approver(&request.actor).is_none() {
+        return Err(GateError::InvalidInput(format!(
+            "only approvers can roll a release back, and `{}` is not one",
+            request.actor
+        )));
+    }
+    let release = deps.load(&request.release_id).await?;
+    if !rollback_possible(&release)? {
+        return Ok(RollbackAsked {
+            release,
+            handed: None,
+        });
+    }
+    let detail = format!("asked from {}: {reason}", request.via);
+    let release = deps
+        .record(release, |r| {
+            r.note(
+                deps.now(),
+                &request.actor,
+                "rollback-requested",
+                detail.clone(),
+            )
+        })
+        .await?;
+    let request = RollbackRequest { reason, ..request };
+    let handed = rollbacks
+        .request(&request)
+        .await
+        .map_err(|e| GateError::Unavailable {
+            what: "the rollback path".into(),
+            source: Box::new(e),
+        })?;
+    let release = deps.load(&release.id).await?;
+    Ok(RollbackAsked {
+        release,
+        handed: Some(handed),
+    })
+}
+
+/// Performs a rollback request where the rollback runs (the rollback function on AWS, this
+/// process locally). A refusal is written to the release's timeline, so whoever asked sees
+/// why on the release's page; only a failure worth retrying is an error.
+pub async fn perform_rollback_request(
+    deps: &Deps,
+    request: &RollbackRequest,
+) -> Result<Handed, GateError> {
+    let actor = request.actor.as_str();
+    match manual_rollback(deps, &request.release_id, actor, &request.reason).await {
+        Ok(_) => Ok(Handed::Done),
+        Err(
+            err @ (GateError::InvalidState { .. }
+            | GateError::InvalidInput(_)
+            | GateError::IllegalTransition(_)),
+        ) => {
+            let why = err.describe();
+            info!(release_id = %request.release_id, %why, "manual rollback refused");
+            let release = deps.load(&request.release_id).await?;
+            deps.record(release, |r| {
+                r.note(deps.now(), "rollback", "rollback-refused", why.clone())
+            })
+            .await?;
+            Ok(Handed::Refused(why))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The rollback path in this process: locally, and wherever no rollback function is
+/// reachable (the request is performed before the answer).
+pub struct RollBackHere {
+    pub deps: Deps,
+}
+
+#[async_trait::async_trait]
+impl RollbackRequests for RollBackHere {
+    async fn request(&self, request: &RollbackRequest) -> Result<Handed, WorkflowError> {
+        perform_rollback_request(&self.deps, request)
+            .await
+            .map_err(|e| WorkflowError::Backend(e.describe().into()))
+    }
 }

@@ -8,9 +8,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shipgate_core::config::Freeze;
 use shipgate_core::gates::releases;
+use shipgate_core::links::{Grant, LinkSigner};
 use shipgate_core::model::{AuditEvent, Changelog, Decision, NewRelease, ReleaseType};
 use shipgate_core::policy::window::bypass_trailer;
-use shipgate_core::ports::Notification;
+use shipgate_core::ports::{Handed, Notification, RollbackRequest};
 use shipgate_core::{Config, Release, ReleaseId, ReleaseState, Version};
 
 use crate::ecs::Faults;
@@ -66,6 +67,23 @@ pub enum Action {
         who: &'static str,
         says: &'static str,
     },
+    /// `who` rolls the release back through the rollback link of their copy of the success
+    /// announcement: the confirmation page, then the form with `reason`.
+    RollBackByLink {
+        release: usize,
+        who: &'static str,
+        reason: &'static str,
+    },
+    /// No watched alarm is in ALARM: what happened was nobody's alarm.
+    ExpectNoAlarm,
+}
+
+/// The newest link under `/rollbacks/` in the text of a message.
+pub fn rollback_link_in(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .rev()
+        .find(|w| w.contains("/rollbacks/"))
+        .map(|w| w.trim_end_matches(['.', ',', ')']).to_string())
 }
 
 #[derive(Debug, Clone)]
@@ -502,6 +520,27 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                     ));
                 }
             }
+            Action::RollBackByLink {
+                release,
+                who,
+                reason,
+            } => {
+                let id = id_of(*release)?;
+                match rollback_by_link(runtime, &id, who, reason).await {
+                    Ok(()) => {}
+                    Err(problem) => problems.push(problem),
+                }
+            }
+            Action::ExpectNoAlarm => {
+                let states = deps
+                    .alarms
+                    .states(&runtime.config.monitor.alarms)
+                    .await
+                    .map_err(|e| step_err(&e))?;
+                for alarm in states.iter().filter(|a| a.in_alarm) {
+                    problems.push(format!("alarm {} is in ALARM", alarm.name));
+                }
+            }
             Action::ExpectState { release, state } => {
                 runtime.run_due().await?;
                 let current = deps
@@ -529,6 +568,57 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
     report(scenario, runtime, releases, problems).await
 }
 
+/// What the approver does locally with the rollback link of their email: the link must be
+/// theirs, for this release, and unexpired (as the page checks it); the form's request
+/// then goes the way the page sends it.
+async fn rollback_by_link(
+    runtime: &Runtime,
+    id: &ReleaseId,
+    who: &str,
+    reason: &str,
+) -> Result<(), String> {
+    let config = &runtime.config;
+    let address = config
+        .approver(who)
+        .map(|a| a.email.clone())
+        .unwrap_or_default();
+    let outbox = Outbox::read_all(&runtime.outbox_dir()).map_err(|e| e.to_string())?;
+    let link = outbox
+        .iter()
+        .rev()
+        .filter(|m| m.release_id == id.as_str() && m.to.contains(&address))
+        .find_map(|m| rollback_link_in(&m.text))
+        .ok_or_else(|| format!("no rollback link was mailed to {who}"))?;
+    let token = link.rsplit('/').next().unwrap_or_default();
+    let signer = LinkSigner::from_config(config).ok_or("no link key")?;
+    let claims = signer
+        .verify_claims(token, runtime.deps.now())
+        .map_err(|e| format!("{who}'s rollback link: {e}"))?;
+    if claims.grant != Grant::RollBack(id.clone()) || claims.person != who {
+        return Err(format!("{who}'s rollback link is not for them and {id}"));
+    }
+    let here = releases::RollBackHere {
+        deps: runtime.deps.clone(),
+    };
+    let asked = releases::request_rollback(
+        &runtime.deps,
+        &here,
+        RollbackRequest {
+            release_id: id.clone(),
+            actor: claims.person,
+            reason: reason.to_string(),
+            via: "their rollback link".into(),
+        },
+    )
+    .await
+    .map_err(|e| format!("{who} could not roll back: {}", e.describe()))?;
+    match asked.handed {
+        Some(Handed::Refused(why)) => Err(format!("{who}'s rollback was refused: {why}")),
+        None => Err(format!("{who} found {id} already {}", asked.release.state)),
+        Some(_) => Ok(()),
+    }
+}
+
 async fn report(
     scenario: &Scenario,
     runtime: &Runtime,
@@ -543,7 +633,9 @@ async fn report(
         .filter(|m| match &m.message {
             Notification::Slack { to, .. } => *to == config.notifications.slack_channel,
             Notification::StatusPage { .. } => true,
-            Notification::Email { .. } | Notification::SlackUpdate { .. } => false,
+            Notification::Email { .. }
+            | Notification::SlackUpdate { .. }
+            | Notification::SlackModal { .. } => false,
         })
         .map(|m| AnnouncementView {
             channel: m.message.channel().to_string(),

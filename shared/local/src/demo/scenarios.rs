@@ -339,6 +339,39 @@ pub fn scenarios() -> Vec<Scenario> {
             configure: keep,
         },
         Scenario {
+            name: "manual-rollback-by-link",
+            summary: "1.3.0 ships at 03:00; at 09:00 the Eng Lead who approved it rolls it back from the link in their copy of the announcement, with a reason: the service is restored and the migration reversed, no alarm touched",
+            start: t("13:00:00"),
+            steps: vec![
+                (t("13:00:00"), Start(minor.clone())),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+                (
+                    at("2026-03-11T08:59:00Z"),
+                    ExpectState {
+                        release: 0,
+                        state: ReleaseState::Succeeded,
+                    },
+                ),
+                (
+                    at("2026-03-11T09:00:00Z"),
+                    RollBackByLink {
+                        release: 0,
+                        who: "lee",
+                        reason: "Signups fail for Safari users since 1.3.0",
+                    },
+                ),
+                (at("2026-03-11T09:30:00Z"), ExpectNoAlarm),
+            ],
+            expected_state: ReleaseState::RolledBack,
+            configure: keep,
+        },
+        Scenario {
             name: "older-release-superseded",
             summary: "1.3.0 waits for approval while 1.4.0 is pushed, approved and shipped: 1.3.0 ends Superseded and says so, it never deploys over 1.4.0",
             start: t("13:00:00"),

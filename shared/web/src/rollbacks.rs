@@ -1,0 +1,253 @@
+//! `GET|HEAD /rollbacks/{link}`: an approver's manual rollback of one release — a
+//! confirmation page that says what will happen and asks for a reason; it changes nothing.
+//! `POST /rollbacks/{link}` (with the reason) asks for the rollback: it is written to the
+//! release's timeline and handed to the rollback path an alarm takes
+//! ([`crate::WebState::rollbacks`]). Asking again while it runs, or once it is done, asks
+//! nothing more. The production alarms are never touched.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use shipgate_core::GateError;
+use shipgate_core::gates::messages::family_revision;
+use shipgate_core::gates::releases::{self, RollbackAsked};
+use shipgate_core::links::{Grant, LinkError};
+use shipgate_core::model::{Release, ReleaseState};
+use shipgate_core::ports::{Handed, RollbackRequest};
+use tracing::{info, warn};
+
+use crate::Shared;
+use crate::access::personal_href;
+use crate::approvals::{Opened, open_link};
+use crate::html::{esc, path_segment, problem, respond_with_home, state_badge};
+
+/// Where the rollback was asked from, in the release's timeline.
+pub const VIA_LINK: &str = "their rollback link";
+
+async fn open(state: &Shared, token: &str) -> Result<Opened, Response> {
+    open_link(state, token, |grant| match grant {
+        Grant::RollBack(id) => Ok(id),
+        other => Err(LinkError::WrongUse {
+            expected: "a rollback link",
+            actual: other.describe(),
+        }),
+    })
+    .await
+}
+
+fn page_of(state: &Shared, opened: &Opened) -> String {
+    personal_href(
+        state,
+        &opened.approver.id,
+        &format!("/releases/{}", path_segment(opened.release.id.as_str())),
+        opened.expires_at,
+    )
+}
+
+fn home_of(state: &Shared, opened: &Opened) -> String {
+    personal_href(state, &opened.approver.id, "/", opened.expires_at)
+}
+
+/// What rolling `release` back does, in words.
+fn what_happens(state: &Shared, release: &Release) -> String {
+    let config = &state.deps.config;
+    let mut out = String::from("<div class=\"card\"><dl>");
+    out.push_str(&format!(
+        "<dt>Release</dt><dd><code>{}</code> {}</dd>",
+        esc(release.id.as_str()),
+        state_badge(release.state)
+    ));
+    let td = |v: &Option<String>| {
+        v.as_deref()
+            .map(|t| esc(family_revision(t)))
+            .unwrap_or_else(|| "—".into())
+    };
+    out.push_str(&format!(
+        "<dt>Deployed</dt><dd><code>{}</code></dd><dt>Goes back to</dt><dd id=\"restores\"><code>{}</code></dd>",
+        td(&release.new_task_definition),
+        td(&release.previous_task_definition)
+    ));
+    let migration_ran = release
+        .migration
+        .as_ref()
+        .is_some_and(|m| m.exit_code == 0 && !m.reversed);
+    if let (true, Some(m)) = (migration_ran, &config.service.migration) {
+        out.push_str(&format!(
+            "<dt>Database</dt><dd>the reverse migration <code>{}</code> runs</dd>",
+            esc(&m.reverse_command.join(" "))
+        ));
+    }
+    out.push_str("</dl></div>");
+    out
+}
+
+fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> String {
+    let release = &opened.release;
+    let mut body = format!(
+        "<h1>Roll back v{} of {}?</h1><p>You are <strong>{}</strong>. Opening this page changed \
+         nothing; the rollback starts only when you send the form below.</p>",
+        release.semver,
+        esc(release.service.as_str()),
+        esc(&opened.approver.name)
+    );
+    if let Some(error) = error {
+        body.push_str(&format!(
+            "<div class=\"card error\"><p>{}</p></div>",
+            esc(error)
+        ));
+    }
+    body.push_str(&what_happens(state, release));
+    body.push_str(
+        "<form method=\"post\" class=\"card\">\
+         <label for=\"reason\">Why roll back? (required, announced with the rollback)</label>\
+         <textarea id=\"reason\" name=\"reason\" required></textarea>\
+         <p><button type=\"submit\" class=\"reject\" id=\"rollback\">Roll back now</button></p></form>",
+    );
+    body.push_str(&format!(
+        "<p class=\"muted\"><a href=\"{}\">The release's page</a></p>",
+        esc(&page_of(state, opened))
+    ));
+    body
+}
+
+/// The page of a release that is already rolling back or rolled back.
+fn already(state: &Shared, opened: &Opened) -> Response {
+    let release = &opened.release;
+    let doing = if release.state == ReleaseState::RollingBack {
+        "is being rolled back now"
+    } else {
+        "has been rolled back"
+    };
+    respond_with_home(
+        StatusCode::OK,
+        "Already rolled back",
+        &format!(
+            "<h1>v{} {doing}</h1><div class=\"card done\" id=\"result\"><p>{}</p>\
+             <p>Nothing more was asked. <a href=\"{}\">Follow it on the release's page.</a></p></div>",
+            release.semver,
+            esc(release.outcome.as_deref().unwrap_or("")),
+            esc(&page_of(state, opened))
+        ),
+        &home_of(state, opened),
+    )
+}
+
+/// `GET|HEAD /rollbacks/{link}`: shows, changes nothing.
+pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Response {
+    let opened = match open(&state, &token).await {
+        Ok(opened) => opened,
+        Err(response) => return response,
+    };
+    match releases::rollback_possible(&opened.release) {
+        Ok(true) => respond_with_home(
+            StatusCode::OK,
+            &format!("Roll back v{}", opened.release.semver),
+            &confirmation(&state, &opened, None),
+            &home_of(&state, &opened),
+        ),
+        Ok(false) => already(&state, &opened),
+        Err(err) => problem(
+            StatusCode::CONFLICT,
+            "This release cannot be rolled back",
+            &err.to_string(),
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Form {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /rollbacks/{link}`: asks for the rollback.
+pub async fn roll_back(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    let opened = match open(&state, &token).await {
+        Ok(opened) => opened,
+        Err(response) => return response,
+    };
+    let reason = serde_urlencoded::from_bytes::<Form>(&body)
+        .map(|f| f.reason.trim().to_string())
+        .unwrap_or_default();
+    if reason.is_empty() && releases::rollback_possible(&opened.release).unwrap_or(false) {
+        return respond_with_home(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "A reason is needed",
+            &confirmation(
+                &state,
+                &opened,
+                Some("A rollback needs a reason: it is announced, and the team needs to know why."),
+            ),
+            &home_of(&state, &opened),
+        );
+    }
+    let request = RollbackRequest {
+        release_id: opened.release.id.clone(),
+        actor: opened.approver.id.clone(),
+        reason,
+        via: VIA_LINK.into(),
+    };
+    match releases::request_rollback(&state.deps, state.rollbacks.as_ref(), request).await {
+        Ok(RollbackAsked {
+            release,
+            handed: None,
+        }) => already(&state, &Opened { release, ..opened }),
+        Ok(RollbackAsked {
+            release,
+            handed: Some(handed),
+        }) => {
+            info!(release_id = %release.id, approver = %opened.approver.id, ?handed, "manual rollback asked from a link");
+            (state.hooks.after_change)();
+            let opened = Opened { release, ..opened };
+            let (status, title, text) = match &handed {
+                Handed::Done => (
+                    StatusCode::OK,
+                    "Rolled back",
+                    format!(
+                        "The release is {} now: {}",
+                        opened.release.state,
+                        opened.release.outcome.as_deref().unwrap_or("")
+                    ),
+                ),
+                Handed::Queued => (
+                    StatusCode::ACCEPTED,
+                    "Rollback started",
+                    "The rollback has started; it is announced when it is done.".to_string(),
+                ),
+                Handed::Refused(why) => {
+                    return problem(StatusCode::CONFLICT, "Nothing was rolled back", why);
+                }
+            };
+            respond_with_home(
+                status,
+                title,
+                &format!(
+                    "<h1>{title}</h1><div class=\"card done\" id=\"result\"><p>{}</p>\
+                     <p><a href=\"{}\">Follow it on the release's page.</a></p></div>",
+                    esc(&text),
+                    esc(&page_of(&state, &opened))
+                ),
+                &home_of(&state, &opened),
+            )
+        }
+        Err(err @ (GateError::InvalidState { .. } | GateError::InvalidInput(_))) => problem(
+            StatusCode::CONFLICT,
+            "Nothing was rolled back",
+            &err.to_string(),
+        ),
+        Err(err) => {
+            warn!(error = %err, "a manual rollback could not be asked for");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again in a moment",
+                &format!("shipgate could not start the rollback: {}", err.describe()),
+            )
+        }
+    }
+}
