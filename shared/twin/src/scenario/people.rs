@@ -74,24 +74,31 @@ impl Session<'_> {
                 "{who}'s rollback page answered {status} without the form"
             ));
         }
-        let body = serde_urlencoded::to_string([("reason", reason)]).map_err(|e| e.to_string())?;
+        let (status, text) = self.post_form(&link, &[("reason", reason)]).await?;
+        if status != reqwest::StatusCode::ACCEPTED {
+            return Err(format!("{who}'s rollback answered {status}: {text}"));
+        }
+        self.stack.settle().await.map_err(|e| e.to_string())
+    }
+
+    /// Sends a page's form, as a browser does; the answer's status and the start of its text.
+    async fn post_form(
+        &self,
+        link: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(reqwest::StatusCode, String), String> {
+        let body = serde_urlencoded::to_string(form).map_err(|e| e.to_string())?;
         let answer = self
             .http
-            .post(&link)
+            .post(link)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let status = answer.status();
-        if status != reqwest::StatusCode::ACCEPTED {
-            let text = answer.text().await.unwrap_or_default();
-            return Err(format!(
-                "{who}'s rollback answered {status}: {}",
-                text.chars().take(300).collect::<String>()
-            ));
-        }
-        self.stack.settle().await.map_err(|e| e.to_string())
+        let text = answer.text().await.unwrap_or_default();
+        Ok((status, text.chars().take(300).collect()))
     }
 
     /// Opens the link (GET shows, changes nothing), then presses the button (POST).
@@ -116,26 +123,13 @@ impl Session<'_> {
         if !page.status().is_success() {
             return Err(format!("opening the link answered {}", page.status()));
         }
-        let mut form = vec![("decision", decision.to_string())];
+        let mut form = vec![("decision", decision)];
         if let Some(reason) = reason {
-            form.push(("reason", reason.to_string()));
+            form.push(("reason", reason));
         }
-        let body = serde_urlencoded::to_string(&form).map_err(|e| e.to_string())?;
-        let answer = self
-            .http
-            .post(&link)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = answer.status();
+        let (status, text) = self.post_form(&link, &form).await?;
         if !status.is_success() {
-            let text = answer.text().await.unwrap_or_default();
-            return Err(format!(
-                "the decision answered {status}: {}",
-                text.chars().take(300).collect::<String>()
-            ));
+            return Err(format!("the decision answered {status}: {text}"));
         }
         self.stack.settle().await.map_err(|e| e.to_string())
     }
