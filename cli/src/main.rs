@@ -3,7 +3,9 @@
 mod asl;
 mod context;
 mod cost;
+mod dashboard;
 mod demo;
+mod on_stack;
 mod release;
 mod serve;
 mod twin;
@@ -41,12 +43,17 @@ struct Cli {
     /// The pipeline definition (defaults to the statemachine.json built into this binary).
     #[arg(long, global = true, env = "SHIPGATE_STATEMACHINE")]
     statemachine: Option<PathBuf>,
+    /// Act on a deployed stack (its CloudFormation name) with your AWS credentials, instead
+    /// of the local data directory: release list|show|approve|reject|rollback, window next,
+    /// plan, dashboard-link.
+    #[arg(long, global = true, env = "SHIPGATE_STACK")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub enum Command {
     /// Run the procedure's scenarios on a virtual clock and show each release's timeline.
     Demo(demo::Args),
     /// Start, inspect and decide on releases in the data directory.
@@ -68,6 +75,8 @@ enum Command {
     Cost(cost::Args),
     /// Rehearse the production stack offline: the demo's scenarios on infra/template.yaml as deployed.
     Twin(twin::Args),
+    /// A signed, expiring link to the dashboard for one approver.
+    DashboardLink(dashboard::Args),
     /// Send a signed GitHub webhook (a push from a file) to a running `shipgate serve`.
     #[command(subcommand)]
     Webhook(webhook::Command),
@@ -88,17 +97,21 @@ async fn main() -> ExitCode {
         config: cli.config,
         statemachine: cli.statemachine,
     };
-    let result = match cli.command {
-        Command::Demo(args) => demo::run(&ctx, args).await,
-        Command::Release(cmd) => release::run(&ctx, cmd).await,
-        Command::Tick => release::tick(&ctx).await,
-        Command::Window(cmd) => window::run(&ctx, cmd).await,
-        Command::Plan(args) => window::plan(&ctx, args).await,
-        Command::Asl(cmd) => asl::run(&ctx, cmd).await,
-        Command::Serve(args) => serve::run(&ctx, args).await,
-        Command::Webhook(cmd) => webhook::run(cmd).await,
-        Command::Cost(args) => cost::run(&ctx, args).await,
-        Command::Twin(args) => twin::run(&ctx, args).await,
+    let result = match cli.stack {
+        Some(stack) => on_stack::run(&stack, cli.command).await,
+        None => match cli.command {
+            Command::Demo(args) => demo::run(&ctx, args).await,
+            Command::Release(cmd) => release::run(&ctx, cmd).await,
+            Command::Tick => release::tick(&ctx).await,
+            Command::Window(cmd) => window::run(&ctx, cmd).await,
+            Command::Plan(args) => window::plan(&ctx, args).await,
+            Command::Asl(cmd) => asl::run(&ctx, cmd).await,
+            Command::Serve(args) => serve::run(&ctx, args).await,
+            Command::Webhook(cmd) => webhook::run(cmd).await,
+            Command::Cost(args) => cost::run(&ctx, args).await,
+            Command::Twin(args) => twin::run(&ctx, args).await,
+            Command::DashboardLink(args) => dashboard::run(&ctx, args).await,
+        },
     };
     match result {
         Ok(code) => code,

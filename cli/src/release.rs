@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow};
 use shipgate_core::gates::releases;
-use shipgate_core::model::{Changelog, Decision, NewRelease, ReleaseType};
+use shipgate_core::model::{AuditEvent, Changelog, Decision, NewRelease, ReleaseType};
 use shipgate_core::policy::approval;
 use shipgate_core::ports::ReleaseFilter;
-use shipgate_core::{Release, ReleaseId, ReleaseState, Version};
+use shipgate_core::{Config, Release, ReleaseId, ReleaseState, Version};
 use shipgate_local::runtime::Runtime;
 
 use crate::context::Context;
@@ -47,11 +47,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Approve a release as a configured approver.
+    /// Approve a release as a configured approver (with --stack: as yourself).
     Approve {
         id: ReleaseId,
+        /// The approver's id (locally required; with --stack, yours by your AWS principal).
         #[arg(long = "as")]
-        approver: String,
+        approver: Option<String>,
         /// A hotfix that asks to bypass the window: approve it for the next window instead.
         #[arg(long)]
         without_bypass: bool,
@@ -59,8 +60,9 @@ pub enum Command {
     /// Reject a release, with a reason.
     Reject {
         id: ReleaseId,
+        /// The approver's id (locally required; with --stack, yours by your AWS principal).
         #[arg(long = "as")]
-        approver: String,
+        approver: Option<String>,
         #[arg(long)]
         reason: String,
     },
@@ -69,8 +71,12 @@ pub enum Command {
         id: ReleaseId,
         #[arg(long)]
         reason: String,
-        #[arg(long = "as", default_value = "operator")]
-        actor: String,
+        /// Who rolls back (locally: any name, "operator" by default; with --stack: you, an approver).
+        #[arg(long = "as")]
+        actor: Option<String>,
+        /// With --stack: return once the request is handed over instead of following it.
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -122,7 +128,7 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
                     release.id
                 );
             }
-            print_summary(runtime, &release);
+            print_summary(&runtime.config, &release);
             Ok(ExitCode::SUCCESS)
         }
         Command::List { state, json } => {
@@ -131,48 +137,12 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
                 states: state.into_iter().collect(),
             };
             let list = deps.store.list(&filter).await.map_err(|e| anyhow!(e))?;
-            if json {
-                let views: Vec<_> = list.iter().map(view).collect();
-                println!("{}", serde_json::to_string_pretty(&views)?);
-            } else if list.is_empty() {
-                println!("No releases yet. Start one with `shipgate release start`.");
-            } else {
-                println!(
-                    "{:<28} {:<8} {:<7} {:<17} WAITING ON",
-                    "RELEASE", "VERSION", "TYPE", "STATE"
-                );
-                for r in &list {
-                    println!(
-                        "{:<28} {:<8} {:<7} {:<17} {}",
-                        r.id,
-                        r.semver,
-                        r.release_type,
-                        r.state,
-                        waiting_on(runtime, r)
-                    );
-                }
-            }
+            print_list(&runtime.config, &list, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { id, json } => {
             let release = deps.load(&id).await.map_err(|e| anyhow!(e.describe()))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&view(&release))?);
-            } else {
-                print_summary(runtime, &release);
-                for e in &release.events {
-                    let what =
-                        e.to.map(|s| format!("→ {s}"))
-                            .unwrap_or_else(|| e.kind.clone());
-                    println!(
-                        "  {}  {:<13} {:<19} {}",
-                        e.at.format("%Y-%m-%d %H:%M:%S"),
-                        e.actor,
-                        what,
-                        e.detail
-                    );
-                }
-            }
+            print_show(&runtime.config, &release, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Approve {
@@ -183,7 +153,7 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
             decide(
                 runtime,
                 &id,
-                &approver,
+                &required_as(approver)?,
                 Decision::Approved,
                 None,
                 without_bypass,
@@ -198,14 +168,17 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
             decide(
                 runtime,
                 &id,
-                &approver,
+                &required_as(approver)?,
                 Decision::Rejected,
                 Some(reason),
                 false,
             )
             .await
         }
-        Command::Rollback { id, reason, actor } => {
+        Command::Rollback {
+            id, reason, actor, ..
+        } => {
+            let actor = actor.unwrap_or_else(|| "operator".into());
             let release = releases::manual_rollback(deps, &id, &actor, &reason)
                 .await
                 .map_err(|e| anyhow!(e.describe()))?;
@@ -214,7 +187,7 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
                 .load(&release.id)
                 .await
                 .map_err(|e| anyhow!(e.describe()))?;
-            print_summary(runtime, &release);
+            print_summary(&runtime.config, &release);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -243,7 +216,7 @@ async fn decide(
             decided.quorum.missing.join(" + ")
         );
     }
-    print_summary(runtime, &release);
+    print_summary(&runtime.config, &release);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -263,6 +236,65 @@ pub async fn tick(ctx: &Context) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn required_as(approver: Option<String>) -> Result<String> {
+    approver.ok_or_else(|| {
+        anyhow!("say who decides: --as APPROVER (an approver's id in the configuration)")
+    })
+}
+
+/// Releases as a table (or JSON), newest first.
+pub fn print_list(config: &Config, list: &[Release], json: bool) -> Result<()> {
+    if json {
+        let views: Vec<_> = list.iter().map(view).collect();
+        println!("{}", serde_json::to_string_pretty(&views)?);
+    } else if list.is_empty() {
+        println!("No releases yet.");
+    } else {
+        println!(
+            "{:<28} {:<8} {:<7} {:<17} WAITING ON",
+            "RELEASE", "VERSION", "TYPE", "STATE"
+        );
+        for r in list {
+            println!(
+                "{:<28} {:<8} {:<7} {:<17} {}",
+                r.id,
+                r.semver,
+                r.release_type,
+                r.state,
+                waiting_on(config, r)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One release and its timeline (or JSON).
+pub fn print_show(config: &Config, release: &Release, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view(release))?);
+        return Ok(());
+    }
+    print_summary(config, release);
+    for e in &release.events {
+        print_event(e);
+    }
+    Ok(())
+}
+
+/// One line of a timeline.
+pub fn print_event(e: &AuditEvent) {
+    let what =
+        e.to.map(|s| format!("→ {s}"))
+            .unwrap_or_else(|| e.kind.clone());
+    println!(
+        "  {}  {:<13} {:<19} {}",
+        e.at.format("%Y-%m-%d %H:%M:%S"),
+        e.actor,
+        what,
+        e.detail
+    );
+}
+
 /// A release as shown to people and APIs: without its task tokens.
 fn view(release: &Release) -> serde_json::Value {
     let mut value = serde_json::to_value(release).unwrap_or_default();
@@ -273,10 +305,10 @@ fn view(release: &Release) -> serde_json::Value {
     value
 }
 
-fn waiting_on(runtime: &Runtime, release: &Release) -> String {
+fn waiting_on(config: &Config, release: &Release) -> String {
     match release.state {
         ReleaseState::AwaitingApproval => {
-            let q = approval::quorum(&runtime.config, release);
+            let q = approval::quorum(config, release);
             format!("approval: {}", q.missing.join(" + "))
         }
         ReleaseState::AwaitingWindow => "the deploy window".into(),
@@ -288,14 +320,14 @@ fn waiting_on(runtime: &Runtime, release: &Release) -> String {
     }
 }
 
-fn print_summary(runtime: &Runtime, release: &Release) {
+pub fn print_summary(config: &Config, release: &Release) {
     println!(
         "{}  v{} ({})  {}  — {}",
         release.id,
         release.semver,
         release.release_type,
         release.state,
-        waiting_on(runtime, release)
+        waiting_on(config, release)
     );
     if let Some(prev) = &release.previous_task_definition {
         println!("  previous task definition: {prev}");

@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
 use chrono::Utc;
-use shipgate_core::Version;
 use shipgate_core::model::ReleaseType;
 use shipgate_core::policy::window::WindowPolicy;
 use shipgate_core::ports::ReleaseStore;
+use shipgate_core::{Config, Version};
 use shipgate_local::db::Db;
 use shipgate_local::store::SqliteReleaseStore;
 
@@ -34,7 +34,13 @@ pub struct PlanArgs {
 pub async fn run(ctx: &Context, command: Command) -> Result<ExitCode> {
     let config = ctx.config()?;
     let Command::Next { count } = command;
-    let policy = WindowPolicy::new(&config);
+    print_windows(&config, count);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The next `count` windows of `config`, from now.
+pub fn print_windows(config: &Config, count: usize) {
+    let policy = WindowPolicy::new(config);
     for slot in policy.upcoming(Utc::now(), count) {
         let note = match &slot.frozen_by {
             Some(reason) => format!("FROZEN: {reason}"),
@@ -51,7 +57,6 @@ pub async fn run(ctx: &Context, command: Command) -> Result<ExitCode> {
             note
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
@@ -59,6 +64,12 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     let store = SqliteReleaseStore::new(
         Db::open(&ctx.data_dir.join("shipgate.db")).map_err(|e| anyhow!(e))?,
     );
+    print_plan(&config, &store, &args).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a release of `args.version` would be, after the last one `store` has released.
+pub async fn print_plan(config: &Config, store: &dyn ReleaseStore, args: &PlanArgs) -> Result<()> {
     let last = store
         .last_released(&config.service.name)
         .await
@@ -90,7 +101,7 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
             .collect();
         println!("    {role}: {}", who.join(", "));
     }
-    let policy = WindowPolicy::new(&config);
+    let policy = WindowPolicy::new(config);
     match policy.next_start(Utc::now()) {
         Some(at) => println!(
             "  earliest deploy if approved now: {} UTC",
@@ -103,5 +114,5 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
             "  as a hotfix it may bypass the window with --bypass-window \"reason\" (announced)"
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

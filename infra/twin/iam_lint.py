@@ -68,6 +68,7 @@ ALLOWED = {
     ("WindowFunctionRole", "ResumeQueuedRelease", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("AnnounceFunctionRole", "EndSupersededWaits", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("CallbackFunctionRole", "DecideApproval", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
+    ("ApproverPolicy", "DecideApproval", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
 }
 
 EDGE_URL = "http://twin.invalid"  # only in function URLs, never in a policy

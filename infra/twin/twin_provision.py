@@ -60,12 +60,18 @@ def check_enforcement(client, admin: dict) -> None:
 
 # ---------------------------------------------------------------------- provisioning
 
+# The people the twin gives AWS credentials, with the template's policies each gets.
+OPERATORS = {"twin-reader": ("ReaderPolicy",), "twin-approver": ("ReaderPolicy", "ApproverPolicy")}
+
+
 class Provisioner:
     def __init__(self, r: Resolver, client, admin: dict, seed: dict, ecs: EcsTwin):
         self.r, self.seed, self.ecs = r, seed, ecs
         self.client, self.admin, self._clients, self._equivalents = client, admin, {}, {}
         self.iam = self.c("iam")
         self.credentials: dict[str, dict] = {}  # role logical id -> user key
+        self.widened: dict[str, str] = {}  # managed policy ARN -> ARN of its widened copy
+        self.operators: dict[str, dict] = {}  # user name -> ARN, key
         self.role_owner: dict[str, str] = {}  # role logical id -> function/state machine lid
 
     def c(self, service: str):
@@ -82,6 +88,8 @@ class Provisioner:
         self.alarms()
         self.schedules()
         self.log_groups()
+        self.stack_record()
+        self.people()
 
     # --- IAM
     def owners(self) -> None:
@@ -95,7 +103,7 @@ class Provisioner:
 
     def iam_resources(self) -> None:
         self.owners()
-        widened: dict[str, str] = {}  # managed policy ARN -> ARN of its widened copy
+        widened = self.widened
         extra_managed: dict[str, list[str]] = {}  # role name -> policies attached by the policy
         extra_inline: dict[str, list[dict]] = {}
         for lid in self.r.of_type("AWS::IAM::ManagedPolicy"):
@@ -263,6 +271,31 @@ class Provisioner:
                 logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
 
 
+    # --- what people at a terminal reach
+    def stack_record(self) -> None:
+        """The stack as CloudFormation describes it: its outputs, resolved. (The resources
+        are provisioned above; the record carries one placeholder so moto accepts it.)"""
+        body = {"Resources": {"Provisioned": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {name: {"Value": str(value)} for name, value in self.r.outputs().items()
+                            if value not in (None, "")}}
+        self.c("cloudformation").create_stack(StackName=self.r.stack, TemplateBody=json.dumps(body))
+
+    def people(self) -> None:
+        """Two people with the template's CLI policies: one who may read, one who may also
+        decide (if the template has them)."""
+        policies = {lid: self.r.physical_id(lid, lid) for lid in ("ReaderPolicy", "ApproverPolicy")
+                    if lid in self.r.resources}
+        for user, lids in OPERATORS.items():
+            if not all(lid in policies for lid in lids):
+                continue
+            arn = self.iam.create_user(UserName=user)["User"]["Arn"]
+            for lid in lids:
+                self.iam.attach_user_policy(UserName=user, PolicyArn=self.widened[policies[lid]])
+            key = self.iam.create_access_key(UserName=user)["AccessKey"]
+            self.operators[user] = {"arn": arn, "credentials": {
+                "access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}}
+
+
 # -------------------------------------------------------------------------- manifest
 
 def env_string(value) -> str:
@@ -328,4 +361,4 @@ def build_manifest(r: Resolver, p: Provisioner, endpoint: str, control: str, adm
     return {"endpoint": endpoint, "control": control, "region": REGION, "account": ACCOUNT, "stack_name": r.stack,
             "admin": admin, "functions": functions, "state_machine": state_machine, "roles": roles,
             "schedules": list_schedules(), "rules": rules, "permissions": permissions,
-            "table": tables[0] if tables else None, "outputs": r.outputs()}
+            "table": tables[0] if tables else None, "outputs": r.outputs(), "operators": p.operators}

@@ -10,6 +10,7 @@ pub mod events;
 pub mod http;
 pub mod lambda;
 pub mod notify;
+pub mod operator;
 pub mod probe;
 pub mod scheduler;
 pub mod sent;

@@ -104,6 +104,16 @@ pub struct Manifest {
     pub table: String,
     #[serde(default)]
     pub outputs: BTreeMap<String, Value>,
+    /// People at a terminal, by IAM user name, with the template's CLI policies.
+    #[serde(default)]
+    pub operators: BTreeMap<String, Operator>,
+}
+
+/// An IAM user standing for a person who runs `shipgate --stack`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Operator {
+    pub arn: String,
+    pub credentials: Credentials,
 }
 
 impl Manifest {
@@ -139,6 +149,12 @@ impl Manifest {
                     .is_some_and(|c| c.access_key_id == access_key_id)
             })
             .map(|(id, _)| id.clone())
+            .or_else(|| {
+                self.operators
+                    .iter()
+                    .find(|(_, o)| o.credentials.access_key_id == access_key_id)
+                    .map(|(name, _)| name.clone())
+            })
     }
 
     /// The role whose ARN is `arn`.

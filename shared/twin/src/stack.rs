@@ -122,6 +122,11 @@ pub struct Stack {
     pub edge_url: String,
     /// EventBridge's API (`PutEvents`), as `AWS_ENDPOINT_URL_EVENTBRIDGE` points to it.
     pub events_url: String,
+    /// The Step Functions API, as `AWS_ENDPOINT_URL_SFN` points to it.
+    pub sfn_url: String,
+    /// Slack's Web API double, as `SHIPGATE_SLACK_API_URL` points to it.
+    pub slack_api_url: String,
+    faketime: PathBuf,
     launcher: Option<Launcher>,
     moto_cursor: Mutex<usize>,
     schedules: Mutex<HashMap<String, Tracked>>,
@@ -382,6 +387,9 @@ impl Stack {
             secrets,
             edge_url,
             events_url,
+            sfn_url,
+            slack_api_url: format!("{outside_url}/slack/api"),
+            faketime,
             launcher: Some(launcher),
             moto_cursor: Mutex::new(set_up),
             schedules: Mutex::default(),
@@ -389,6 +397,35 @@ impl Stack {
             rules,
             _servers: servers,
         })
+    }
+
+    /// The environment a process run by the operator `user` (an IAM user of the twin's,
+    /// `twin-reader` or `twin-approver`) needs to reach this stack as deployed: the user's
+    /// credentials, the stack's endpoints and its clock.
+    pub fn operator_env(&self, user: &str) -> Option<Vec<(String, String)>> {
+        let operator = self.manifest.operators.get(user)?;
+        let mut env = vec![
+            ("AWS_REGION".into(), self.manifest.region.clone()),
+            ("AWS_DEFAULT_REGION".into(), self.manifest.region.clone()),
+            (
+                "AWS_ACCESS_KEY_ID".into(),
+                operator.credentials.access_key_id.clone(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                operator.credentials.secret_access_key.clone(),
+            ),
+            ("AWS_ENDPOINT_URL".into(), self.manifest.endpoint.clone()),
+            ("AWS_ENDPOINT_URL_SFN".into(), self.sfn_url.clone()),
+            (
+                "AWS_ENDPOINT_URL_EVENTBRIDGE".into(),
+                self.events_url.clone(),
+            ),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("SHIPGATE_SLACK_API_URL".into(), self.slack_api_url.clone()),
+        ];
+        env.extend(faketime_env(&self.faketime, self.clock.file()));
+        Some(env)
     }
 
     /// The function URL of the function with logical id `logical_id`.

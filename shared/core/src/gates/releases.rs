@@ -149,6 +149,20 @@ pub async fn decide_with(
     reason: Option<String>,
     without_bypass: bool,
 ) -> Result<Decided, GateError> {
+    decide_via(deps, id, approver, decision, reason, without_bypass, None).await
+}
+
+/// [`decide_with`], naming in the timeline where the decision came from and who took it
+/// there (`via`: "the CLI as arn:aws:iam::…:user/dana").
+pub async fn decide_via(
+    deps: &Deps,
+    id: &ReleaseId,
+    approver: &str,
+    decision: Decision,
+    reason: Option<String>,
+    without_bypass: bool,
+    via: Option<&str>,
+) -> Result<Decided, GateError> {
     if without_bypass && decision != Decision::Approved {
         return Err(GateError::InvalidInput(
             "only an approval can leave the window bypass out".into(),
@@ -156,7 +170,14 @@ pub async fn decide_with(
     }
     let mut last_conflict = None;
     for _ in 0..DECISION_TRIES {
-        match try_decide(deps, id, approver, decision, reason.clone(), without_bypass).await {
+        let asked = Asked {
+            approver,
+            decision,
+            reason: reason.clone(),
+            without_bypass,
+            via,
+        };
+        match try_decide(deps, id, asked).await {
             Err(GateError::Conflict(id, source)) => {
                 last_conflict = Some(GateError::Conflict(id, source))
             }
@@ -170,14 +191,24 @@ pub async fn decide_with(
     Err(last_conflict.unwrap_or_else(|| GateError::NotFound(id.to_string())))
 }
 
-async fn try_decide(
-    deps: &Deps,
-    id: &ReleaseId,
-    approver: &str,
+/// One decision as asked for.
+struct Asked<'a> {
+    approver: &'a str,
     decision: Decision,
     reason: Option<String>,
     without_bypass: bool,
-) -> Result<Decided, GateError> {
+    via: Option<&'a str>,
+}
+
+async fn try_decide(deps: &Deps, id: &ReleaseId, asked: Asked<'_>) -> Result<Decided, GateError> {
+    let Asked {
+        approver,
+        decision,
+        reason,
+        without_bypass,
+        via,
+    } = asked;
+    let from = via.map(|v| format!(" — from {v}")).unwrap_or_default();
     let mut release = deps.load(id).await?;
     let already = release
         .approvals
@@ -222,7 +253,7 @@ async fn try_decide(
                 now,
                 approver,
                 "approved",
-                format!("approved as {}{what}", record.role),
+                format!("approved as {}{what}{from}", record.role),
             );
         }
         Decision::Rejected => {
@@ -231,7 +262,7 @@ async fn try_decide(
             release.transition(
                 ReleaseState::Rejected,
                 approver,
-                format!("rejected: {why}"),
+                format!("rejected: {why}{from}"),
                 now,
             )?;
         }

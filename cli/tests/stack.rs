@@ -1,0 +1,340 @@
+//! `shipgate --stack NAME`: the CLI on the deployed stack, run against the twin as two
+//! people would — an IAM user with the template's `ReaderPolicy`, and an approver with
+//! `ReaderPolicy` and `ApproverPolicy` whose principal the configuration maps to `lee`.
+//! Every `shipgate --stack` command of `docs/operations.md` is run as written. Needs what
+//! `.ci/run` installs (moto[server], aws-sam-translator, boto3, Debian's faketime) and the
+//! function binaries (`cargo build --workspace --bins`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use chrono::{DateTime, Utc};
+use shipgate_core::{Config, Release, ReleaseState};
+use shipgate_local::demo::StartSpec;
+use shipgate_twin::scenario::Session;
+use shipgate_twin::{Stack, StackOptions};
+
+const READER: &str = "twin-reader";
+const APPROVER: &str = "twin-approver";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn options(dir: &Path) -> StackOptions {
+    let exe = std::env::current_exe().unwrap();
+    let bin_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    assert!(
+        bin_dir.join("rollback").exists(),
+        "the function binaries are missing: cargo build --workspace --bins"
+    );
+    StackOptions {
+        template: repo().join("infra/template.yaml"),
+        parameters: repo().join("infra/twin/parameters.json"),
+        launcher: repo().join("infra/twin/launcher.py"),
+        python: "python3".into(),
+        bin_dir,
+        work_dir: dir.join("stack"),
+        stack_name: "shipgate".into(),
+        task_seconds: 0.2,
+    }
+}
+
+/// The repository's configuration, with the approver user's principal as Lee's.
+fn config(approver_arn: &str) -> Config {
+    let text = std::fs::read_to_string(repo().join("shipgate.toml")).unwrap();
+    let mut config = Config::from_toml_str(&text).unwrap();
+    config.service.initial_version = "1.2.0".parse().unwrap();
+    let lee = config.approvers.iter_mut().find(|a| a.id == "lee").unwrap();
+    lee.aws_principals = vec![approver_arn.to_string()];
+    config
+}
+
+/// The `shipgate --stack shipgate` commands of docs/operations.md, as written.
+fn documented() -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
+    let mut in_sh = false;
+    let mut commands = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_sh = !in_sh && trimmed == "```sh";
+            continue;
+        }
+        if in_sh && trimmed.starts_with("shipgate --stack shipgate ") {
+            commands.push(trimmed.to_string());
+        }
+    }
+    commands
+}
+
+struct Cli<'a> {
+    stack: &'a Stack,
+    docs: Vec<String>,
+    ran: BTreeSet<String>,
+}
+
+impl Cli<'_> {
+    /// Runs `args` as `user`.
+    async fn run(&self, user: &str, args: &[&str]) -> Output {
+        let env = self.stack.operator_env(user).expect("the twin's operator");
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+            .current_dir(repo())
+            .args(args)
+            .env_remove("AWS_PROFILE")
+            .env_remove("SHIPGATE_LOG")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .envs(env)
+            .output()
+            .await
+            .unwrap()
+    }
+
+    /// Runs the documented command that starts with `prefix`, with `$RELEASE` standing for
+    /// `release`, as `user`.
+    async fn documented(&mut self, user: &str, prefix: &str, release: &str) -> Output {
+        let line = self
+            .docs
+            .iter()
+            .find(|c| c.starts_with(prefix))
+            .unwrap_or_else(|| panic!("docs/operations.md shows no `{prefix}…`"))
+            .clone();
+        self.ran.insert(line.clone());
+        let words = shlex::split(&line.replace("$RELEASE", release)).unwrap();
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        self.run(user, &args).await
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn succeeded(out: &Output) -> String {
+    assert!(out.status.success(), "{}", text(out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn refused(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "{}", text(out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn release(session: &Session<'_>, n: usize) -> Release {
+    session.release(n).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn people_read_decide_and_roll_back_on_the_deployed_stack_with_their_own_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let approver_arn = format!("arn:aws:iam::123456789012:user/{APPROVER}");
+    let stack = Stack::up(
+        &options(dir.path()),
+        config(&approver_arn),
+        at("2026-03-10T09:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stack.manifest.operators[APPROVER].arn, approver_arn,
+        "the twin names its approver as the configuration does"
+    );
+    let mut cli = Cli {
+        stack: &stack,
+        docs: documented(),
+        ran: BTreeSet::new(),
+    };
+    let mut session = Session::new(&stack).await;
+
+    // Given release 1.3.0 pushed at 09:00, waiting for the Eng Lead at 14:00
+    session.push(&StartSpec::new("1.3.0")).await.unwrap();
+    session
+        .run_until(at("2026-03-10T14:00:00Z"), false)
+        .await
+        .unwrap();
+    let first = release(&session, 0).await;
+    let id = first.id.to_string();
+    assert_eq!(first.state, ReleaseState::AwaitingApproval);
+
+    // A reader sees it, the windows and a plan
+    let listed = succeeded(
+        &cli.documented(READER, "shipgate --stack shipgate release list", &id)
+            .await,
+    );
+    assert!(listed.contains(&id), "{listed}");
+    assert!(listed.contains("approval: Eng Lead"), "{listed}");
+    let json = succeeded(
+        &cli.run(
+            READER,
+            &["--stack", "shipgate", "release", "list", "--json"],
+        )
+        .await,
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json[0]["id"], id.as_str());
+    assert!(
+        json[0].get("approval_token").is_none(),
+        "no task token shown"
+    );
+    let shown = succeeded(
+        &cli.documented(READER, "shipgate --stack shipgate release show", &id)
+            .await,
+    );
+    assert!(shown.contains("AwaitingApproval"), "{shown}");
+    let windows = succeeded(
+        &cli.documented(READER, "shipgate --stack shipgate window next", &id)
+            .await,
+    );
+    assert!(windows.contains("03:00–05:00 UTC"), "{windows}");
+    let plan = succeeded(
+        &cli.documented(READER, "shipgate --stack shipgate plan", &id)
+            .await,
+    );
+    assert!(plan.contains("approvals:  Eng Lead"), "{plan}");
+
+    // …but may not decide, roll back or sign a dashboard link
+    let why = refused(
+        &cli.run(READER, &["--stack", "shipgate", "release", "approve", &id])
+            .await,
+    );
+    assert!(why.contains("not an approver"), "{why}");
+    assert!(why.contains(&format!("user/{READER}")), "{why}");
+    refused(
+        &cli.run(READER, &["--stack", "shipgate", "dashboard-link"])
+            .await,
+    );
+
+    // The approver acts as themselves only
+    let why = refused(
+        &cli.run(
+            APPROVER,
+            &[
+                "--stack", "shipgate", "release", "approve", &id, "--as", "taylor",
+            ],
+        )
+        .await,
+    );
+    assert!(why.contains("are lee"), "{why}");
+
+    // The approver's dashboard link opens the dashboard; altered, it opens nothing
+    let link = succeeded(
+        &cli.documented(APPROVER, "shipgate --stack shipgate dashboard-link", &id)
+            .await,
+    );
+    let link = link.trim();
+    assert!(
+        link.starts_with(&stack.url_of("CallbackFunction").unwrap()),
+        "{link}"
+    );
+    let http = reqwest::Client::new();
+    let page = http.get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(&id));
+    let altered = format!("{}x", &link[..link.len() - 1]);
+    let page = http.get(&altered).send().await.unwrap();
+    assert_eq!(page.status(), 401);
+    assert!(!page.text().await.unwrap().contains(&id));
+
+    // When the approver approves from a terminal
+    let approved = succeeded(
+        &cli.documented(APPROVER, "shipgate --stack shipgate release approve", &id)
+            .await,
+    );
+    assert!(approved.contains(&id), "{approved}");
+    stack.settle().await.unwrap();
+
+    // Then the release waits for the window, and its timeline names the principal
+    let first = release(&session, 0).await;
+    assert_eq!(first.state, ReleaseState::AwaitingWindow);
+    let decision = first.events.iter().find(|e| e.kind == "approved").unwrap();
+    assert_eq!(decision.actor, "lee");
+    assert!(
+        decision
+            .detail
+            .contains(&format!("from the CLI as {approver_arn}")),
+        "{}",
+        decision.detail
+    );
+
+    // A second release, rejected from the terminal with its reason
+    session.push(&StartSpec::new("1.4.0")).await.unwrap();
+    session
+        .run_until(at("2026-03-10T15:00:00Z"), false)
+        .await
+        .unwrap();
+    let second = release(&session, 1).await;
+    assert_eq!(second.state, ReleaseState::AwaitingApproval);
+    succeeded(
+        &cli.documented(
+            APPROVER,
+            "shipgate --stack shipgate release reject",
+            second.id.as_str(),
+        )
+        .await,
+    );
+    stack.settle().await.unwrap();
+    let second = release(&session, 1).await;
+    assert_eq!(second.state, ReleaseState::Rejected);
+    assert!(
+        second
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.contains("the migration locks the jobs table")),
+        "{:?}",
+        second.outcome
+    );
+
+    // The first deploys in the window and succeeds
+    session
+        .run_until(at("2026-03-11T05:00:00Z"), false)
+        .await
+        .unwrap();
+    let first = release(&session, 0).await;
+    assert_eq!(first.state, ReleaseState::Succeeded, "{:?}", first.outcome);
+    let previous = first.previous_task_definition.clone().unwrap();
+
+    // When the approver rolls it back from the terminal, the command follows it to its end
+    let rolled = succeeded(
+        &cli.documented(APPROVER, "shipgate --stack shipgate release rollback", &id)
+            .await,
+    );
+    assert!(rolled.contains("RolledBack"), "{rolled}");
+    stack.settle().await.unwrap();
+    let first = release(&session, 0).await;
+    assert_eq!(first.state, ReleaseState::RolledBack);
+    let asked = first
+        .events
+        .iter()
+        .find(|e| e.kind == "rollback-requested")
+        .unwrap();
+    assert!(asked.detail.contains(&approver_arn), "{}", asked.detail);
+    let service = stack.control.service().await.unwrap();
+    assert_eq!(
+        service.task_definition.as_deref(),
+        Some(previous.as_str()),
+        "back on the recorded revision"
+    );
+
+    // Every documented --stack command ran, and no call of the two people was denied
+    let documented: BTreeSet<String> = cli.docs.iter().cloned().collect();
+    assert_eq!(cli.ran, documented, "a documented command was not run");
+    stack.sync_calls().await.unwrap();
+    let denied: Vec<_> = stack
+        .calls
+        .denied()
+        .into_iter()
+        .filter(|c| c.call.function == READER || c.call.function == APPROVER)
+        .collect();
+    assert!(denied.is_empty(), "{denied:?}");
+    stack.down().await;
+}
