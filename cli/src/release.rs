@@ -188,6 +188,15 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
                 .await
                 .map_err(|e| anyhow!(e.describe()))?;
             print_summary(&runtime.config, &release);
+            if release.state == ReleaseState::RollingBack {
+                let next = runtime
+                    .next_event()?
+                    .map(|t| format!(" (next check due {} UTC)", t.format("%Y-%m-%d %H:%M:%S")));
+                println!(
+                    "The service is pointed back; the release is RolledBack once the restored version is seen stable and healthy. `shipgate tick` runs the checks{}.",
+                    next.unwrap_or_default()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -315,7 +324,7 @@ fn waiting_on(config: &Config, release: &Release) -> String {
         ReleaseState::Deploying => "the deployment to become stable".into(),
         ReleaseState::HealthChecking => "health checks".into(),
         ReleaseState::Monitoring => "the monitoring hour".into(),
-        ReleaseState::RollingBack => "the rollback".into(),
+        ReleaseState::RollingBack => "the restored version to be seen stable and healthy".into(),
         _ => release.outcome.clone().unwrap_or_default(),
     }
 }

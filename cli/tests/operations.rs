@@ -183,8 +183,20 @@ fn every_local_command_of_the_operations_page_does_what_it_says() {
         "{live}"
     );
     let rolled = ok(&doc.run(&open, "shipgate release rollback", hotfix));
-    assert!(rolled.contains("RolledBack"), "{rolled}");
-    assert_eq!(state(&open, hotfix), "RolledBack");
+    // Pointed back at once; RolledBack only once the restore is seen working
+    assert!(rolled.contains("RollingBack"), "{rolled}");
+    assert!(rolled.contains("shipgate tick"), "{rolled}");
+    let release: Value = serde_json::from_str(&ok(&shipgate(
+        &open,
+        &["release", "show", hotfix, "--json"],
+    )))
+    .unwrap();
+    let restored = release["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "restored");
+    assert!(restored, "{release:#}");
 
     let documented: BTreeSet<String> = doc.commands.iter().cloned().collect();
     assert_eq!(doc.ran, documented, "a documented command was not run");

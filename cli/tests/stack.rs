@@ -303,11 +303,20 @@ async fn people_read_decide_and_roll_back_on_the_deployed_stack_with_their_own_c
     assert_eq!(first.state, ReleaseState::Succeeded, "{:?}", first.outcome);
     let previous = first.previous_task_definition.clone().unwrap();
 
-    // When the approver rolls it back from the terminal, the command follows it to its end
-    let rolled = succeeded(
-        &cli.documented(APPROVER, "shipgate --stack shipgate release rollback", &id)
-            .await,
-    );
+    // When the approver rolls it back from the terminal, the command follows it to its end:
+    // the service pointed back, then seen stable and healthy (time moves on meanwhile)
+    let following = cli.documented(APPROVER, "shipgate --stack shipgate release rollback", &id);
+    let clock = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let next = stack.clock.now() + chrono::Duration::seconds(30);
+            session.run_until(next, false).await.unwrap();
+        }
+    };
+    let rolled = tokio::select! {
+        out = following => succeeded(&out),
+        _ = clock => unreachable!(),
+    };
     assert!(rolled.contains("RolledBack"), "{rolled}");
     stack.settle().await.unwrap();
     let first = release(&session, 0).await;

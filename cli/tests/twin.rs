@@ -64,7 +64,7 @@ fn every_scenario_ends_on_the_twin_as_it_does_locally_with_no_call_denied() {
         String::from_utf8_lossy(&twin.stderr)
     );
     let demo_reports = lines(&demo);
-    assert_eq!(demo_reports.len(), 16);
+    assert_eq!(demo_reports.len(), 17);
     assert_eq!(twin_reports.len(), demo_reports.len());
     let mut callers = BTreeSet::new();
     for (local, twin) in demo_reports.iter().zip(&twin_reports) {

@@ -91,9 +91,11 @@ async fn a_manual_rollback_of_a_succeeded_release_restores_and_announces() {
     let release = releases::manual_rollback(&runtime.deps, &id, "taylor", "signups dropped")
         .await
         .unwrap();
-    assert_eq!(release.state, ReleaseState::RolledBack);
-    // ECS rolls the service back over a few minutes.
+    // Pointed back; recorded rolled back only once the restore is seen working.
+    assert_eq!(release.state, ReleaseState::RollingBack);
+    // ECS rolls the service back over a few minutes; an execution of its own verifies it.
     runtime.run_until(at("2026-03-11T06:10:00Z")).await.unwrap();
+    assert_eq!(load(&runtime, &id).await.state, ReleaseState::RolledBack);
     assert_eq!(
         runtime
             .ecs

@@ -95,8 +95,31 @@ fn every_gate_after_deploy_starts_is_caught_into_rollback() {
             "{name} must catch into Rollback"
         );
     }
-    assert_eq!(def["States"]["Rollback"]["Next"], "Announce");
+    assert_eq!(def["States"]["Rollback"]["Next"], "RestoreStarted");
     assert_eq!(def["States"]["Rollback"]["Catch"][0]["Next"], "Announce");
+}
+
+#[test]
+fn a_restore_is_verified_before_the_release_is_announced() {
+    let def = definition();
+    let states = &def["States"];
+    // Pointed back but not ended: wait, then verify, until the rollback gate says it ended.
+    let started = &states["RestoreStarted"];
+    assert_eq!(started["Choices"][0]["Variable"], "$.rollback.ended");
+    assert_eq!(started["Choices"][0]["BooleanEquals"], false);
+    assert_eq!(started["Choices"][0]["Next"], "WaitForRestore");
+    assert_eq!(started["Default"], "Announce");
+    assert_eq!(states["WaitForRestore"]["Next"], "VerifyRestore");
+    let verify = &states["VerifyRestore"];
+    assert_eq!(verify["Parameters"]["Payload"]["step"], "verify");
+    assert_eq!(verify["Next"], "RestoreStarted");
+    assert_eq!(verify["Catch"][0]["Next"], "Announce");
+    // A release rolled back after it had finished enters the loop directly.
+    assert_eq!(
+        states["HasSettings"]["Choices"][0]["Variable"],
+        "$.restore_only"
+    );
+    assert_eq!(states["RestoreOnly"]["Next"], "WaitForRestore");
 }
 
 #[test]

@@ -232,6 +232,8 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.runtime.run_due().await.unwrap();
+    let later = server.runtime.now() + chrono::Duration::minutes(10);
+    server.runtime.run_until(later).await.unwrap();
     assert_eq!(server.release(&first).await.state, ReleaseState::RolledBack);
     client.wait().for_element(Locator::Css("#releases")).await?;
     assert_eq!(client.current_url().await?.path(), "/");

@@ -107,6 +107,10 @@ async fn a_signed_push_is_approved_deploys_and_rolls_back_on_an_alarm_visible_on
         .unwrap();
     assert_eq!(tripped["rolled_back"], id.as_str());
     server.runtime.run_due().await.unwrap();
+    assert_eq!(server.release(&id).await.state, ReleaseState::RollingBack);
+    // Recorded once the restored deployment is seen stable and healthy
+    let later = server.runtime.now() + chrono::Duration::minutes(10);
+    server.runtime.run_until(later).await.unwrap();
     let rolled = server.release(&id).await;
     assert_eq!(rolled.state, ReleaseState::RolledBack);
 

@@ -135,6 +135,8 @@ async fn a_trip_needs_this_machine_and_the_token_and_counts_only_for_its_release
         .unwrap();
     assert_eq!(pressed.status().as_u16(), 303);
     server.runtime.run_due().await.unwrap();
+    let later = server.runtime.now() + chrono::Duration::minutes(10);
+    server.runtime.run_until(later).await.unwrap();
     assert_eq!(server.release(&first).await.state, ReleaseState::RolledBack);
 
     // A week later another release is monitored: the old trip does not roll it back.

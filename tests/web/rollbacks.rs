@@ -116,10 +116,14 @@ async fn an_approver_rolls_a_shipped_release_back_from_their_link_once_with_a_re
     assert_eq!(status, 403);
     assert_eq!(server.release(&id).await.state, ReleaseState::Succeeded);
 
-    // With a reason: rolled back (locally, before the answer), recorded with who and why.
+    // With a reason: pointed back (locally, before the answer), recorded with who and why,
+    // and rolled back once the restore is seen working.
     let (status, text) = post_form(&client, &link, form("Signups fail on Safari")).await;
     assert_eq!(status, 200, "{text}");
-    assert!(text.contains("RolledBack"), "{text}");
+    assert!(text.contains("RollingBack"), "{text}");
+    assert!(text.contains("seen stable and healthy"), "{text}");
+    let later = server.runtime.now() + chrono::Duration::minutes(10);
+    server.runtime.run_until(later).await.unwrap();
     let release = server.release(&id).await;
     assert_eq!(release.state, ReleaseState::RolledBack);
     let asked = release
@@ -263,6 +267,8 @@ async fn the_roll_back_button_opens_a_modal_for_approvers_and_its_reason_rolls_b
         .await
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
+    let later = server.runtime.now() + chrono::Duration::minutes(10);
+    server.runtime.run_until(later).await.unwrap();
     let release = server.release(&id).await;
     assert_eq!(release.state, ReleaseState::RolledBack);
     let asked = release

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use shipgate_core::ports::{BoxError, Notification, Notifier, NotifyError, Posted};
 
 use crate::http::HttpsClient;
-use tracing::info;
+use tracing::{info, warn};
 
 /// The HTTP client for Slack and the status page: rustls with ring, a timeout on every call.
 pub fn http_client(timeout: Duration) -> Result<HttpsClient, BoxError> {
@@ -362,6 +362,20 @@ impl AwsNotifier {
             ) => {
                 page.update(status, text, release_id).await?;
                 info!(release_id, status, "status page updated");
+            }
+            (
+                Notification::Page {
+                    to,
+                    summary,
+                    text,
+                    release_id,
+                },
+                Some(email),
+                _,
+                _,
+            ) => {
+                let id = email.send(to, &format!("[PAGE] {summary}"), text).await?;
+                warn!(release_id, message_id = %id, "on-call paged");
             }
             (other, ..) => info!(
                 channel = other.channel(),

@@ -283,6 +283,10 @@ pub struct NotificationsConfig {
     /// Addresses told of every outcome besides the approvers.
     #[serde(default)]
     pub email_to: Vec<String>,
+    /// Who is paged when a person must act now (a rollback failed or was not verified):
+    /// email addresses, sent as urgent messages.
+    #[serde(default)]
+    pub on_call: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

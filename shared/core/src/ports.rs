@@ -343,6 +343,15 @@ pub enum Notification {
         blocks: Value,
         release_id: String,
     },
+    /// Pages the on-call engineers (`notifications.on_call`): something needs a person now
+    /// (a rollback failed or could not be verified). Sent as an urgent email until a paging
+    /// service is configured.
+    Page {
+        to: Vec<String>,
+        summary: String,
+        text: String,
+        release_id: String,
+    },
     /// Opens a modal for the Slack user `to` who just pressed a button (`views.open` with
     /// the click's `trigger_id`, valid for three seconds): the Roll back button's form.
     SlackModal {
@@ -362,6 +371,7 @@ impl Notification {
             Notification::StatusPage { .. } => "status_page",
             Notification::SlackUpdate { .. } => "slack_update",
             Notification::SlackModal { .. } => "slack_modal",
+            Notification::Page { .. } => "page",
         }
     }
 
@@ -371,7 +381,8 @@ impl Notification {
             | Notification::Email { text, .. }
             | Notification::StatusPage { text, .. }
             | Notification::SlackUpdate { text, .. }
-            | Notification::SlackModal { text, .. } => text,
+            | Notification::SlackModal { text, .. }
+            | Notification::Page { text, .. } => text,
         }
     }
 }

@@ -13,6 +13,7 @@ use shipgate_local::demo::{
     Action, AnnouncementView, ReleaseReport, Scenario, ScenarioReport, StartSpec, commit_for,
     ending_problems, push_messages, state_problems,
 };
+use shipgate_local::ecs::Faults;
 use shipgate_web::signature::github_signature;
 
 mod people;
@@ -318,6 +319,7 @@ impl<'a> Session<'a> {
                 }
                 Ok(())
             }
+            Action::Fault { version, faults } => self.set_faults(version, faults).await,
             Action::ExpectNoAlarm => {
                 let sdk = admin_sdk(self.stack).await;
                 let described = aws_sdk_cloudwatch::Client::new(&sdk)
@@ -374,6 +376,33 @@ impl<'a> Session<'a> {
     }
 
     /// A push to the release branch, signed with the webhook secret, to the trigger's URL.
+    /// Version `tag`'s faults: in moto's ECS, the demo application and the alarms.
+    pub async fn set_faults(&mut self, tag: &str, faults: &Faults) -> Result<(), TwinError> {
+        self.stack
+            .control
+            .set_faults(&json!({ tag: {
+                "fail_stability": faults.fail_stability,
+                "migration_exit_code": faults.migration_exit_code,
+                "reverse_migration_exit_code": faults.reverse_migration_exit_code,
+            }}))
+            .await?;
+        if let Some(path) = &faults.failing_path
+            && let Ok(mut failing) = self.stack.outside.failing_paths.lock()
+        {
+            failing.insert(tag.to_string(), path.clone());
+        }
+        if let Some((alarm, minutes)) = &faults.alarm_after_minutes {
+            self.alarm_faults
+                .push((tag.to_string(), alarm.clone(), *minutes, false));
+        }
+        if faults.error_rate.is_some() || faults.p99_latency_ms.is_some() {
+            self.problems.push(
+                "error-rate and latency faults need a load balancer's metrics, which the twin's stack has none of".into(),
+            );
+        }
+        Ok(())
+    }
+
     pub async fn push(&mut self, spec: &StartSpec) -> Result<(), TwinError> {
         let version: Version = spec
             .version
@@ -386,30 +415,8 @@ impl<'a> Session<'a> {
             .max()
             .unwrap_or(self.stack.config.service.initial_version);
         let messages = push_messages(spec, version, base);
-        let faults = &spec.faults;
         let tag = spec.version.to_string();
-        self.stack
-            .control
-            .set_faults(&json!({ tag.clone(): {
-                "fail_stability": faults.fail_stability,
-                "migration_exit_code": faults.migration_exit_code,
-                "reverse_migration_exit_code": faults.reverse_migration_exit_code,
-            }}))
-            .await?;
-        if let Some(path) = &faults.failing_path
-            && let Ok(mut failing) = self.stack.outside.failing_paths.lock()
-        {
-            failing.insert(tag.clone(), path.clone());
-        }
-        if let Some((alarm, minutes)) = &faults.alarm_after_minutes {
-            self.alarm_faults
-                .push((tag.clone(), alarm.clone(), *minutes, false));
-        }
-        if faults.error_rate.is_some() || faults.p99_latency_ms.is_some() {
-            self.problems.push(
-                "error-rate and latency faults need a load balancer's metrics, which the twin's stack has none of".into(),
-            );
-        }
+        self.set_faults(&tag, &spec.faults).await?;
         let commit = commit_for(&tag);
         let email = self.email_of(spec.author);
         let commits: Vec<Value> = messages
@@ -543,6 +550,7 @@ impl<'a> Session<'a> {
                 channel: s.channel,
                 text: s.text,
             })
+            .chain(pages(&stack.control.mail().await?))
             .collect();
         let service = stack.control.service().await?;
         let tasks_run = stack
@@ -603,4 +611,19 @@ impl<'a> Session<'a> {
             invocations,
         })
     }
+}
+
+/// The on-call pages among the mail SES sent (`[PAGE] …`), as announcements.
+fn pages(mail: &[Value]) -> Vec<AnnouncementView> {
+    mail.iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("[PAGE] "))
+        })
+        .map(|m| AnnouncementView {
+            channel: "page".into(),
+            text: m["text"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
 }

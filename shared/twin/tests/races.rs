@@ -138,17 +138,31 @@ async fn two_rollbacks_at_once_run_the_reverse_migration_once_and_both_finish() 
     // Then both end with the release rolled back, and the downgrade ran once: the second
     // waited for the first's task instead of starting another
     assert!(first.is_ok(), "{first:?}");
-    assert_eq!(second.unwrap()["state"], "RolledBack");
+    assert_eq!(second.unwrap()["state"], "RollingBack");
     assert_eq!(downgrades().await, 1);
     let release = session.release(0).await.unwrap();
-    assert_eq!(release.state, ReleaseState::RolledBack);
+    assert_eq!(release.state, ReleaseState::RollingBack);
     assert!(release.migration.is_some_and(|m| m.reversed));
     // and a retry once the first has finished finds nothing more to do
     let again = lambda
         .invoke("shipgate-rollback", json!({"release_id": id}))
         .await
         .unwrap();
-    assert_eq!(again["state"], "RolledBack");
+    assert_eq!(again["state"], "RollingBack");
+    assert_eq!(downgrades().await, 1);
+    // and the restore, once its rollout has completed, is seen working
+    session
+        .run_until(at("2026-03-11T03:30:00Z"), false)
+        .await
+        .unwrap();
+    let verified = lambda
+        .invoke(
+            "shipgate-rollback",
+            json!({"release_id": id, "step": "verify"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(verified["state"], "RolledBack");
     assert_eq!(downgrades().await, 1);
     stack.down().await;
 }

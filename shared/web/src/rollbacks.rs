@@ -208,9 +208,9 @@ pub async fn roll_back(
             let (status, title, text) = match &handed {
                 Handed::Done => (
                     StatusCode::OK,
-                    "Rolled back",
+                    "Service pointed back",
                     format!(
-                        "The release is {} now: {}",
+                        "The release is {} now ({}). It is recorded rolled back, and announced, once the restored version is seen stable and healthy.",
                         opened.release.state,
                         opened.release.outcome.as_deref().unwrap_or("")
                     ),
@@ -218,7 +218,7 @@ pub async fn roll_back(
                 Handed::Queued => (
                     StatusCode::ACCEPTED,
                     "Rollback started",
-                    "The rollback has started; it is announced when it is done.".to_string(),
+                    "The rollback has started; it is announced once the restored version is seen stable and healthy.".to_string(),
                 ),
                 Handed::Refused(why) => {
                     return problem(StatusCode::CONFLICT, "Nothing was rolled back", why);

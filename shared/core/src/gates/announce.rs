@@ -61,7 +61,18 @@ pub async fn announce(
         release.outcome = Some(why.clone());
         release.approval_token = None;
         release.window_token = None;
-        release.transition(ReleaseState::Failed, "announce", why, deps.now())?;
+        release.transition(ReleaseState::Failed, "announce", why.clone(), deps.now())?;
+        release = deps.save(&release).await?;
+    }
+    if release.state == ReleaseState::RollingBack {
+        // The flow gave up on the rollback or on seeing it work: nobody has seen the
+        // service healthy on the previous version. Say so loudly.
+        let detail = format!("the restore was not verified: {why}");
+        release.outcome = Some(format!(
+            "rollback failed: {detail}; {}",
+            release.outcome.clone().unwrap_or_default()
+        ));
+        release.transition(ReleaseState::Failed, "announce", detail, deps.now())?;
         release = deps.save(&release).await?;
     }
     if release.announced != Some(release.state) && release.state.is_terminal() {

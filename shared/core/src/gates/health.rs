@@ -49,6 +49,29 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
             ));
         }
     }
+    let checks = probe_all(deps).await;
+    let now = deps.now();
+    if let Some(detail) = failures(&checks) {
+        release.note(now, "health-check", "unhealthy", detail.clone());
+        deps.save(&release).await?;
+        return Err(GateError::HealthCheckFailed(detail));
+    }
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    release.transition(
+        ReleaseState::Monitoring,
+        "health-check",
+        format!("critical paths healthy: {}", names.join(", ")),
+        now,
+    )?;
+    deps.save(&release).await?;
+    Ok(Output {
+        healthy: true,
+        checks,
+    })
+}
+
+/// Every configured critical path, probed once.
+pub(crate) async fn probe_all(deps: &Deps) -> Vec<CheckResult> {
     let health = &deps.config.health;
     let mut checks = Vec::new();
     for check in &health.checks {
@@ -73,28 +96,15 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
         };
         checks.push(result);
     }
-    let now = deps.now();
+    checks
+}
+
+/// What failed, in one line; `None` when every check passed.
+pub(crate) fn failures(checks: &[CheckResult]) -> Option<String> {
     let failed: Vec<String> = checks
         .iter()
         .filter(|c| !c.ok)
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect();
-    if !failed.is_empty() {
-        let detail = failed.join("; ");
-        release.note(now, "health-check", "unhealthy", detail.clone());
-        deps.save(&release).await?;
-        return Err(GateError::HealthCheckFailed(detail));
-    }
-    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
-    release.transition(
-        ReleaseState::Monitoring,
-        "health-check",
-        format!("critical paths healthy: {}", names.join(", ")),
-        now,
-    )?;
-    deps.save(&release).await?;
-    Ok(Output {
-        healthy: true,
-        checks,
-    })
+    (!failed.is_empty()).then(|| failed.join("; "))
 }

@@ -355,11 +355,23 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
     let text = lines.join("\n");
     let mut out = vec![announcement_slack(config, release, text.clone())];
     out.extend(outcome_emails(config, release, &text));
-    if let Some((status, text)) = status {
+    if let Some((status, status_text)) = status {
         out.push(Notification::StatusPage {
             to: config.notifications.status_page.clone(),
             status: status.into(),
-            text,
+            text: status_text,
+            release_id: release.id.to_string(),
+        });
+    }
+    let act_now = release.state == ReleaseState::Failed && release.deploy_started_at.is_some();
+    if act_now && !config.notifications.on_call.is_empty() {
+        out.push(Notification::Page {
+            to: config.notifications.on_call.clone(),
+            summary: format!(
+                "{}: rollback failed, the service may not be running the previous version",
+                title(release)
+            ),
+            text: text.clone(),
             release_id: release.id.to_string(),
         });
     }

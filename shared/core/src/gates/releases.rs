@@ -6,7 +6,7 @@ use serde_json::json;
 use tracing::info;
 
 use crate::error::GateError;
-use crate::gates::{Deps, announce, rollback, wrong_state};
+use crate::gates::{Deps, rollback, wrong_state};
 use crate::model::{Decision, NewRelease, Release, ReleaseId, ReleaseState};
 use crate::policy::approval::{self, Quorum};
 use crate::ports::{Handed, RollbackRequest, RollbackRequests, StoreError, WorkflowError};
@@ -28,6 +28,28 @@ fn flow_input(config: &crate::config::Config, id: &ReleaseId) -> serde_json::Val
         monitor_interval_seconds: u64::from(config.monitor.interval_seconds),
     };
     json!({ "release_id": id, "settings": settings })
+}
+
+/// The execution that verifies and announces the restore of a release rolled back after it
+/// had finished (no pipeline runs for it any more): `statemachine.json` enters its
+/// `WaitForRestore` loop on `restore_only`.
+pub(crate) async fn start_restore_watch(deps: &Deps, id: &ReleaseId) -> Result<(), GateError> {
+    let mut input = flow_input(&deps.config, id);
+    input["restore_only"] = json!(true);
+    deps.executions
+        .start(&format!("{id}-restore"), input)
+        .await?;
+    Ok(())
+}
+
+/// Whether the release was rolled back after it had succeeded (no pipeline runs for it).
+fn rolled_back_after_success(release: &Release) -> bool {
+    release
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.to == Some(ReleaseState::RollingBack))
+        .is_some_and(|e| e.from == Some(ReleaseState::Succeeded))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -410,7 +432,8 @@ pub async fn resume_interrupted(deps: &Deps) -> Result<usize, GateError> {
 }
 
 /// A person rolls a release back: one that is live, or the latest that succeeded and still
-/// serves. A live release's pipeline notices and announces; a finished one is announced here.
+/// serves. A live release's pipeline notices, verifies the restore and announces; for a
+/// finished one an execution of its own does (`start_restore_watch`).
 pub async fn manual_rollback(
     deps: &Deps,
     id: &ReleaseId,
@@ -425,18 +448,11 @@ pub async fn manual_rollback(
     }
     let release = deps.load(id).await?;
     // Rolled back after it had finished: no pipeline runs for it any more.
-    let after_success = release
-        .events
-        .iter()
-        .rev()
-        .find(|e| e.to == Some(ReleaseState::RollingBack))
-        .is_some_and(|e| e.from == Some(ReleaseState::Succeeded));
-    // Asked again once done (a command re-run after it was cut short): nothing more to do
-    // but make sure the outcome was announced.
-    if release.state == ReleaseState::RolledBack {
-        if after_success {
-            return announce::announce(deps, &release.id, None).await;
-        }
+    let after_success = rolled_back_after_success(&release);
+    // Asked again once done (a command re-run after it was cut short): nothing more to do.
+    if release.state == ReleaseState::RolledBack
+        || (release.state == ReleaseState::Failed && after_success)
+    {
         return Ok(release);
     }
     // A rollback killed midway (or still running) is taken up where it stands.
@@ -469,8 +485,8 @@ pub async fn manual_rollback(
     )
     .await?;
     if finished {
-        // No pipeline is running for it any more: announce here.
-        return announce::announce(deps, &release.id, None).await;
+        // No pipeline is running for it any more: one of its own verifies and announces.
+        start_restore_watch(deps, &release.id).await?;
     }
     Ok(release)
 }

@@ -2,13 +2,20 @@
 //! "revision − 1"), then the reverse migration if a migration ran. Reached from every gate
 //! after deploy starts (the flow's `Catch`), from an alarm event, or by hand. Exactly once:
 //! the move to `RollingBack` is a conditional write, so a second caller finds it done.
+//!
+//! A restore is not trusted until seen: the release stays `RollingBack` until the verify
+//! step (`statemachine.json`'s `VerifyRestore` loop) finds the restored deployment stable and
+//! the critical paths healthy, and only then records `RolledBack`. A restore that fails or
+//! does not settle in `deploy.stability_timeout_minutes` ends `Failed`, and the
+//! announcement says to act now.
 
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::error::GateError;
-use crate::gates::{CaughtError, Deps};
+use crate::gates::{CaughtError, Deps, health, wrong_state};
 use crate::model::{Release, ReleaseId, ReleaseState};
+use crate::ports::Rollout;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,17 +24,45 @@ pub struct Input {
     /// What the flow caught, when it got here from a failing gate.
     #[serde(default)]
     pub error: Option<CaughtError>,
+    #[serde(default)]
+    pub step: Step,
+}
+
+/// What the gate is asked to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Point the service back and reverse the migration.
+    #[default]
+    Restore,
+    /// See whether the restored deployment is stable and healthy.
+    Verify,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Output {
     pub state: ReleaseState,
     pub serving_task_definition: Option<String>,
+    /// The rollback has ended (`RolledBack` or `Failed`): nothing more to wait for.
+    pub ended: bool,
+}
+
+impl Output {
+    fn of(release: &Release) -> Self {
+        Output {
+            state: release.state,
+            serving_task_definition: release.previous_task_definition.clone(),
+            ended: release.state != ReleaseState::RollingBack,
+        }
+    }
 }
 
 #[tracing::instrument(skip(deps), fields(release_id = %input.release_id))]
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
     let release = deps.load(&input.release_id).await?;
+    if input.step == Step::Verify {
+        return verify(deps, release).await.map(|r| Output::of(&r));
+    }
     let why = input
         .error
         .map(|e| e.summary())
@@ -42,10 +77,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
         }
         _ => release,
     };
-    Ok(Output {
-        state: release.state,
-        serving_task_definition: release.previous_task_definition,
-    })
+    Ok(Output::of(&release))
 }
 
 async fn fail_before_deploy(
@@ -98,7 +130,12 @@ pub async fn roll_back(
         )
         .await;
     };
-    if let Err(err) = deps.deployer.update_service(&target, &previous).await {
+    // Pointed back once: a second rollback (the flow's after the alarm's, a retry) leaves
+    // the restore's rollout alone.
+    let restored = release.events.iter().any(|e| e.kind == RESTORED);
+    if restored {
+        info!(previous = %previous, "already pointed back");
+    } else if let Err(err) = deps.deployer.update_service(&target, &previous).await {
         let err = GateError::from(err);
         if err.error_type() == "Gate.Unavailable" {
             return Err(err);
@@ -111,12 +148,11 @@ pub async fn roll_back(
         )
         .await;
     }
-    // Restoring again (a retry, a second rollback) changes nothing and is said once.
-    if !release.events.iter().any(|e| e.kind == "restored") {
+    if !restored {
         release.note(
             deps.now(),
             actor,
-            "restored",
+            RESTORED,
             format!("service set back to {previous}"),
         );
         release = deps.save(&release).await?;
@@ -232,9 +268,91 @@ pub async fn roll_back(
             })
             .await?;
     }
-    info!(previous = %previous, "rolled back");
-    let detail = format!("serving {previous} again");
-    finish(deps, release, ReleaseState::RolledBack, &detail).await
+    info!(previous = %previous, "restored; the restore is verified next");
+    Ok(release)
+}
+
+/// The note that says the service was pointed back, and when.
+const RESTORED: &str = "restored";
+
+/// Whether the restore took: the service's primary deployment runs the previous task
+/// definition, has settled, and the critical paths answer. Leaves the release
+/// `RollingBack` while the rollout runs (the flow polls again), records `RolledBack` once
+/// it is seen working, `Failed` when it failed or did not settle in time; failing health
+/// checks are `HealthCheck.Failed`, retried by the flow and then ended by announce.
+pub async fn verify(deps: &Deps, release: Release) -> Result<Release, GateError> {
+    match release.state {
+        ReleaseState::RollingBack => {}
+        ReleaseState::RolledBack | ReleaseState::Failed => return Ok(release),
+        _ => {
+            return Err(wrong_state(
+                &release,
+                "only a release being rolled back has a restore to verify",
+            ));
+        }
+    }
+    let Some(restored_at) = release
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind == RESTORED)
+        .map(|e| e.at)
+    else {
+        // Another rollback is still pointing the service back: look again shortly.
+        return Err(GateError::Unavailable {
+            what: "the restore".into(),
+            source: "the service has not been pointed back yet".into(),
+        });
+    };
+    let previous = release.previous_task_definition.clone().unwrap_or_default();
+    let status = deps.deployer.deployment_status(&deps.target()).await?;
+    if status.task_definition != previous {
+        let detail = format!(
+            "the service's primary deployment runs {}, not the restored {previous}",
+            status.task_definition
+        );
+        return finish(deps, release, ReleaseState::Failed, &detail).await;
+    }
+    let minutes = deps.config.deploy.stability_timeout_minutes;
+    let late = deps.now() - restored_at > chrono::Duration::minutes(i64::from(minutes));
+    match status.rollout {
+        Rollout::Failed => {
+            let detail = format!(
+                "the restored deployment of {previous} failed: {}",
+                status.reason.unwrap_or_else(|| "no reason given".into())
+            );
+            finish(deps, release, ReleaseState::Failed, &detail).await
+        }
+        Rollout::InProgress if late => {
+            let detail = format!(
+                "the restored deployment of {previous} was not stable after {minutes} minutes ({}/{} tasks running)",
+                status.running, status.desired
+            );
+            finish(deps, release, ReleaseState::Failed, &detail).await
+        }
+        Rollout::InProgress => Ok(release),
+        Rollout::Completed => {
+            let checks = health::probe_all(deps).await;
+            if let Some(failed) = health::failures(&checks) {
+                let detail = format!("the restored {previous} is unhealthy: {failed}");
+                let release = deps
+                    .record(release, |r| {
+                        r.note(deps.now(), "rollback", "unhealthy", detail.clone())
+                    })
+                    .await?;
+                warn!(release_id = %release.id, "restored deployment unhealthy");
+                return Err(GateError::HealthCheckFailed(detail));
+            }
+            info!(previous = %previous, "rolled back and verified");
+            let detail = format!(
+                "serving {previous} again: {}/{} tasks stable, {} critical path(s) healthy",
+                status.running,
+                status.desired,
+                checks.len()
+            );
+            finish(deps, release, ReleaseState::RolledBack, &detail).await
+        }
+    }
 }
 
 /// How long a claimed reverse migration may go without a task before its claimer is taken

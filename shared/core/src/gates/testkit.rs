@@ -317,6 +317,8 @@ pub struct Recorder {
     pub sent: Mutex<Vec<Notification>>,
     pub tokens: Mutex<Vec<TokenAnswer>>,
     pub started: Mutex<Vec<String>>,
+    /// Each execution started, with its input.
+    pub inputs: Mutex<Vec<(String, Value)>>,
     pub wakes: Mutex<Vec<DateTime<Utc>>>,
     /// Wake-ups other than the window's.
     pub scheduled: Mutex<Vec<(WakeUp, DateTime<Utc>)>>,
@@ -350,8 +352,9 @@ impl TaskTokens for Recorder {
 
 #[async_trait]
 impl Executions for Recorder {
-    async fn start(&self, name: &str, _input: Value) -> Result<String, WorkflowError> {
+    async fn start(&self, name: &str, input: Value) -> Result<String, WorkflowError> {
         self.started.lock().unwrap().push(name.into());
+        self.inputs.lock().unwrap().push((name.into(), input));
         Ok(format!("exec:{name}"))
     }
 }

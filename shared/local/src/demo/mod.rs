@@ -76,6 +76,12 @@ pub enum Action {
     },
     /// No watched alarm is in ALARM: what happened was nobody's alarm.
     ExpectNoAlarm,
+    /// From now on, version `version` (an image tag) has these faults: a version that
+    /// served well may fail to come back.
+    Fault {
+        version: &'static str,
+        faults: Faults,
+    },
 }
 
 /// The newest link under `/rollbacks/` in the text of a message.
@@ -531,6 +537,12 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                     Err(problem) => problems.push(problem),
                 }
             }
+            Action::Fault { version, faults } => {
+                runtime
+                    .ecs
+                    .set_faults(version, faults.clone())
+                    .map_err(|e| step_err(&e))?;
+            }
             Action::ExpectNoAlarm => {
                 let states = deps
                     .alarms
@@ -632,7 +644,7 @@ async fn report(
         .iter()
         .filter(|m| match &m.message {
             Notification::Slack { to, .. } => *to == config.notifications.slack_channel,
-            Notification::StatusPage { .. } => true,
+            Notification::StatusPage { .. } | Notification::Page { .. } => true,
             Notification::Email { .. }
             | Notification::SlackUpdate { .. }
             | Notification::SlackModal { .. } => false,

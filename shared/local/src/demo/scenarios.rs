@@ -372,6 +372,50 @@ pub fn scenarios() -> Vec<Scenario> {
             configure: keep,
         },
         Scenario {
+            name: "rollback-waits-for-restore",
+            summary: "the 5xx alarm rolls 1.3.0 back, but 1.2.0's image was pruned meanwhile and its tasks never start: the restore is not seen working, so the release ends Failed, the announcement says act now with the exact command, and on-call is paged",
+            start: t("09:00:00"),
+            steps: vec![
+                (
+                    t("09:00:00"),
+                    Start(StartSpec {
+                        faults: Faults {
+                            alarm_after_minutes: Some(("roleferry-api-5xx-rate".into(), 20)),
+                            ..Faults::default()
+                        },
+                        ..minor.clone()
+                    }),
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+                (
+                    at("2026-03-11T03:10:00Z"),
+                    Fault {
+                        version: "1.2.0",
+                        faults: Faults {
+                            fail_stability: true,
+                            ..Faults::default()
+                        },
+                    },
+                ),
+                // Pointed back at 03:23, not yet seen working: not RolledBack.
+                (
+                    at("2026-03-11T03:24:00Z"),
+                    ExpectState {
+                        release: 0,
+                        state: ReleaseState::RollingBack,
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Failed,
+            configure: keep,
+        },
+        Scenario {
             name: "older-release-superseded",
             summary: "1.3.0 waits for approval while 1.4.0 is pushed, approved and shipped: 1.3.0 ends Superseded and says so, it never deploys over 1.4.0",
             start: t("13:00:00"),

@@ -11,6 +11,7 @@ use crate::ports::{ReleaseStore, Rollout};
 use ReleaseState::*;
 
 mod queue;
+mod restore;
 mod retries;
 
 #[tokio::test]
@@ -82,7 +83,18 @@ async fn a_failed_migration_stops_the_deploy_before_the_service_changes() {
         "{:?}",
         kit.log()
     );
-    assert_eq!(kit.get(&r.id).await.state, RolledBack);
+    assert_eq!(verify_restore(&kit, &r.id).await["state"], "RolledBack");
+}
+
+/// The flow's `VerifyRestore` step.
+pub(super) async fn verify_restore(kit: &Kit, id: &crate::model::ReleaseId) -> serde_json::Value {
+    invoke(
+        &kit.deps,
+        Gate::Rollback,
+        json!({"release_id": id, "step": "verify"}),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -242,7 +254,11 @@ async fn rollback_returns_to_the_recorded_revision_reverses_the_migration_and_is
     )
     .await
     .unwrap();
-    assert_eq!(out["state"], "RolledBack");
+    assert_eq!(
+        out["state"], "RollingBack",
+        "pointed back, not yet seen working"
+    );
+    assert_eq!(out["ended"], false);
     assert_eq!(*kit.ecs.current.lock().unwrap(), "arn:td/app:7");
     let log = kit.log();
     assert!(log.contains(&"ecs update arn:td/app:7".to_string()));
@@ -262,6 +278,11 @@ async fn rollback_returns_to_the_recorded_revision_reverses_the_migration_and_is
         .await
         .unwrap();
     assert_eq!(kit.log().len(), before, "a second rollback does nothing");
+    let out = verify_restore(&kit, &r.id).await;
+    assert_eq!(
+        (&out["state"], &out["ended"]),
+        (&json!("RolledBack"), &json!(true))
+    );
 }
 
 #[tokio::test]

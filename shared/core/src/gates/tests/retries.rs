@@ -186,7 +186,11 @@ async fn a_second_rollback_waits_for_the_reverse_migration_the_first_started() {
         .await
         .unwrap();
     // Then it waited for that task: no second downgrade, and the release is rolled back
-    assert_eq!(out["state"], "RolledBack");
+    assert_eq!(out["state"], "RollingBack");
+    assert_eq!(
+        super::verify_restore(&kit, &r.id).await["state"],
+        "RolledBack"
+    );
     assert!(
         !kit.log().iter().any(|l| l.contains("downgrade")),
         "{:?}",
@@ -253,7 +257,11 @@ async fn rollback_reverses_a_migration_the_deploy_started_but_never_recorded() {
         .await
         .unwrap();
     // Then it learned the migration ran, and reversed it
-    assert_eq!(out["state"], "RolledBack");
+    assert_eq!(out["state"], "RollingBack");
+    assert_eq!(
+        super::verify_restore(&kit, &r.id).await["state"],
+        "RolledBack"
+    );
     let release = kit.get(&r.id).await;
     assert!(release.migration.unwrap().reversed);
     assert_eq!(
