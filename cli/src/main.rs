@@ -9,6 +9,7 @@ mod on_stack;
 mod release;
 mod serve;
 mod twin;
+mod twin_up;
 mod webhook;
 mod window;
 

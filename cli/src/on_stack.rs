@@ -19,7 +19,7 @@ use shipgate_core::ports::{Handed, ReleaseFilter, RollbackRequest};
 use shipgate_core::{ReleaseId, ReleaseState};
 
 use crate::release::{self, print_event, print_list, print_show, print_summary};
-use crate::{Command, dashboard, window};
+use crate::{Command, dashboard, webhook, window};
 
 /// How long `release rollback` follows a rollback before handing back the prompt.
 const FOLLOW_FOR: Duration = Duration::from_secs(20 * 60);
@@ -47,6 +47,8 @@ pub async fn run(stack: &str, command: Command) -> Result<ExitCode> {
             dashboard::print_link(&me.id, &link, until);
             Ok(ExitCode::SUCCESS)
         }
+        // Not about the data directory: the same with or without a stack.
+        Command::Webhook(cmd) => webhook::run(cmd).await,
         Command::Tick => bail!(
             "on a deployed stack EventBridge Scheduler and Step Functions run what is due: there is nothing to tick"
         ),

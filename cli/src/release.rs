@@ -266,10 +266,10 @@ pub fn print_list(config: &Config, list: &[Release], json: bool) -> Result<()> {
         for r in list {
             println!(
                 "{:<28} {:<8} {:<7} {:<17} {}",
-                r.id,
-                r.semver,
-                r.release_type,
-                r.state,
+                r.id.to_string(),
+                r.semver.to_string(),
+                r.release_type.to_string(),
+                r.state.to_string(),
                 waiting_on(config, r)
             );
         }
@@ -318,8 +318,13 @@ fn waiting_on(config: &Config, release: &Release) -> String {
     match release.state {
         ReleaseState::AwaitingApproval => {
             let q = approval::quorum(config, release);
-            format!("approval: {}", q.missing.join(" + "))
+            if q.missing.is_empty() {
+                "the pipeline to take the approval (every required role has approved)".into()
+            } else {
+                format!("approval: {}", q.missing.join(" + "))
+            }
         }
+        ReleaseState::Pending => "the pipeline to ask for approval".into(),
         ReleaseState::AwaitingWindow => "the deploy window".into(),
         ReleaseState::Deploying => "the deployment to become stable".into(),
         ReleaseState::HealthChecking => "health checks".into(),

@@ -38,6 +38,22 @@ pub struct Args {
     /// Where the function binaries are (default: beside this executable).
     #[arg(long, env = "SHIPGATE_TWIN_BIN_DIR")]
     bin_dir: Option<PathBuf>,
+    /// Bring the stack up and keep it up for people to act on (until Ctrl-C), instead of
+    /// playing the scenarios.
+    #[arg(long, conflicts_with_all = ["scenario", "json"])]
+    up: bool,
+    /// With --up: where the clock starts (RFC 3339, e.g. 2026-03-11T02:55:00Z; default now).
+    #[arg(long, requires = "up")]
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    /// With --up: virtual seconds per real second.
+    #[arg(long, default_value_t = 1.0, requires = "up")]
+    speed: f64,
+    /// With --up: stop after this many real seconds.
+    #[arg(long = "for", requires = "up")]
+    for_seconds: Option<u64>,
+    /// With --up: the approver the twin's approver user is.
+    #[arg(long, default_value = "lee", requires = "up")]
+    approver: String,
 }
 
 pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
@@ -62,6 +78,25 @@ pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             .map(PathBuf::from)
             .context("this executable has no directory")?,
     };
+    if args.up {
+        let options = StackOptions {
+            template: args.template.clone(),
+            parameters: args.parameters.clone(),
+            launcher: args.launcher.clone(),
+            python: args.python.clone(),
+            bin_dir,
+            work_dir: ctx.data_dir.join("twin").join("up"),
+            stack_name: "shipgate".into(),
+            task_seconds: 1.0,
+        };
+        let up = crate::twin_up::Up {
+            start: args.start,
+            speed: args.speed,
+            for_seconds: args.for_seconds,
+            approver: args.approver,
+        };
+        return crate::twin_up::run(config, options, up).await;
+    }
     let all = demo::scenarios();
     let chosen = crate::demo::select(&all, args.scenario.as_deref())?;
     let mut failed = 0;

@@ -3,7 +3,8 @@
 //! `ReaderPolicy` and `ApproverPolicy` whose principal the configuration maps to `lee`.
 //! Every `shipgate --stack` command of `docs/operations.md` is run as written. Needs what
 //! `.ci/run` installs (moto[server], aws-sam-translator, boto3, Debian's faketime) and the
-//! function binaries (`cargo build --workspace --bins`).
+//! function binaries (`cargo build --workspace --bins`). The last test brings the twin up
+//! with `shipgate twin --up` and acts on it from other processes, as a newcomer would.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -346,4 +347,125 @@ async fn people_read_decide_and_roll_back_on_the_deployed_stack_with_their_own_c
         .collect();
     assert!(denied.is_empty(), "{denied:?}");
     stack.down().await;
+}
+
+/// The `export K='V'` lines of an env file `shipgate twin --up` wrote.
+fn env_file(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.strip_prefix("export ")?.split_once('=')?;
+            Some((k.to_string(), shlex::split(v)?.join("")))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_newcomer_brings_the_twin_up_pushes_and_approves_from_another_terminal() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .current_dir(repo())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "twin",
+            "--up",
+            "--start",
+            "2026-03-10T09:00:00Z",
+            "--speed",
+            "60",
+            "--for",
+            "600",
+        ])
+        .env_remove("SHIPGATE_LOG")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // What it prints tells the newcomer what to type
+    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let done = line.starts_with("Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let find = |prefix: &str| {
+        printed
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(str::to_string))
+            .unwrap_or_else(|| panic!("no `{prefix}` in {printed:#?}"))
+    };
+    let env = env_file(Path::new(&find("source ")));
+    let push = format!("webhook send {}", find("shipgate webhook send "));
+    let shipgate = |args: Vec<String>| {
+        let env = env.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+                .current_dir(repo())
+                .args(args)
+                .env_remove("SHIPGATE_LOG")
+                .envs(env)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+
+    // A push through the trigger's function URL, signed with the stack's secret
+    let pushed = succeeded(&shipgate(shlex::split(&push).unwrap()).await);
+    let reply: serde_json::Value = serde_json::from_str(pushed.lines().last().unwrap()).unwrap();
+    let id = reply["release_id"].as_str().unwrap().to_string();
+
+    // The approver sees it waiting for them, approves, and it moves on to the window
+    let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    let mut listed = String::new();
+    for _ in 0..60 {
+        listed = succeeded(&shipgate(words("release list")).await);
+        if listed.contains("approval: Eng Lead") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        listed.contains(&id) && listed.contains("approval: Eng Lead"),
+        "{listed}"
+    );
+    succeeded(&shipgate(words(&format!("release approve {id}"))).await);
+    let mut state = String::new();
+    for _ in 0..60 {
+        let shown = succeeded(&shipgate(words(&format!("release show {id} --json"))).await);
+        let release: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        state = release["state"].as_str().unwrap().to_string();
+        if state == "AwaitingWindow" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(state, "AwaitingWindow");
+
+    // Ctrl-C brings it down, launcher and functions with it
+    let pid = up.id().unwrap().to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), up.wait())
+        .await
+        .expect("the twin stops on Ctrl-C")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = {
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    };
+    assert!(rest.iter().any(|l| l == "The twin is down."), "{rest:?}");
 }
