@@ -1,6 +1,7 @@
 //! `shipgate`: the release pipeline on one machine, and tools around it.
 
 mod asl;
+mod config;
 mod context;
 mod cost;
 mod dashboard;
@@ -76,6 +77,9 @@ pub enum Command {
     Cost(cost::Args),
     /// Rehearse the production stack offline: the demo's scenarios on infra/template.yaml as deployed.
     Twin(twin::Args),
+    /// Check a configuration file, or (with --stack) put one in place on the deployed stack.
+    #[command(subcommand)]
+    Config(config::Command),
     /// A signed, expiring link to the dashboard for one approver.
     DashboardLink(dashboard::Args),
     /// Send a signed GitHub webhook (a push from a file) to a running `shipgate serve`.
@@ -99,7 +103,7 @@ async fn main() -> ExitCode {
         statemachine: cli.statemachine,
     };
     let result = match cli.stack {
-        Some(stack) => on_stack::run(&stack, cli.command).await,
+        Some(stack) => on_stack::run(&ctx, &stack, cli.command).await,
         None => match cli.command {
             Command::Demo(args) => demo::run(&ctx, args).await,
             Command::Release(cmd) => release::run(&ctx, cmd).await,
@@ -112,6 +116,7 @@ async fn main() -> ExitCode {
             Command::Cost(args) => cost::run(&ctx, args).await,
             Command::Twin(args) => twin::run(&ctx, args).await,
             Command::DashboardLink(args) => dashboard::run(&ctx, args).await,
+            Command::Config(cmd) => config::run(&ctx, None, cmd).await,
         },
     };
     match result {

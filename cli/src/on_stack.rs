@@ -18,15 +18,17 @@ use shipgate_core::model::Decision;
 use shipgate_core::ports::{Handed, ReleaseFilter, RollbackRequest};
 use shipgate_core::{ReleaseId, ReleaseState};
 
+use crate::context::Context;
 use crate::release::{self, print_event, print_list, print_show, print_summary};
-use crate::{Command, dashboard, webhook, window};
+use crate::{Command, config, dashboard, webhook, window};
 
 /// How long `release rollback` follows a rollback before handing back the prompt.
 const FOLLOW_FOR: Duration = Duration::from_secs(20 * 60);
 const POLL_EVERY: Duration = Duration::from_secs(2);
 
-pub async fn run(stack: &str, command: Command) -> Result<ExitCode> {
+pub async fn run(ctx: &Context, stack: &str, command: Command) -> Result<ExitCode> {
     match command {
+        Command::Config(cmd) => config::run(ctx, Some(stack), cmd).await,
         Command::Release(cmd) => run_release(stack, cmd).await,
         Command::Window(window::Command::Next { count }) => {
             let op = Operator::connect(stack, Access::Read).await?;

@@ -42,6 +42,7 @@ const COMMANDS: &[&[&str]] = &[
         "dana@example.com",
     ],
     &["window", "next"],
+    &["config", "check"],
     &["tick"],
     &["serve", "--addr", "127.0.0.1:0"],
 ];

@@ -79,6 +79,7 @@ impl Doc {
 
 fn shipgate(local: &Local, args: &[impl AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .current_dir(repo())
         .arg("--data-dir")
         .arg(&local.data)
         .arg("--config")
@@ -130,6 +131,8 @@ fn every_local_command_of_the_operations_page_does_what_it_says() {
     assert!(plan.contains("approvals:"), "{plan}");
     let windows = ok(&doc.run(&frozen, "shipgate window next", minor));
     assert!(windows.contains("FROZEN: Test freeze"), "{windows}");
+    let checked = ok(&doc.run(&frozen, "shipgate config check", minor));
+    assert!(checked.contains("shipgate.toml: valid"), "{checked}");
     let link = ok(&doc.run(&frozen, "shipgate dashboard-link --as lee", minor));
     assert!(link.trim().starts_with("http://"), "{link}");
     assert!(link.contains("access="), "{link}");

@@ -56,6 +56,26 @@ fn config(approver_arn: &str) -> Config {
     config
 }
 
+/// The repository's configuration with Lee's principal and a freeze over the next days,
+/// as a file to push.
+fn frozen_config(dir: &Path, approver_arn: &str) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("shipgate.toml")).unwrap();
+    let text = text.replacen(
+        "id = \"lee\"\n",
+        &format!("id = \"lee\"\naws_principals = [\"{approver_arn}\"]\n"),
+        1,
+    );
+    let freeze = "[[window.freezes]]\nstart = \"2026-03-11T06:00:00Z\"\nend = \"2026-03-20T00:00:00Z\"\nreason = \"Spring conference\"\n\n";
+    let text = text.replacen(
+        "[[window.freezes]]",
+        &format!("{freeze}[[window.freezes]]"),
+        1,
+    );
+    let path = dir.join("pushed.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// The `shipgate --stack shipgate` commands of docs/operations.md, as written.
 fn documented() -> Vec<String> {
     let text = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
@@ -76,6 +96,8 @@ fn documented() -> Vec<String> {
 
 struct Cli<'a> {
     stack: &'a Stack,
+    /// What the documented `config push` puts in place.
+    config_file: PathBuf,
     docs: Vec<String>,
     ran: BTreeSet<String>,
 }
@@ -107,7 +129,12 @@ impl Cli<'_> {
             .unwrap_or_else(|| panic!("docs/operations.md shows no `{prefix}…`"))
             .clone();
         self.ran.insert(line.clone());
-        let words = shlex::split(&line.replace("$RELEASE", release)).unwrap();
+        let words = shlex::split(
+            &line
+                .replace("$RELEASE", release)
+                .replace("shipgate.toml", &self.config_file.display().to_string()),
+        )
+        .unwrap();
         let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
         self.run(user, &args).await
     }
@@ -152,6 +179,7 @@ async fn people_read_decide_and_roll_back_on_the_deployed_stack_with_their_own_c
     );
     let mut cli = Cli {
         stack: &stack,
+        config_file: frozen_config(dir.path(), &approver_arn),
         docs: documented(),
         ran: BTreeSet::new(),
     };
@@ -335,6 +363,44 @@ async fn people_read_decide_and_roll_back_on_the_deployed_stack_with_their_own_c
         "back on the recorded revision"
     );
 
+    // The approver puts a configuration with a freeze in place: readers see it at once,
+    // and every function starts fresh to read it (the callback was warm before)
+    let warm_before = stack.lambda.invocations().len();
+    let pushed = succeeded(
+        &cli.documented(APPROVER, "shipgate --stack shipgate config push", &id)
+            .await,
+    );
+    assert!(pushed.contains("9 function(s) start fresh"), "{pushed}");
+    let windows = succeeded(
+        &cli.run(READER, &["--stack", "shipgate", "window", "next"])
+            .await,
+    );
+    assert!(windows.contains("FROZEN: Spring conference"), "{windows}");
+    let page = http.get(link).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        200,
+        "the pushed configuration keeps lee's principal"
+    );
+    let after: Vec<_> = stack.lambda.invocations()[warm_before..].to_vec();
+    let callback = after
+        .iter()
+        .find(|i| i.function == "shipgate-callback")
+        .expect("the callback ran");
+    assert!(callback.cold, "a fresh process read the new configuration");
+    let refused = cli
+        .run(
+            READER,
+            &["--stack", "shipgate", "config", "push", "shipgate.toml"],
+        )
+        .await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("ssm:PutParameter"),
+        "{}",
+        text(&refused)
+    );
+
     // Every documented --stack command ran, and no call of the two people was denied
     let documented: BTreeSet<String> = cli.docs.iter().cloned().collect();
     assert_eq!(cli.ran, documented, "a documented command was not run");
@@ -344,6 +410,7 @@ async fn people_read_decide_and_roll_back_on_the_deployed_stack_with_their_own_c
         .denied()
         .into_iter()
         .filter(|c| c.call.function == READER || c.call.function == APPROVER)
+        .filter(|c| !(c.call.function == READER && c.call.action == "ssm:PutParameter"))
         .collect();
     assert!(denied.is_empty(), "{denied:?}");
     stack.down().await;

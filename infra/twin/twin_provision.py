@@ -61,7 +61,8 @@ def check_enforcement(client, admin: dict) -> None:
 # ---------------------------------------------------------------------- provisioning
 
 # The people the twin gives AWS credentials, with the template's policies each gets.
-OPERATORS = {"twin-reader": ("ReaderPolicy",), "twin-approver": ("ReaderPolicy", "ApproverPolicy")}
+OPERATORS = {"twin-reader": ("ReaderPolicy",),
+             "twin-approver": ("ReaderPolicy", "ApproverPolicy", "ConfigurePolicy")}
 
 
 class Provisioner:
@@ -282,8 +283,8 @@ class Provisioner:
 
     def people(self) -> None:
         """Two people with the template's CLI policies: one who may read, one who may also
-        decide (if the template has them)."""
-        policies = {lid: self.r.physical_id(lid, lid) for lid in ("ReaderPolicy", "ApproverPolicy")
+        decide and configure (if the template has the policies)."""
+        policies = {lid: self.r.physical_id(lid, lid) for lid in ("ReaderPolicy", "ApproverPolicy", "ConfigurePolicy")
                     if lid in self.r.resources}
         for user, lids in OPERATORS.items():
             if not all(lid in policies for lid in lids):

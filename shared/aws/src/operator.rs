@@ -116,6 +116,90 @@ impl Operator {
     }
 }
 
+/// What `config push` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPushed {
+    pub parameter: String,
+    pub version: i64,
+    /// The functions asked to start fresh (they read the configuration at a cold start).
+    pub functions: Vec<String>,
+    pub principal: String,
+}
+
+/// The largest value of a standard SSM parameter.
+pub const STANDARD_PARAMETER_BYTES: usize = 4096;
+
+/// Replaces the stack's configuration parameter with `text` (already validated) and has
+/// every function of the stack start fresh, so the next invocation reads it. Needs the
+/// stack's `ConfigurePolicy`; the configuration in place need not be valid.
+pub async fn push_config(
+    sdk: &SdkConfig,
+    stack: &str,
+    text: &str,
+) -> Result<ConfigPushed, OperatorError> {
+    let outputs = stack_outputs(sdk, stack).await?;
+    let principal = caller(sdk).await?;
+    let output = |name: &str| {
+        outputs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| OperatorError::MissingOutput {
+                stack: stack.to_string(),
+                output: name.to_string(),
+            })
+    };
+    let parameter = output("ConfigParameterName")?;
+    let functions: Vec<String> = output("FunctionNames")?
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect();
+    let refused = |what: &str, reason: String| OperatorError::Wiring {
+        what: what.to_string(),
+        source: reason.into(),
+    };
+    let put = aws_sdk_ssm::Client::new(sdk)
+        .put_parameter()
+        .name(&parameter)
+        .value(text)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|e| {
+            refused(
+                &format!("configuration parameter {parameter} (ssm:PutParameter, the stack's ConfigurePolicy)"),
+                sdk_reason(&e.into_service_error()),
+            )
+        })?;
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let description = format!(
+        "shipgate configuration version {} from {principal}",
+        put.version()
+    );
+    for function in &functions {
+        lambda
+            .update_function_configuration()
+            .function_name(function)
+            .description(&description)
+            .send()
+            .await
+            .map_err(|e| {
+                refused(
+                    &format!("function {function} (lambda:UpdateFunctionConfiguration, the stack's ConfigurePolicy)"),
+                    sdk_reason(&e.into_service_error()),
+                )
+            })?;
+    }
+    Ok(ConfigPushed {
+        parameter,
+        version: put.version(),
+        functions,
+        principal,
+    })
+}
+
 /// The function environment the outputs stand for (plus `SHIPGATE_SLACK_API_URL` from the
 /// caller's environment, for a Slack API elsewhere than Slack's).
 pub fn environment(

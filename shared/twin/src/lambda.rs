@@ -202,6 +202,15 @@ impl LambdaService {
     }
 
     /// Stops every process.
+    /// Retires the warm processes of function `name` (a configuration update): its next
+    /// invocation starts a fresh one. Returns how many were retired.
+    pub fn retire_warm(&self, name: &str) -> usize {
+        self.idle
+            .lock()
+            .map(|mut idle| idle.remove(name).map_or(0, |warm| warm.len()))
+            .unwrap_or(0)
+    }
+
     pub fn shutdown(&self) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();

@@ -17,6 +17,7 @@ pub mod edge;
 pub mod events;
 pub mod events_api;
 pub mod lambda;
+pub mod lambda_api;
 pub mod launcher;
 pub mod manifest;
 pub mod outside;

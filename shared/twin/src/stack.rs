@@ -22,6 +22,7 @@ use crate::clock::{TwinClock, faketime_env, faketime_library};
 use crate::edge::{self, Edge};
 use crate::events_api::{self, EventsApi};
 use crate::lambda::{FunctionSpec, LambdaService};
+use crate::lambda_api::{self, LambdaApi};
 use crate::launcher::{Control, LaunchOptions, Launcher};
 use crate::manifest::Manifest;
 use crate::outside::{self, Outside};
@@ -126,6 +127,9 @@ pub struct Stack {
     pub sfn_url: String,
     /// Slack's Web API double, as `SHIPGATE_SLACK_API_URL` points to it.
     pub slack_api_url: String,
+    /// Lambda's control plane (`UpdateFunctionConfiguration`), as `AWS_ENDPOINT_URL_LAMBDA`
+    /// points to it for people at a terminal.
+    pub lambda_url: String,
     faketime: PathBuf,
     launcher: Option<Launcher>,
     moto_cursor: Mutex<usize>,
@@ -199,6 +203,7 @@ impl Stack {
         let (edge_listener, edge_url) = listen().await?;
         let (outside_listener, outside_url) = listen().await?;
         let (events_listener, events_url) = listen().await?;
+        let (lambda_listener, lambda_url) = listen().await?;
 
         config.health.base_url = format!("{outside_url}/app");
         config.web.github_webhook_secret = None;
@@ -364,6 +369,16 @@ impl Stack {
             .await,
             serve(outside_listener, outside::router(outside.clone())).await,
             serve(
+                lambda_listener,
+                lambda_api::router(Arc::new(LambdaApi {
+                    lambda: lambda.clone(),
+                    manifest: manifest.clone(),
+                    control: control.clone(),
+                    calls: calls.clone(),
+                })),
+            )
+            .await,
+            serve(
                 events_listener,
                 events_api::router(Arc::new(EventsApi {
                     rules: rules.clone(),
@@ -389,6 +404,7 @@ impl Stack {
             events_url,
             sfn_url,
             slack_api_url: format!("{outside_url}/slack/api"),
+            lambda_url,
             faketime,
             launcher: Some(launcher),
             moto_cursor: Mutex::new(set_up),
@@ -421,6 +437,7 @@ impl Stack {
                 "AWS_ENDPOINT_URL_EVENTBRIDGE".into(),
                 self.events_url.clone(),
             ),
+            ("AWS_ENDPOINT_URL_LAMBDA".into(), self.lambda_url.clone()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("SHIPGATE_SLACK_API_URL".into(), self.slack_api_url.clone()),
         ];
