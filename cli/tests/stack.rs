@@ -487,6 +487,12 @@ async fn a_newcomer_brings_the_twin_up_pushes_and_approves_from_another_terminal
     let pushed = succeeded(&shipgate(shlex::split(&push).unwrap()).await);
     let reply: serde_json::Value = serde_json::from_str(pushed.lines().last().unwrap()).unwrap();
     let id = reply["release_id"].as_str().unwrap().to_string();
+    // GitHub's delivery log says how to see it (the stack serves pages through personal links)
+    let see = reply["release"].as_str().unwrap();
+    assert!(
+        see.contains(&format!("shipgate --stack NAME release show {id}")),
+        "{see}"
+    );
 
     // The approver sees it waiting for them, approves, and it moves on to the window
     let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();

@@ -17,6 +17,13 @@ async fn a_signed_push_is_approved_deploys_and_rolls_back_on_an_alarm_visible_on
     assert_eq!(body["version"], "0.2.0");
     assert_eq!(body["type"], "minor");
     let id: ReleaseId = body["release_id"].as_str().unwrap().parse().unwrap();
+    // The release's page, which the open local dashboard serves
+    let page = body["release"].as_str().unwrap();
+    assert_eq!(
+        reqwest::get(page).await.unwrap().status(),
+        200,
+        "{page} resolves"
+    );
     server.runtime.run_due().await.unwrap();
 
     // A redelivery, and another delivery of the same head commit, start nothing

@@ -169,8 +169,8 @@ async fn an_approve_click_is_verified_counted_once_and_replaces_the_message() {
         .outbox()
         .into_iter()
         .rev()
-        .find(|m| m.channel == "slack" && m.to == vec!["U0LEAD001"])
-        .unwrap();
+        .find(|m| m.channel == "slack_ephemeral" && m.to == vec!["U0LEAD001"])
+        .expect("an answer to the clicker alone");
     assert!(
         answer.text.contains("Nothing left to decide")
             && answer

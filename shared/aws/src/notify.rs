@@ -145,6 +145,49 @@ impl SlackApi {
         })
     }
 
+    /// Answers the person who clicked, them alone: through the click's `response_url`, else
+    /// `chat.postEphemeral` in the channel, else a direct message.
+    pub async fn answer_privately(
+        &self,
+        user: &str,
+        response_url: Option<&str>,
+        channel: Option<&str>,
+        text: &str,
+    ) -> Result<(), NotifyError> {
+        if let Some(url) = response_url {
+            let body =
+                json!({ "response_type": "ephemeral", "replace_original": false, "text": text });
+            let response = self
+                .http
+                .send(Method::POST, url, None, Some(&body))
+                .await
+                .map_err(|e| failed("slack", e))?;
+            if !response.status.is_success() {
+                return Err(failed(
+                    "slack",
+                    format!("response_url answered {}", response.status),
+                ));
+            }
+            return Ok(());
+        }
+        match channel {
+            Some(channel) => self
+                .call(
+                    "chat.postEphemeral",
+                    &json!({ "channel": channel, "user": user, "text": text }),
+                )
+                .await
+                .map(|_| ()),
+            None => self
+                .call(
+                    "chat.postMessage",
+                    &json!({ "channel": user, "text": text }),
+                )
+                .await
+                .map(|_| ()),
+        }
+    }
+
     /// Replaces the message an interaction came from, through the interaction's `response_url`.
     pub async fn respond(
         &self,
@@ -362,6 +405,23 @@ impl AwsNotifier {
             ) => {
                 page.update(status, text, release_id).await?;
                 info!(release_id, status, "status page updated");
+            }
+            (
+                Notification::SlackEphemeral {
+                    to,
+                    response_url,
+                    conversation,
+                    text,
+                    release_id,
+                },
+                _,
+                Some(slack),
+                _,
+            ) => {
+                slack
+                    .answer_privately(to, response_url.as_deref(), conversation.as_deref(), text)
+                    .await?;
+                info!(release_id, "answered privately in Slack");
             }
             (
                 Notification::Page {

@@ -343,6 +343,18 @@ pub enum Notification {
         blocks: Value,
         release_id: String,
     },
+    /// Answers the Slack user `to` alone, in the conversation they clicked in: through
+    /// the click's `response_url` (`response_type: ephemeral`), else `chat.postEphemeral`
+    /// in `conversation`. A stale button's answer: what already happened.
+    SlackEphemeral {
+        to: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response_url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation: Option<String>,
+        text: String,
+        release_id: String,
+    },
     /// Pages the on-call engineers (`notifications.on_call`): something needs a person now
     /// (a rollback failed or could not be verified). Sent as an urgent email until a paging
     /// service is configured.
@@ -372,6 +384,7 @@ impl Notification {
             Notification::SlackUpdate { .. } => "slack_update",
             Notification::SlackModal { .. } => "slack_modal",
             Notification::Page { .. } => "page",
+            Notification::SlackEphemeral { .. } => "slack_ephemeral",
         }
     }
 
@@ -382,7 +395,8 @@ impl Notification {
             | Notification::StatusPage { text, .. }
             | Notification::SlackUpdate { text, .. }
             | Notification::SlackModal { text, .. }
-            | Notification::Page { text, .. } => text,
+            | Notification::Page { text, .. }
+            | Notification::SlackEphemeral { text, .. } => text,
         }
     }
 }

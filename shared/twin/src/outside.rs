@@ -1,6 +1,6 @@
 //! The world outside AWS that the stack talks to, on one server on 127.0.0.1:
-//! - `/slack/api/{method}`: a Slack Web API double recording `chat.postMessage` and
-//!   `chat.update` and `views.open` (bearer token checked);
+//! - `/slack/api/{method}`: a Slack Web API double recording `chat.postMessage`,
+//!   `chat.postEphemeral`, `chat.update` and `views.open` (bearer token checked);
 //! - `/status/v1/status`: the status page API;
 //! - `/app/...`: the service itself, as the health checks see it — the demo application's
 //!   critical paths, answering 500 on a path the serving version is set to fail.
@@ -117,6 +117,21 @@ async fn slack(
             });
             axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "message": body}))
                 .into_response()
+        }
+        "chat.postEphemeral" => {
+            let user = body["user"].as_str().unwrap_or_default().to_string();
+            if channel.is_empty() || user.is_empty() {
+                return axum::Json(json!({"ok": false, "error": "invalid_arguments"}))
+                    .into_response();
+            }
+            outside.record(Sent {
+                channel: "slack_ephemeral".into(),
+                to: user,
+                text,
+                body: body.clone(),
+                ts: None,
+            });
+            axum::Json(json!({"ok": true, "message_ts": "0.000200"})).into_response()
         }
         "chat.update" => {
             outside.record(Sent {

@@ -500,7 +500,7 @@ async fn try_start(state: &Shared, push: &Push, head: &Commit) -> Result<Started
                     "version": release.semver,
                     "type": release.release_type,
                     "execution_id": started.execution_id,
-                    "dashboard": format!("{}/releases/{}", config.web.public_url(), release.id),
+                    "release": release_link(state, config, &release.id),
                 }),
                 Some(release.id.clone()),
                 outcome,
@@ -516,6 +516,25 @@ async fn try_start(state: &Shared, push: &Push, head: &Commit) -> Result<Started
             )))
         }
         Err(err) => Err(StartError::Answer(unavailable(err))),
+    }
+}
+
+/// Where GitHub's delivery log points a reader: the release's page where the dashboard is
+/// open (locally); on the deployed stack, which serves it only through personal links,
+/// how to get one.
+fn release_link(
+    state: &Shared,
+    config: &shipgate_core::Config,
+    id: &shipgate_core::ReleaseId,
+) -> String {
+    match state.hooks.dashboard {
+        crate::access::DashboardAccess::Open => {
+            format!("{}/releases/{id}", config.web.public_url())
+        }
+        crate::access::DashboardAccess::Signed => format!(
+            "approvers were sent their personal links to {}/releases/{id}; anyone with AWS access: shipgate --stack NAME release show {id}",
+            config.web.public_url()
+        ),
     }
 }
 

@@ -439,13 +439,20 @@ pub async fn interactions(
     if mine.is_some() || release.state != ReleaseState::AwaitingApproval {
         info!(release_id = %release_id, approver = %approver.id, retry, "nothing left to decide");
         if !retry {
-            tell(
-                &state,
-                &interaction.user.id,
-                release_id.as_str(),
-                already_decided(&deps.config, &release),
-            )
-            .await;
+            let answer = Notification::SlackEphemeral {
+                to: interaction.user.id.clone(),
+                response_url: interaction.response_url.clone(),
+                conversation: interaction
+                    .container
+                    .as_ref()
+                    .and_then(|c| c.channel_id.clone())
+                    .or_else(|| interaction.channel.as_ref().map(|c| c.id.clone())),
+                text: already_decided(&deps.config, &release),
+                release_id: release_id.to_string(),
+            };
+            if let Err(err) = deps.notifier.send(&answer).await {
+                warn!(error = %err, "could not answer in Slack");
+            }
         }
         return ok();
     }

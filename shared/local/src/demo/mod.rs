@@ -647,7 +647,8 @@ async fn report(
             Notification::StatusPage { .. } | Notification::Page { .. } => true,
             Notification::Email { .. }
             | Notification::SlackUpdate { .. }
-            | Notification::SlackModal { .. } => false,
+            | Notification::SlackModal { .. }
+            | Notification::SlackEphemeral { .. } => false,
         })
         .map(|m| AnnouncementView {
             channel: m.message.channel().to_string(),
