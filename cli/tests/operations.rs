@@ -2,32 +2,19 @@
 //! without `--stack` is run as written (`$RELEASE` standing for the release it is about),
 //! and does what the page says. (`cli/tests/stack.rs` runs the `--stack` ones on the twin.)
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::repo;
 
 /// The local `shipgate` commands of docs/operations.md, as written.
 fn documented() -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
-    let mut in_sh = false;
-    let mut commands = Vec::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("```") {
-            in_sh = !in_sh && trimmed == "```sh";
-            continue;
-        }
-        if in_sh && trimmed.starts_with("shipgate ") && !trimmed.starts_with("shipgate --stack") {
-            commands.push(trimmed.to_string());
-        }
-    }
-    commands
+    common::documented(|l| l.starts_with("shipgate ") && !l.starts_with("shipgate --stack"))
 }
 
 /// The repository's configuration, with a freeze around now (releases wait for the

@@ -6,6 +6,8 @@
 //! function binaries (`cargo build --workspace --bins`). The last test brings the twin up
 //! with `shipgate twin --up` and acts on it from other processes, as a newcomer would.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -16,12 +18,10 @@ use shipgate_local::demo::StartSpec;
 use shipgate_twin::scenario::Session;
 use shipgate_twin::{Stack, StackOptions};
 
+use common::repo;
+
 const READER: &str = "twin-reader";
 const APPROVER: &str = "twin-approver";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -78,20 +78,7 @@ fn frozen_config(dir: &Path, approver_arn: &str) -> PathBuf {
 
 /// The `shipgate --stack shipgate` commands of docs/operations.md, as written.
 fn documented() -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
-    let mut in_sh = false;
-    let mut commands = Vec::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("```") {
-            in_sh = !in_sh && trimmed == "```sh";
-            continue;
-        }
-        if in_sh && trimmed.starts_with("shipgate --stack shipgate ") {
-            commands.push(trimmed.to_string());
-        }
-    }
-    commands
+    common::documented(|l| l.starts_with("shipgate --stack shipgate "))
 }
 
 struct Cli<'a> {

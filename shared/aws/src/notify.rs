@@ -157,18 +157,7 @@ impl SlackApi {
         if let Some(url) = response_url {
             let body =
                 json!({ "response_type": "ephemeral", "replace_original": false, "text": text });
-            let response = self
-                .http
-                .send(Method::POST, url, None, Some(&body))
-                .await
-                .map_err(|e| failed("slack", e))?;
-            if !response.status.is_success() {
-                return Err(failed(
-                    "slack",
-                    format!("response_url answered {}", response.status),
-                ));
-            }
-            return Ok(());
+            return self.post_response(url, &body).await;
         }
         match channel {
             Some(channel) => self
@@ -196,9 +185,14 @@ impl SlackApi {
         blocks: &Value,
     ) -> Result<(), NotifyError> {
         let body = json!({ "replace_original": true, "text": text, "blocks": blocks });
+        self.post_response(response_url, &body).await
+    }
+
+    /// A POST to an interaction's `response_url` (no token: the URL is the credential).
+    async fn post_response(&self, response_url: &str, body: &Value) -> Result<(), NotifyError> {
         let response = self
             .http
-            .send(Method::POST, response_url, None, Some(&body))
+            .send(Method::POST, response_url, None, Some(body))
             .await
             .map_err(|e| failed("slack", e))?;
         if !response.status.is_success() {

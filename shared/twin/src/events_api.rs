@@ -19,7 +19,7 @@ use crate::clock::TwinClock;
 use crate::launcher::Control;
 use crate::manifest::Manifest;
 use crate::rules::Rules;
-use crate::sfn_api::access_key;
+use crate::signed;
 
 pub struct EventsApi {
     pub rules: Arc<Rules>,
@@ -98,35 +98,12 @@ async fn handle(State(api): State<Arc<EventsApi>>, headers: HeaderMap, body: Byt
             "the twin's EventBridge serves PutEvents only",
         );
     }
-    let Some(key) = access_key(&headers) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MissingAuthenticationTokenException",
-            "the request is not signed",
-        );
-    };
-    let caller = api
-        .manifest
-        .caller(&key)
-        .unwrap_or_else(|| format!("user with key {key}"));
     let action = "events:PutEvents";
-    let allowed = match api.control.authorize(&key, action).await {
-        Ok(allowed) => allowed,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalException",
-                e.to_string(),
-            );
-        }
-    };
-    api.calls.record(&caller, action, allowed);
-    if !allowed {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "AccessDeniedException",
-            format!("User: {caller} is not authorized to perform: {action}"),
-        );
+    if let Err(refused) =
+        signed::authorize(&headers, &api.manifest, &api.control, &api.calls, action).await
+    {
+        let status = refused.status(StatusCode::BAD_REQUEST);
+        return error(status, refused.kind(), refused.message());
     }
     let Ok(input) = serde_json::from_slice::<Value>(&body) else {
         return error(

@@ -18,7 +18,7 @@ use crate::calls::CallLog;
 use crate::lambda::LambdaService;
 use crate::launcher::Control;
 use crate::manifest::Manifest;
-use crate::sfn_api::access_key;
+use crate::signed;
 
 pub struct LambdaApi {
     pub lambda: Arc<LambdaService>,
@@ -62,35 +62,12 @@ async fn update_configuration(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(key) = access_key(&headers) else {
-        return error(
-            StatusCode::FORBIDDEN,
-            "MissingAuthenticationTokenException",
-            "the request is not signed",
-        );
-    };
-    let caller = api
-        .manifest
-        .caller(&key)
-        .unwrap_or_else(|| format!("user with key {key}"));
     let action = "lambda:UpdateFunctionConfiguration";
-    let allowed = match api.control.authorize(&key, action).await {
-        Ok(allowed) => allowed,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ServiceException",
-                e.to_string(),
-            );
-        }
-    };
-    api.calls.record(&caller, action, allowed);
-    if !allowed {
-        return error(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            format!("User: {caller} is not authorized to perform: {action} on resource: {name}"),
-        );
+    if let Err(refused) =
+        signed::authorize(&headers, &api.manifest, &api.control, &api.calls, action).await
+    {
+        let status = refused.status(StatusCode::FORBIDDEN);
+        return error(status, refused.kind(), refused.message());
     }
     let Some(spec) = api.lambda.spec(&name) else {
         return error(

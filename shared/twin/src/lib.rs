@@ -25,6 +25,7 @@ pub mod rules;
 pub mod scenario;
 pub mod schedule;
 pub mod sfn_api;
+pub mod signed;
 pub mod stack;
 
 use std::path::Path;

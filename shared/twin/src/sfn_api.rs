@@ -18,6 +18,7 @@ use shipgate_asl::{Engine, EngineError, ExecutionDescription, ExecutionStatus};
 use crate::calls::CallLog;
 use crate::launcher::Control;
 use crate::manifest::Manifest;
+use crate::signed;
 
 /// What the Step Functions endpoint needs.
 pub struct SfnApi {
@@ -55,12 +56,6 @@ fn ok(body: Value) -> Response {
 }
 
 /// The access key id of a SigV4 `Authorization` header.
-pub fn access_key(headers: &HeaderMap) -> Option<String> {
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let credential = auth.split("Credential=").nth(1)?;
-    Some(credential.split('/').next()?.to_string())
-}
-
 fn epoch(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
 }
@@ -78,38 +73,12 @@ async fn handle(State(api): State<Arc<SfnApi>>, headers: HeaderMap, body: Bytes)
             "no X-Amz-Target",
         );
     };
-    let Some(key) = access_key(&headers) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MissingAuthenticationTokenException",
-            "the request is not signed",
-        );
-    };
-    let Some(caller) = api.manifest.caller(&key) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        );
-    };
     let action = format!("states:{target}");
-    let allowed = match api.control.authorize(&key, &action).await {
-        Ok(allowed) => allowed,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalFailure",
-                e.to_string(),
-            );
-        }
-    };
-    api.calls.record(&caller, &action, allowed);
-    if !allowed {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "AccessDeniedException",
-            format!("User: {caller} is not authorized to perform: {action}"),
-        );
+    if let Err(refused) =
+        signed::authorize(&headers, &api.manifest, &api.control, &api.calls, &action).await
+    {
+        let status = refused.status(StatusCode::BAD_REQUEST);
+        return error(status, refused.kind(), refused.message());
     }
     let input: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

@@ -205,6 +205,48 @@ async fn slack_posts_updates_retries_a_rate_limit_once_and_reports_refusals() {
 }
 
 #[tokio::test]
+async fn a_private_answer_goes_to_the_response_url_else_ephemerally_in_the_conversation() {
+    let seen = Seen::default();
+    let router = Router::new()
+        .route("/api/chat.postEphemeral", post(slack))
+        .route("/respond/T0/1", post(slack))
+        .with_state(seen.clone());
+    let (url, stop) = serve(router).await;
+    let api = SlackApi::new(
+        http_client(Duration::from_secs(5)).unwrap(),
+        format!("{url}/api"),
+        "xoxb-test",
+    );
+    let text = "Nothing left to decide on api-1.3.0-abc";
+    api.answer_privately(
+        "U0LEAD001",
+        Some(&format!("{url}/respond/T0/1")),
+        Some("C0"),
+        text,
+    )
+    .await
+    .unwrap();
+    api.answer_privately("U0LEAD001", None, Some("C0"), text)
+        .await
+        .unwrap();
+    let requests = seen.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    // The response_url is its own credential: no token; ephemeral, the original kept
+    assert_eq!(requests[0].0, "");
+    assert_eq!(
+        requests[0].1,
+        json!({"response_type": "ephemeral", "replace_original": false, "text": text})
+    );
+    // Without one: chat.postEphemeral to that user in that conversation, with the token
+    assert_eq!(requests[1].0, "Bearer xoxb-test");
+    assert_eq!(
+        requests[1].1,
+        json!({"channel": "C0", "user": "U0LEAD001", "text": text})
+    );
+    stop.send(()).ok();
+}
+
+#[tokio::test]
 async fn the_status_page_gets_status_and_message_with_its_token() {
     let seen = Seen::default();
     let router = Router::new()
