@@ -12,10 +12,10 @@ use anyhow::{Result, anyhow, bail};
 use chrono::Utc;
 use shipgate_aws::operator::{Access, Operator};
 use shipgate_core::config::Approver;
-use shipgate_core::gates::releases;
 use shipgate_core::links::{self, Grant};
 use shipgate_core::model::Decision;
 use shipgate_core::ports::{Handed, ReleaseFilter, RollbackRequest};
+use shipgate_core::releases;
 use shipgate_core::{ReleaseId, ReleaseState};
 
 use crate::context::Context;

@@ -4,10 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow};
-use shipgate_core::gates::releases;
 use shipgate_core::model::{AuditEvent, Changelog, Decision, NewRelease, ReleaseType};
 use shipgate_core::policy::approval;
 use shipgate_core::ports::ReleaseFilter;
+use shipgate_core::releases;
 use shipgate_core::{Config, Release, ReleaseId, ReleaseState, Version};
 use shipgate_local::runtime::Runtime;
 

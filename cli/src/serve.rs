@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use shipgate_core::config::{GITHUB_WEBHOOK_SECRET_ENV, LINK_KEY_ENV, SLACK_SIGNING_SECRET_ENV};
-use shipgate_core::gates::releases::RollBackHere;
+use shipgate_core::releases::RollBackHere;
 use shipgate_local::alarms::{SimulatedAlarms, TripError};
 use shipgate_local::local_token;
 use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};

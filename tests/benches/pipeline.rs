@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Duration as Span, Utc};
 use shipgate_core::ReleaseState;
-use shipgate_core::gates::releases;
 use shipgate_core::model::{Changelog, Decision, NewRelease};
+use shipgate_core::releases;
 use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
 use shipgate_tests::{STATEMACHINE, config};
 

@@ -2,7 +2,7 @@
 //! than once) by EventBridge, and a person rolling back by hand.
 
 use shipgate_core::ReleaseState;
-use shipgate_core::gates::{releases, rollback};
+use shipgate_core::{releases, restore};
 use shipgate_local::outbox::Outbox;
 
 use crate::helpers::{approve, at, load, runtime_in, start};
@@ -21,7 +21,7 @@ async fn an_alarm_event_rolls_back_the_live_release_exactly_once() {
     // The same event delivered three times.
     let mut rolled = 0;
     for _ in 0..3 {
-        if rollback::on_alarm(&runtime.deps, "roleferry-api-p99-latency", "p99 > 1500 ms")
+        if restore::on_alarm(&runtime.deps, "roleferry-api-p99-latency", "p99 > 1500 ms")
             .await
             .unwrap()
             .is_some()
@@ -65,7 +65,7 @@ async fn an_alarm_shipgate_does_not_watch_changes_nothing() {
     approve(&runtime, &id, "lee").await;
     runtime.run_until(at("2026-03-11T03:30:00Z")).await.unwrap();
     assert!(
-        rollback::on_alarm(&runtime.deps, "billing-db-cpu", "cpu")
+        restore::on_alarm(&runtime.deps, "billing-db-cpu", "cpu")
             .await
             .unwrap()
             .is_none()

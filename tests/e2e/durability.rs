@@ -65,7 +65,7 @@ async fn a_version_older_than_the_last_release_is_refused() {
     runtime.run_until(at("2026-03-11T06:00:00Z")).await.unwrap();
     assert_eq!(load(&runtime, &id).await.state, ReleaseState::Succeeded);
 
-    let err = shipgate_core::gates::releases::start(
+    let err = shipgate_core::releases::start(
         &runtime.deps,
         shipgate_core::model::NewRelease {
             service: runtime.config.service.name.clone(),

@@ -1,8 +1,8 @@
 //! Harness: a runtime on a virtual clock in a temporary data directory.
 
 use chrono::{DateTime, Utc};
-use shipgate_core::gates::releases;
 use shipgate_core::model::{Changelog, Decision, NewRelease};
+use shipgate_core::releases;
 use shipgate_core::{Release, ReleaseId};
 use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
 use shipgate_tests::{STATEMACHINE, config};

@@ -6,11 +6,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
-use shipgate_core::gates::releases;
 use shipgate_core::model::{Changelog, Contribution, Contributor, Decision, NewRelease};
 use shipgate_core::policy::approval;
 use shipgate_core::policy::window::WindowPolicy;
 use shipgate_core::ports::ReleaseFilter;
+use shipgate_core::releases;
 use shipgate_core::{Release, ReleaseState, ReleaseType};
 use shipgate_local::runtime::Runtime;
 

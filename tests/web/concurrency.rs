@@ -85,7 +85,7 @@ async fn a_pusher_cannot_approve_under_the_approver_id_their_login_matches() {
     assert_eq!(status, 201, "{answer}");
     let id: ReleaseId = answer["release_id"].as_str().unwrap().parse().unwrap();
     server.runtime.run_due().await.unwrap();
-    let err = shipgate_core::gates::releases::decide(
+    let err = shipgate_core::releases::decide(
         &server.runtime.deps,
         &id,
         "lee",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use shipgate_core::config::Secret;
-use shipgate_core::gates::releases::RollBackHere;
+use shipgate_core::releases::RollBackHere;
 use shipgate_core::{Release, ReleaseId};
 use shipgate_local::alarms::TripError;
 use shipgate_local::local_token;
@@ -167,7 +167,7 @@ impl Server {
     /// Opens release 1.3.0 (as a push would), approved by the Eng Lead, and runs it to
     /// its end (deployed at 03:00 the next day, monitored for an hour).
     pub async fn shipped_release(&self) -> ReleaseId {
-        let started = shipgate_core::gates::releases::start(
+        let started = shipgate_core::releases::start(
             &self.runtime.deps,
             shipgate_core::model::NewRelease {
                 service: self.runtime.config.service.name.clone(),
@@ -187,7 +187,7 @@ impl Server {
         .unwrap();
         let id = started.release.id;
         self.runtime.run_due().await.unwrap();
-        shipgate_core::gates::releases::decide(
+        shipgate_core::releases::decide(
             &self.runtime.deps,
             &id,
             "lee",

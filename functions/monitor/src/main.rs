@@ -1,15 +1,11 @@
 //! The monitor gate as a Lambda function.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
-use shipgate_core::Gate;
+use shipgate_aws::{Wiring, lambda};
+use shipgate_core::gates::monitor;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = shipgate_aws::deps_from_env().await?;
-    lambda_runtime::run(service_fn(|ev: LambdaEvent<Value>| {
-        shipgate_aws::lambda::gate(&deps, Gate::Monitor, ev.payload)
-    }))
-    .await
+async fn main() -> Result<(), lambda::Error> {
+    lambda::init_tracing();
+    let deps = Wiring::from_env().await?.monitor()?;
+    lambda::serve(|input: monitor::Input| monitor::handle(&deps, input)).await
 }

@@ -1,14 +1,11 @@
-//! The rollback gate: from the flow, or from an EventBridge alarm event.
+//! The rollback gate: from the flow, an EventBridge alarm event, or a person's request.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
+use shipgate_aws::{Wiring, lambda};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = shipgate_aws::deps_from_env().await?;
-    lambda_runtime::run(service_fn(|ev: LambdaEvent<Value>| {
-        shipgate_aws::lambda::rollback(&deps, ev.payload)
-    }))
-    .await
+async fn main() -> Result<(), lambda::Error> {
+    lambda::init_tracing();
+    let deps = Wiring::from_env().await?.rollback()?;
+    lambda::serve(|event: Value| lambda::rollback(&deps, event)).await
 }

@@ -5,7 +5,7 @@ use shipgate_web::{Hooks, WebState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let web = shipgate_aws::web_from_env().await?;
+    let web = shipgate_aws::Wiring::from_env().await?.trigger();
     let state = WebState {
         deps: web.deps,
         triggers: web.triggers,

@@ -1,12 +1,19 @@
-//! The gates as Lambda handlers: the payload `statemachine.json` sends, and errors whose
-//! `errorType` is exactly the name the definition matches.
+//! The Lambda entry points: a gate's typed handler served with errors whose `errorType` is
+//! exactly the name `statemachine.json` matches, and the rollback function's three kinds of
+//! event.
+
+use std::future::Future;
 
 use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use lambda_runtime::Diagnostic;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use shipgate_core::GateError;
-use shipgate_core::gates::{self, Deps, Gate, releases, rollback};
+use shipgate_core::gates::rollback as rollback_gate;
+use shipgate_core::{Deps, GateError, releases, restore};
+
+pub use lambda_runtime::Error;
 
 /// A gate's error as Lambda reports it.
 #[derive(Debug)]
@@ -21,39 +28,55 @@ impl From<GateFailure> for Diagnostic {
     }
 }
 
-/// Runs `gate` on the payload.
-pub async fn gate(deps: &Deps, gate: Gate, payload: Value) -> Result<Value, GateFailure> {
-    gates::invoke(deps, gate, payload)
-        .await
-        .map_err(GateFailure)
+/// JSON logs, as the functions' `LoggingConfig` expects.
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// The rollback function: from the flow (a `Catch`), an EventBridge "CloudWatch Alarm
-/// State Change" event, or a person's "Manual Rollback Requested" event. For an alarm, the
-/// release live on the service is rolled back; for a request, the release it names —
-/// exactly once, however often the event is delivered.
-pub async fn rollback(deps: &Deps, payload: Value) -> Result<Value, GateFailure> {
+/// Serves `handler` on every invocation. A payload that is not an `I` is `Gate.InvalidInput`
+/// (named, not a runtime unmarshal error), like every other refusal of the gate.
+pub async fn serve<I, O, F, Fut>(handler: F) -> Result<(), Error>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<O, GateError>>,
+{
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let input = serde_json::from_value(event.payload)
+            .map_err(|e| GateFailure(GateError::InvalidInput(e.to_string())))?;
+        handler(input).await.map_err(GateFailure)
+    }))
+    .await
+}
+
+/// The rollback function: from the flow (a `Catch`, or the `VerifyRestore` loop), an
+/// EventBridge "CloudWatch Alarm State Change" event, or a person's "Manual Rollback
+/// Requested" event. For an alarm, the release live on the service is rolled back; for a
+/// request, the release it names — exactly once, however often the event is delivered.
+pub async fn rollback(deps: &Deps, payload: Value) -> Result<Value, GateError> {
     if let Some(request) = crate::events::rollback_request_of(&payload) {
-        let request = request.map_err(|e| GateFailure(GateError::InvalidInput(e.to_string())))?;
-        let handed = releases::perform_rollback_request(deps, &request)
-            .await
-            .map_err(GateFailure)?;
+        let request = request.map_err(|e| GateError::InvalidInput(e.to_string()))?;
+        let handed = releases::perform_rollback_request(deps, &request).await?;
         return Ok(json!({ "release_id": request.release_id, "handed": handed }));
     }
     if payload.get("detail-type").and_then(Value::as_str) != Some("CloudWatch Alarm State Change") {
-        return gate(deps, Gate::Rollback, payload).await;
+        let input: rollback_gate::Input =
+            serde_json::from_value(payload).map_err(|e| GateError::InvalidInput(e.to_string()))?;
+        let output = rollback_gate::handle(deps, input).await?;
+        return serde_json::to_value(output)
+            .map_err(|e| GateError::InvalidInput(format!("unserialisable output: {e}")));
     }
     let event: EventBridgeEvent<CloudWatchAlarmData<Value, Value>> =
         serde_json::from_value(payload).map_err(|e| {
-            GateFailure(GateError::InvalidInput(format!(
-                "not a CloudWatch alarm state change event: {e}"
-            )))
+            GateError::InvalidInput(format!("not a CloudWatch alarm state change event: {e}"))
         })?;
     let alarm = event.detail.alarm_name.clone();
     let Some(state) = &event.detail.state else {
-        return Err(GateFailure(GateError::InvalidInput(format!(
+        return Err(GateError::InvalidInput(format!(
             "alarm event for {alarm} has no state"
-        ))));
+        )));
     };
     if state.value != CloudWatchAlarmStateValue::Alarm {
         return Ok(
@@ -61,8 +84,6 @@ pub async fn rollback(deps: &Deps, payload: Value) -> Result<Value, GateFailure>
         );
     }
     let reason = state.reason.clone();
-    let rolled = rollback::on_alarm(deps, &alarm, &reason)
-        .await
-        .map_err(GateFailure)?;
+    let rolled = restore::on_alarm(deps, &alarm, &reason).await?;
     Ok(json!({ "rolled_back": rolled.map(|r| r.id), "alarm": alarm }))
 }

@@ -2,7 +2,6 @@
 //! the function environment, and the Lambda handlers the binaries in `functions/` run.
 
 pub mod cloudwatch;
-pub mod deps;
 pub mod dynamo;
 pub mod ecs;
 pub mod env;
@@ -17,5 +16,6 @@ pub mod sent;
 pub mod sfn;
 pub mod ssm;
 pub mod triggers;
+pub mod wiring;
 
-pub use deps::{deps_from_env, sdk_config, web_from_env};
+pub use wiring::{Web, Wiring, WiringError, sdk_config};

@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use shipgate_core::Deps;
 use shipgate_core::config::Approver;
-use shipgate_core::gates::Deps;
 use shipgate_core::ports::RollbackRequests;
 
-use crate::deps::{BoxError, deps_from, sdk_config};
 use crate::env::Env;
 use crate::events::EventBridgeRollbacks;
+use crate::wiring::{BoxError, Wiring, sdk_config};
 
 /// The stack outputs the CLI reads, and the function environment variable each stands for.
 pub const OUTPUT_VARIABLES: [(&str, &str); 7] = [
@@ -91,12 +91,14 @@ impl Operator {
             what: "outputs".into(),
             source: Box::new(e),
         })?;
-        let deps = deps_from(&env, sdk)
+        let wiring = |source: crate::wiring::WiringError| OperatorError::Wiring {
+            what: "configuration and secrets (SSM parameters)".into(),
+            source: Box::new(source),
+        };
+        let deps = Wiring::new(env.clone(), sdk.clone())
             .await
-            .map_err(|source| OperatorError::Wiring {
-                what: "configuration and secrets (SSM parameters)".into(),
-                source,
-            })?;
+            .and_then(|w| w.every_port())
+            .map_err(wiring)?;
         let rollbacks = Arc::new(EventBridgeRollbacks::new(
             aws_sdk_eventbridge::Client::new(sdk),
             &env.state_machine_arn,

@@ -3,6 +3,7 @@
 //! Lambda entry points and the local engine both report exactly them.
 
 use crate::lifecycle::IllegalTransition;
+use crate::model::{Release, ReleaseState};
 use crate::policy::approval::ApprovalError;
 use crate::ports::{
     AlarmsError, BoxError, DeployError, NotifyError, ProbeError, StoreError, WorkflowError,
@@ -124,6 +125,32 @@ impl GateError {
         }
         text
     }
+}
+
+/// The error a gate reports when it finds the release somewhere it does not act.
+pub(crate) fn wrong_state(release: &Release, expected: &str) -> GateError {
+    GateError::InvalidState {
+        release: release.id.to_string(),
+        state: release.state.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+/// The error gates after deploy raise when someone rolled the release back meanwhile
+/// (a manual rollback, or the alarm event), so the flow goes to rollback and announce.
+pub(crate) fn rolled_back_elsewhere(release: &Release) -> Option<GateError> {
+    matches!(
+        release.state,
+        ReleaseState::RollingBack | ReleaseState::RolledBack
+    )
+    .then(|| {
+        GateError::RollbackRequested(format!(
+            "release {} is {} ({})",
+            release.id,
+            release.state,
+            release.outcome.clone().unwrap_or_default()
+        ))
+    })
 }
 
 impl From<StoreError> for GateError {

@@ -300,7 +300,7 @@ pub const ANNOUNCEMENT_LINK_DAYS: i64 = 7;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gates::testkit::at;
+    use crate::testkit::at;
 
     fn claims() -> LinkClaims {
         LinkClaims {

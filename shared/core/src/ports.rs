@@ -75,6 +75,7 @@ pub enum StoreError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub enum LockOutcome {
     Acquired,
     HeldBy(ReleaseId),
@@ -505,10 +506,10 @@ pub enum WakeUp {
 
 impl WakeUp {
     /// The gate's function name, as in `functions/<name>`.
-    pub fn gate(&self) -> crate::gates::Gate {
+    pub fn gate(&self) -> crate::gate::Gate {
         match self {
-            WakeUp::Window => crate::gates::Gate::Window,
-            WakeUp::ApprovalReminder { .. } => crate::gates::Gate::Approve,
+            WakeUp::Window => crate::gate::Gate::Window,
+            WakeUp::ApprovalReminder { .. } => crate::gate::Gate::Approve,
         }
     }
 

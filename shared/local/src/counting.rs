@@ -287,10 +287,11 @@ mod tests {
         let stored = store.update(&release).await.unwrap();
         assert_eq!(stored.version, release.version + 1);
         let now = Utc::now();
-        store
+        let taken = store
             .acquire_lock(&release.service, &release.id, now, now)
             .await
             .unwrap();
+        assert_eq!(taken, shipgate_core::ports::LockOutcome::Acquired);
         store
             .release_lock(&release.service, &release.id)
             .await

@@ -13,9 +13,10 @@ use serde_json::json;
 use shipgate_asl::{
     Engine, ExecutionStore, LambdaRegistry, SqliteExecutionStore, VirtualClock, WallClock,
 };
-use shipgate_core::gates::{self, Deps, Gate};
+use shipgate_core::gates;
 use shipgate_core::ports::WakeUp;
 use shipgate_core::{Config, GateError};
+use shipgate_core::{Deps, Gate};
 
 use crate::alarms::SimulatedAlarms;
 use crate::db::Db;
@@ -207,31 +208,35 @@ impl Runtime {
             Arc::new(SqliteTriggerLog::new(db.clone()).map_err(|e| data_err(Box::new(e)))?);
         let definition: Arc<str> = Arc::from(definition);
         let workflow = Arc::new(EngineWorkflow::new(definition));
-        let deps = Deps {
-            config: config.clone(),
-            store: overrides
-                .store
-                .unwrap_or_else(|| Arc::new(SqliteReleaseStore::new(db.clone()))),
-            deployer: ecs.clone(),
-            health: Arc::new(HttpHealthProbe::new(StdDuration::from_secs(u64::from(
-                config.health.timeout_seconds.max(1),
-            )))),
-            alarms: overrides.alarms.unwrap_or_else(|| alarms.clone()),
-            notifier: overrides
-                .notifier
-                .unwrap_or_else(|| Arc::new(Outbox::new(data_dir.join("outbox")))),
-            tokens: workflow.clone(),
-            executions: workflow.clone(),
-            scheduler: scheduler.clone(),
-            clock: core_clock,
-            workers: Arc::new(crate::liveness::LocalWorkers::new(&data_dir, &liveness)),
-        };
+        let deps = Deps::new(config.clone(), core_clock)
+            .with_workers(Arc::new(crate::liveness::LocalWorkers::new(
+                &data_dir, &liveness,
+            )))
+            .with_store(
+                overrides
+                    .store
+                    .unwrap_or_else(|| Arc::new(SqliteReleaseStore::new(db.clone()))),
+            )
+            .with_deployer(ecs.clone())
+            .with_health(Arc::new(HttpHealthProbe::new(StdDuration::from_secs(
+                u64::from(config.health.timeout_seconds.max(1)),
+            ))))
+            .with_alarms(overrides.alarms.unwrap_or_else(|| alarms.clone()))
+            .with_notifier(
+                overrides
+                    .notifier
+                    .unwrap_or_else(|| Arc::new(Outbox::new(data_dir.join("outbox")))),
+            )
+            .with_tokens(workflow.clone())
+            .with_executions(workflow.clone())
+            .with_scheduler(scheduler.clone());
         let mut registry = LambdaRegistry::new();
         for gate in Gate::ALL {
             registry.register(
                 gate.placeholder(),
+                // Each gate gets only its declared ports, as its Lambda function does.
                 Arc::new(GateFunction {
-                    deps: deps.clone(),
+                    deps: deps.only(gate.ports()),
                     gate,
                 }),
             );
@@ -244,7 +249,7 @@ impl Runtime {
         workflow.connect(&engine);
         // Whatever a process killed mid-operation left undone is handed on by the next
         // process that opens the directory (and by every window opening).
-        gates::releases::resume_interrupted(&deps).await?;
+        shipgate_core::releases::resume_interrupted(&deps).await?;
         Ok(Runtime {
             config,
             deps,

@@ -8,8 +8,9 @@ use std::sync::{Arc, OnceLock, Weak};
 use async_trait::async_trait;
 use serde_json::Value;
 use shipgate_asl::{Engine, EngineError, FunctionError, LambdaFunction};
-use shipgate_core::gates::{self, Deps, Gate};
+use shipgate_core::gates;
 use shipgate_core::ports::{Executions, TaskTokens, WorkflowError};
+use shipgate_core::{Deps, Gate};
 
 /// `TaskTokens` and `Executions` for one state machine definition on the local engine.
 pub struct EngineWorkflow {

@@ -10,10 +10,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use shipgate_core::GateError;
 use shipgate_core::config::Approver;
-use shipgate_core::gates::{approve, releases};
+use shipgate_core::gates::approve;
 use shipgate_core::links::{Grant, LinkError, LinkSigner};
 use shipgate_core::model::{Decision, Release, ReleaseId, ReleaseState};
 use shipgate_core::policy::approval;
+use shipgate_core::releases;
 use tracing::{info, warn};
 
 use crate::Shared;
@@ -258,7 +259,7 @@ fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> String 
         body.push_str("<div class=\"card notice\"><p>You wrote this release, so you cannot approve it; someone else with the role must.</p></div>");
         return body;
     }
-    let bypass = shipgate_core::gates::messages::bypass_asked(config, release);
+    let bypass = shipgate_core::messages::bypass_asked(config, release);
     if let Some(reason) = &bypass {
         body.push_str(&format!(
             "<div class=\"card notice\" id=\"bypass\"><p><strong>This hotfix asks to skip the \

@@ -263,7 +263,7 @@ pub async fn release(
 /// The Roll back action of a release an approver may roll back: their own rollback link
 /// (the confirmation page asks for a reason; nothing happens before it is sent).
 fn rollback_action(state: &Shared, release: &Release, viewer: &Viewer) -> Option<String> {
-    if !shipgate_core::gates::releases::rollback_possible(release).unwrap_or(false) {
+    if !shipgate_core::releases::rollback_possible(release).unwrap_or(false) {
         return None;
     }
     let link = shipgate_core::links::link(

@@ -15,9 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shipgate_core::gates::releases;
 use shipgate_core::model::{Changelog, Contribution, Contributor, NewRelease, ReleaseType};
 use shipgate_core::ports::TriggerRecord;
+use shipgate_core::releases;
 use shipgate_core::{GateError, Version};
 use tracing::{info, warn};
 

@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use shipgate_core::config::Secret;
-use shipgate_core::gates::rollback;
+use shipgate_core::restore;
 
 use crate::signature::same_secret;
 use crate::{Shared, TripRefused};
@@ -209,7 +209,7 @@ pub async fn trip_alarm(
             return refuse(StatusCode::SERVICE_UNAVAILABLE, &err);
         }
     }
-    let rolled_back = match rollback::on_alarm(&state.deps, &name, &reason).await {
+    let rolled_back = match restore::on_alarm(&state.deps, &name, &reason).await {
         Ok(release) => release.map(|r| r.id),
         Err(err) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &err.to_string()),
     };

@@ -11,11 +11,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use shipgate_core::GateError;
-use shipgate_core::gates::messages::family_revision;
-use shipgate_core::gates::releases::{self, RollbackAsked};
 use shipgate_core::links::{Grant, LinkError};
+use shipgate_core::messages::family_revision;
 use shipgate_core::model::{Release, ReleaseState};
 use shipgate_core::ports::{Handed, RollbackRequest};
+use shipgate_core::releases::{self, RollbackAsked};
 use tracing::{info, warn};
 
 use crate::Shared;

@@ -17,10 +17,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shipgate_core::GateError;
-use shipgate_core::gates::messages::{self, APPROVE_ACTION, SlackMessageRef};
-use shipgate_core::gates::releases;
+use shipgate_core::messages::{self, APPROVE_ACTION, SlackMessageRef};
 use shipgate_core::model::{Decision, ReleaseId, ReleaseState};
 use shipgate_core::ports::{Handed, Notification, RollbackRequest};
+use shipgate_core::releases;
 use tracing::{info, warn};
 
 use crate::Shared;
@@ -456,7 +456,7 @@ pub async fn interactions(
         }
         return ok();
     }
-    match shipgate_core::gates::releases::decide_with(
+    match shipgate_core::releases::decide_with(
         deps,
         &release_id,
         &approver.id,

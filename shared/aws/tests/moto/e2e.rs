@@ -10,9 +10,9 @@ use serde_json::Value;
 use shipgate_aws::cloudwatch::CloudWatchAlarms;
 use shipgate_aws::dynamo::DynamoReleaseStore;
 use shipgate_aws::notify::{AwsNotifier, SesEmail};
-use shipgate_core::gates::releases;
 use shipgate_core::model::{Changelog, Decision, NewRelease};
 use shipgate_core::ports::ReleaseStore;
+use shipgate_core::releases;
 use shipgate_core::{Config, ReleaseId, ReleaseState};
 use shipgate_local::runtime::{LocalClock, PortOverrides, Runtime, RuntimeOptions};
 

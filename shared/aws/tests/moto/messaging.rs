@@ -18,37 +18,53 @@ use tokio::net::TcpListener;
 use crate::helpers::Moto;
 
 #[tokio::test]
-async fn ssm_secrets_are_decrypted_and_cached() {
+async fn ssm_parameters_are_decrypted_in_one_call_and_every_missing_one_is_named() {
     let Some(moto) = Moto::start() else { return };
     let client = aws_sdk_ssm::Client::new(&moto.sdk().await);
-    client
-        .put_parameter()
-        .name("/shipgate/slack-bot-token")
-        .value("xoxb-test-token")
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await
-        .unwrap();
+    for (name, value) in [
+        ("/shipgate/slack-bot-token", "xoxb-test-token"),
+        ("/shipgate/link-key", "link key"),
+    ] {
+        client
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
     let secrets = SsmSecrets::new(client.clone());
-    assert_eq!(
-        secrets.get("/shipgate/slack-bot-token").await.unwrap(),
-        "xoxb-test-token"
-    );
-    client
-        .delete_parameter()
-        .name("/shipgate/slack-bot-token")
-        .send()
+    let values = secrets
+        .get_all(&["/shipgate/slack-bot-token", "/shipgate/link-key"])
         .await
         .unwrap();
-    assert_eq!(
-        secrets.get("/shipgate/slack-bot-token").await.unwrap(),
-        "xoxb-test-token",
-        "cached per container"
-    );
-    assert!(matches!(
-        secrets.get("/shipgate/missing").await,
-        Err(SecretError::Missing(_))
-    ));
+    assert_eq!(values["/shipgate/slack-bot-token"], "xoxb-test-token");
+    assert_eq!(values["/shipgate/link-key"], "link key");
+    // More names than one call takes are read in several.
+    let many: Vec<String> = (0..12).map(|n| format!("/shipgate/p{n}")).collect();
+    for name in &many {
+        client
+            .put_parameter()
+            .name(name)
+            .value(name.as_str())
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .send()
+            .await
+            .unwrap();
+    }
+    let names: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(secrets.get_all(&names).await.unwrap().len(), 12);
+    match secrets
+        .get_all(&["/shipgate/link-key", "/shipgate/missing", "/shipgate/gone"])
+        .await
+    {
+        Err(SecretError::Missing(names)) => {
+            assert_eq!(names, "/shipgate/gone, /shipgate/missing")
+        }
+        other => panic!("expected the missing parameters named: {other:?}"),
+    }
+    assert_eq!(secrets.get("/shipgate/link-key").await.unwrap(), "link key");
 }
 
 #[tokio::test]

@@ -87,7 +87,7 @@ async fn token_errors_are_told_apart() {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(&url)
-        .http_client(shipgate_aws::deps::sdk_http_client())
+        .http_client(shipgate_aws::wiring::sdk_http_client())
         .credentials_provider(aws_sdk_sfn::config::Credentials::new(
             "testing", "testing", None, None, "test",
         ))

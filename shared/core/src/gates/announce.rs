@@ -1,13 +1,16 @@
 //! The announce gate, last in every path of the flow: it makes sure the release has ended
 //! (a release that failed before deploying is marked `Failed`; a live one is rolled back
 //! first — nothing leaves a new version running unannounced), tells people the outcome
-//! once, frees the service's deploy lock and lets the next queued release through.
+//! once and frees the service's lane; the flow then wakes the next release (a gate never
+//! calls another).
 
 use serde::{Deserialize, Serialize};
 
+use crate::deps::Deps;
 use crate::error::GateError;
-use crate::gates::{CaughtError, Deps, messages, order, rollback};
+use crate::gates::CaughtError;
 use crate::model::{Release, ReleaseId, ReleaseState};
+use crate::{lane, messages, order, restore};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +55,7 @@ pub async fn announce(
         .map(|e| e.summary())
         .unwrap_or_else(|| "the pipeline ended early".into());
     if release.state.is_live() {
-        release = match rollback::roll_back(deps, release, "announce", &why).await {
+        release = match restore::roll_back(deps, release, "announce", &why).await {
             Ok(r) => r,
             Err(GateError::RollbackFailed(_)) => deps.load(id).await?,
             Err(other) => return Err(other),
@@ -96,8 +99,6 @@ pub async fn announce(
     }
     // Frees the service; the flow then asks the window gate to let the next release
     // through (`WakeNextRelease`): a gate never calls another.
-    deps.store
-        .release_lock(&release.service, &release.id)
-        .await?;
+    lane::free(deps, &release).await?;
     Ok(release)
 }

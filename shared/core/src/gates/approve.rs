@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::config::{Approver, Config};
-use crate::error::GateError;
-use crate::gates::messages::{self, Ask};
-use crate::gates::{Deps, wrong_state};
+use crate::deps::Deps;
+use crate::error::{GateError, wrong_state};
 use crate::links::{LinkClaims, LinkSigner};
+use crate::messages::{self, Ask};
 use crate::model::{Release, ReleaseId, ReleaseState, SlackAsk};
 use crate::policy::approval;
 use crate::ports::WakeUp;
@@ -458,10 +458,11 @@ async fn expire(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
 mod tests {
     use serde_json::json;
 
-    use crate::gates::testkit::{Kit, at};
-    use crate::gates::{Gate, invoke};
+    use crate::gate::Gate;
     use crate::model::{ReleaseState, ReleaseType};
     use crate::ports::{Notification, WakeUp};
+    use crate::testkit::invoke;
+    use crate::testkit::{Kit, at};
 
     fn emails(kit: &Kit) -> Vec<(Vec<String>, String, Vec<String>)> {
         kit.rec

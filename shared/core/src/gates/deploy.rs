@@ -7,8 +7,9 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use crate::error::GateError;
-use crate::gates::{Deps, messages, rolled_back_elsewhere, wrong_state};
+use crate::deps::Deps;
+use crate::error::{GateError, rolled_back_elsewhere, wrong_state};
+use crate::messages;
 use crate::model::{Release, ReleaseId, ReleaseState};
 use crate::ports::Rollout;
 

@@ -10,148 +10,17 @@ pub mod announce;
 pub mod approve;
 pub mod deploy;
 pub mod health;
-pub mod messages;
 pub mod monitor;
-pub mod order;
-pub mod releases;
 pub mod rollback;
 pub mod window;
 
-use std::str::FromStr;
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::deps::Deps;
 use crate::error::GateError;
-use crate::model::{Release, ReleaseId, ReleaseState};
-use crate::ports::{
-    Alarms, Clock, DeployTarget, Deployer, Executions, HealthProbe, Notifier, ReleaseStore,
-    TaskTokens, WindowScheduler, Workers,
-};
-
-/// Everything a gate may use, as trait objects.
-#[derive(Clone)]
-pub struct Deps {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn ReleaseStore>,
-    pub deployer: Arc<dyn Deployer>,
-    pub health: Arc<dyn HealthProbe>,
-    pub alarms: Arc<dyn Alarms>,
-    pub notifier: Arc<dyn Notifier>,
-    pub tokens: Arc<dyn TaskTokens>,
-    pub executions: Arc<dyn Executions>,
-    pub scheduler: Arc<dyn WindowScheduler>,
-    pub clock: Arc<dyn Clock>,
-    pub workers: Arc<dyn Workers>,
-}
-
-impl Deps {
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    pub fn target(&self) -> DeployTarget {
-        DeployTarget {
-            cluster: self.config.service.cluster.clone(),
-            service: self.config.service.name.to_string(),
-        }
-    }
-
-    pub async fn load(&self, id: &ReleaseId) -> Result<Release, GateError> {
-        self.store
-            .get(id)
-            .await?
-            .ok_or_else(|| GateError::NotFound(id.to_string()))
-    }
-
-    /// Writes `release` conditionally on the version it was read at.
-    pub async fn save(&self, release: &Release) -> Result<Release, GateError> {
-        Ok(self.store.update(release).await?)
-    }
-
-    /// Records what already happened outside (a task that ran): `apply` on `release`,
-    /// saved; if someone else wrote the release meanwhile, `apply` again on the fresh
-    /// record, so a fact is never lost to a race (the write itself stays conditional).
-    pub async fn record(
-        &self,
-        mut release: Release,
-        apply: impl Fn(&mut Release),
-    ) -> Result<Release, GateError> {
-        for _ in 0..4 {
-            apply(&mut release);
-            match self.save(&release).await {
-                Err(GateError::Conflict(..)) => release = self.load(&release.id).await?,
-                other => return other,
-            }
-        }
-        apply(&mut release);
-        self.save(&release).await
-    }
-}
-
-/// The gates as Lambda functions, by the name of their function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Gate {
-    Approve,
-    Window,
-    Deploy,
-    HealthCheck,
-    Monitor,
-    Rollback,
-    Announce,
-}
-
-impl Gate {
-    pub const ALL: [Gate; 7] = [
-        Gate::Approve,
-        Gate::Window,
-        Gate::Deploy,
-        Gate::HealthCheck,
-        Gate::Monitor,
-        Gate::Rollback,
-        Gate::Announce,
-    ];
-
-    /// The function's name, as in `functions/<name>`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Gate::Approve => "approve",
-            Gate::Window => "window",
-            Gate::Deploy => "deploy",
-            Gate::HealthCheck => "health-check",
-            Gate::Monitor => "monitor",
-            Gate::Rollback => "rollback",
-            Gate::Announce => "announce",
-        }
-    }
-
-    /// The `${...}` placeholder `statemachine.json` uses for the function's ARN.
-    pub fn placeholder(self) -> &'static str {
-        match self {
-            Gate::Approve => "${ApproveFunctionArn}",
-            Gate::Window => "${WindowFunctionArn}",
-            Gate::Deploy => "${DeployFunctionArn}",
-            Gate::HealthCheck => "${HealthCheckFunctionArn}",
-            Gate::Monitor => "${MonitorFunctionArn}",
-            Gate::Rollback => "${RollbackFunctionArn}",
-            Gate::Announce => "${AnnounceFunctionArn}",
-        }
-    }
-}
-
-impl FromStr for Gate {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Gate::ALL
-            .into_iter()
-            .find(|g| g.name() == s || g.placeholder() == s)
-            .ok_or_else(|| format!("`{s}` is not a gate"))
-    }
-}
+use crate::gate::Gate;
 
 /// Runs a gate on a JSON payload, as its Lambda function would.
 pub async fn invoke(deps: &Deps, gate: Gate, payload: Value) -> Result<Value, GateError> {
@@ -174,32 +43,6 @@ fn json<T: Serialize>(result: Result<T, GateError>) -> Result<Value, GateError> 
     let value = result?;
     serde_json::to_value(value)
         .map_err(|e| GateError::InvalidInput(format!("unserialisable output: {e}")))
-}
-
-/// The error a gate reports when it finds the release somewhere it does not act.
-pub(crate) fn wrong_state(release: &Release, expected: &str) -> GateError {
-    GateError::InvalidState {
-        release: release.id.to_string(),
-        state: release.state.to_string(),
-        expected: expected.to_string(),
-    }
-}
-
-/// The error gates after deploy raise when someone rolled the release back meanwhile
-/// (a manual rollback, or the alarm event), so the flow goes to rollback and announce.
-pub(crate) fn rolled_back_elsewhere(release: &Release) -> Option<GateError> {
-    matches!(
-        release.state,
-        ReleaseState::RollingBack | ReleaseState::RolledBack
-    )
-    .then(|| {
-        GateError::RollbackRequested(format!(
-            "release {} is {} ({})",
-            release.id,
-            release.state,
-            release.outcome.clone().unwrap_or_default()
-        ))
-    })
 }
 
 /// `Catch` hands the caught error on as `{"Error": .., "Cause": ..}`; either may be null.
@@ -235,7 +78,5 @@ impl CaughtError {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;

@@ -5,8 +5,9 @@
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use crate::error::GateError;
-use crate::gates::{Deps, rolled_back_elsewhere, wrong_state};
+use crate::deps::Deps;
+use crate::error::{GateError, rolled_back_elsewhere, wrong_state};
+use crate::lane;
 use crate::model::{ReleaseId, ReleaseState};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,11 +54,8 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
         .map(|e| e.at)
         .unwrap_or(now);
 
-    // Keep the service's deploy lock while watching.
-    let lease = now + Duration::minutes(i64::from(deps.config.deploy.lock_lease_minutes));
-    deps.store
-        .acquire_lock(&release.service, &release.id, now, lease)
-        .await?;
+    // Keep the service's lane while watching.
+    lane::renew(deps, &mut release).await?;
 
     let fired: Vec<String> = deps
         .alarms

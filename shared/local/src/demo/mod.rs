@@ -7,11 +7,11 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shipgate_core::config::Freeze;
-use shipgate_core::gates::releases;
 use shipgate_core::links::{Grant, LinkSigner};
 use shipgate_core::model::{AuditEvent, Changelog, Decision, NewRelease, ReleaseType};
 use shipgate_core::policy::window::bypass_trailer;
 use shipgate_core::ports::{Handed, Notification, RollbackRequest};
+use shipgate_core::releases;
 use shipgate_core::{Config, Release, ReleaseId, ReleaseState, Version};
 
 use crate::ecs::Faults;

@@ -293,7 +293,10 @@ async fn given_an_expired_lease_when_another_release_asks_then_it_takes_the_lock
     let b: ReleaseId = "api-1.2.0-bbbbbbb".parse().unwrap();
     let now = time("2026-03-01T03:00:00Z");
     let lease = now + Duration::minutes(10);
-    store.acquire_lock(&api, &a, now, lease).await.unwrap();
+    assert_eq!(
+        store.acquire_lock(&api, &a, now, lease).await.unwrap(),
+        LockOutcome::Acquired
+    );
     // At the lease's last instant it still holds.
     assert_eq!(
         store.lock_holder(&api, lease).await.unwrap(),
@@ -327,10 +330,13 @@ async fn given_a_lock_when_released_then_only_by_its_holder() {
     let a: ReleaseId = "api-1.1.0-aaaaaaa".parse().unwrap();
     let b: ReleaseId = "api-1.2.0-bbbbbbb".parse().unwrap();
     let now = time("2026-03-01T03:00:00Z");
-    store
-        .acquire_lock(&api, &a, now, now + Duration::hours(3))
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .acquire_lock(&api, &a, now, now + Duration::hours(3))
+            .await
+            .unwrap(),
+        LockOutcome::Acquired
+    );
     assert!(!store.release_lock(&api, &b).await.unwrap());
     assert_eq!(store.lock_holder(&api, now).await.unwrap(), Some(a.clone()));
     assert!(store.release_lock(&api, &a).await.unwrap());
@@ -363,9 +369,12 @@ async fn given_two_stores_over_one_file_when_one_writes_then_the_other_sees_it()
         ReleaseState::AwaitingApproval
     );
     let now = time("2026-03-01T03:00:00Z");
-    one.acquire_lock(&r.service, &r.id, now, now + Duration::hours(1))
-        .await
-        .unwrap();
+    assert_eq!(
+        one.acquire_lock(&r.service, &r.id, now, now + Duration::hours(1))
+            .await
+            .unwrap(),
+        LockOutcome::Acquired
+    );
     assert_eq!(
         two.lock_holder(&r.service, now).await.unwrap(),
         Some(r.id.clone())

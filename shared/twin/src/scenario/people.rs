@@ -138,7 +138,7 @@ impl Session<'_> {
     /// interaction Slack would send, signed with the app's signing secret, to the
     /// callback's function URL.
     pub async fn click_approve(&mut self, n: usize, who: &str) -> Result<(), String> {
-        self.click(n, who, shipgate_core::gates::messages::APPROVE_ACTION)
+        self.click(n, who, shipgate_core::messages::APPROVE_ACTION)
             .await
     }
 

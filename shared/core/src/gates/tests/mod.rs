@@ -3,10 +3,12 @@
 use serde_json::json;
 
 use crate::error::GateError;
-use crate::gates::testkit::{Kit, at};
-use crate::gates::{Gate, invoke, releases};
+use crate::gate::Gate;
 use crate::model::{Decision, ReleaseState, ReleaseType};
 use crate::ports::{ReleaseStore, Rollout};
+use crate::releases;
+use crate::testkit::invoke;
+use crate::testkit::{Kit, at};
 
 use ReleaseState::*;
 
@@ -340,7 +342,8 @@ async fn announce_is_said_once_frees_the_service_and_lets_the_next_release_throu
     waiting.queued_at = Some(at("2026-03-10T14:00:00Z"));
     kit.store.update(&waiting).await.unwrap();
     let service = first.service.clone();
-    kit.store
+    let taken = kit
+        .store
         .acquire_lock(
             &service,
             &first.id,
@@ -349,6 +352,7 @@ async fn announce_is_said_once_frees_the_service_and_lets_the_next_release_throu
         )
         .await
         .unwrap();
+    assert_eq!(taken, crate::ports::LockOutcome::Acquired);
 
     // The window gate holds the second back while the first has the service.
     let out = invoke(&kit.deps, Gate::Window, json!({"action": "open"}))

@@ -3,10 +3,12 @@
 
 use serde_json::json;
 
-use crate::gates::testkit::{Kit, at};
-use crate::gates::{Gate, invoke, releases};
+use crate::gate::Gate;
 use crate::model::{Decision, ReleaseState, ReleaseType};
 use crate::ports::ReleaseStore;
+use crate::releases;
+use crate::testkit::invoke;
+use crate::testkit::{Kit, at};
 
 use ReleaseState::*;
 

@@ -4,10 +4,12 @@
 use serde_json::json;
 
 use super::verify_restore;
-use crate::gates::testkit::Kit;
-use crate::gates::{Gate, invoke, releases};
+use crate::gate::Gate;
 use crate::model::{ReleaseState, ReleaseType};
 use crate::ports::{Notification, Rollout};
+use crate::releases;
+use crate::testkit::Kit;
+use crate::testkit::invoke;
 
 use ReleaseState::*;
 

@@ -3,10 +3,11 @@
 
 use serde_json::json;
 
-use crate::gates::testkit::{Kit, at};
-use crate::gates::{Gate, invoke};
+use crate::gate::Gate;
 use crate::model::{ReleaseState, ReleaseType};
 use crate::ports::ReleaseStore;
+use crate::testkit::invoke;
+use crate::testkit::{Kit, at};
 
 use ReleaseState::*;
 

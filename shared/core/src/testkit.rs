@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::config::{Config, HealthCheck};
-use crate::gates::Deps;
+use crate::deps::Deps;
+use crate::error::GateError;
+use crate::gate::Gate;
 use crate::model::{
     Changelog, NewRelease, Release, ReleaseId, ReleaseState, ReleaseType, ServiceName,
 };
@@ -419,19 +421,15 @@ impl Kit {
         let alarms = Arc::new(FakeAlarms::default());
         let rec = Arc::new(Recorder::default());
         let clock = Arc::new(TestClock(Mutex::new(at(now))));
-        let deps = Deps {
-            config: Arc::new(config),
-            store: store.clone(),
-            deployer: ecs.clone(),
-            health: probe.clone(),
-            alarms: alarms.clone(),
-            notifier: rec.clone(),
-            tokens: rec.clone(),
-            executions: rec.clone(),
-            scheduler: rec.clone(),
-            clock: clock.clone(),
-            workers: Arc::new(crate::ports::UnknownWorkers::default()),
-        };
+        let deps = Deps::new(Arc::new(config), clock.clone())
+            .with_store(store.clone())
+            .with_deployer(ecs.clone())
+            .with_health(probe.clone())
+            .with_alarms(alarms.clone())
+            .with_notifier(rec.clone())
+            .with_tokens(rec.clone())
+            .with_executions(rec.clone())
+            .with_scheduler(rec.clone());
         Kit {
             deps,
             store,
@@ -511,4 +509,20 @@ impl Kit {
             .map(|n| n.text().to_string())
             .collect()
     }
+}
+
+/// Runs `gate` as its Lambda function would: with only the ports it declares
+/// ([`Gate::ports`]). Reaching any other port fails the test.
+pub async fn invoke(deps: &Deps, gate: Gate, payload: Value) -> Result<Value, GateError> {
+    let before = deps.unwired_reached().len();
+    let only = deps.only(gate.ports());
+    let result = crate::gates::invoke(&only, gate, payload).await;
+    let reached = deps.unwired_reached();
+    assert!(
+        reached.len() == before,
+        "the {} gate reached ports it does not declare: {:?}",
+        gate.name(),
+        &reached[before..]
+    );
+    result
 }

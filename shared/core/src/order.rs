@@ -4,8 +4,8 @@
 
 use tracing::info;
 
+use crate::deps::Deps;
 use crate::error::GateError;
-use crate::gates::Deps;
 use crate::model::{Release, ReleaseState};
 use crate::ports::{ReleaseFilter, WorkflowError};
 

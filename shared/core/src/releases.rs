@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::info;
 
+use crate::deps::Deps;
 use crate::error::GateError;
-use crate::gates::{Deps, rollback, wrong_state};
+use crate::error::wrong_state;
 use crate::model::{Decision, NewRelease, Release, ReleaseId, ReleaseState};
 use crate::policy::approval::{self, Quorum};
 use crate::ports::{Handed, RollbackRequest, RollbackRequests, StoreError, WorkflowError};
+use crate::{messages, order, restore};
 
 /// Settings the flow reads from its input (`$.settings`), taken from configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,12 +335,12 @@ async fn refresh_slack_asks(deps: &Deps, decided: &Decided, approver: &str) {
         return;
     };
     for ask in &release.slack_asks {
-        let update = crate::gates::messages::slack_decided(
+        let update = messages::slack_decided(
             release,
             person,
             decision,
             &decided.quorum.missing,
-            crate::gates::messages::SlackMessageRef {
+            messages::SlackMessageRef {
                 channel: ask.channel.clone(),
                 ts: ask.ts.clone(),
                 response_url: None,
@@ -415,7 +417,7 @@ pub async fn resume_interrupted(deps: &Deps) -> Result<usize, GateError> {
                 moved += 1;
             }
             ReleaseState::Superseded if release.announced.is_none() => {
-                crate::gates::order::end_wait(deps, &release).await?;
+                order::end_wait(deps, &release).await?;
                 moved += 1;
             }
             ReleaseState::Rejected if release.announced.is_none() => {
@@ -477,7 +479,7 @@ pub async fn manual_rollback(
             "only a live or the latest succeeded release can be rolled back",
         ));
     }
-    let release = rollback::roll_back(
+    let release = restore::roll_back(
         deps,
         release,
         actor,
