@@ -28,7 +28,7 @@ fn the_definition_is_valid() {
 
 #[test]
 fn every_matched_error_name_is_one_the_code_can_raise() {
-    let known: BTreeSet<&str> = GateError::ERROR_TYPES.into_iter().collect();
+    let known: BTreeSet<&str> = GateError::ERROR_TYPES.iter().copied().collect();
     let mut matched = BTreeSet::new();
     for (name, state) in states(&definition()) {
         for list in ["Retry", "Catch"] {

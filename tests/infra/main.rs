@@ -27,7 +27,7 @@ fn functions() -> BTreeSet<String> {
 }
 
 fn problems(template: &str, definition: &str) -> Vec<String> {
-    check::problems(template, definition, &functions(), &GateError::ERROR_TYPES)
+    check::problems(template, definition, &functions(), GateError::ERROR_TYPES)
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! Benchmark (not a test): cold start of each function binary — from process start to its
-//! first `GET /runtime/invocation/next` — median of 20, next to the same gate written as a
-//! Python handler with boto3 (import and client creation), measured the same way.
+//! first `GET /runtime/invocation/next` — median of 20, next to a bare `lambda_runtime` echo
+//! binary built with the same profile and the same gate written as a Python handler with
+//! boto3 (import and client creation), all measured the same way in one run.
+//!
+//! Goals: the slowest function within 2.5× the echo binary, and at least 25× faster than
+//! Python + boto3.
 //!
 //! `make bench-cold-start` builds the release binaries first; run alone it expects them in
 //! the target directory's `release/`.
@@ -143,7 +147,26 @@ fn main() -> anyhow_like::Result<()> {
             python.push(cold_start(command).await?);
         }
         let python = median(python);
-        println!("{:<14} {:>10} {:>12}", "function", "median ms", "vs python");
+        let echo_binary = release_dir().join("lambda_echo");
+        if !echo_binary.exists() {
+            return Err(format!(
+                "{} is missing: run `make bench-cold-start`",
+                echo_binary.display()
+            )
+            .into());
+        }
+        let mut echo = Vec::new();
+        for _ in 0..rounds {
+            let mut command = Command::new(&echo_binary);
+            env(&mut command);
+            echo.push(cold_start(command).await?);
+        }
+        let echo = median(echo);
+        let mut slowest = (String::new(), 0.0_f64);
+        println!(
+            "{:<14} {:>10} {:>10} {:>12}",
+            "function", "median ms", "÷ echo", "python ÷"
+        );
         for name in FUNCTIONS {
             let binary = release_dir().join(name);
             if !binary.exists() {
@@ -160,9 +183,25 @@ fn main() -> anyhow_like::Result<()> {
                 times.push(cold_start(command).await?);
             }
             let m = median(times);
-            println!("{name:<14} {m:>10.2} {:>11.0}×", python / m);
+            if m > slowest.1 {
+                slowest = (name.to_string(), m);
+            }
+            println!(
+                "{name:<14} {m:>10.2} {:>9.2}× {:>11.0}×",
+                m / echo,
+                python / m
+            );
         }
+        println!("{:<14} {echo:>10.2}", "lambda echo");
         println!("{:<14} {python:>10.2}", "python+boto3");
+        let (name, m) = slowest;
+        let vs_echo = m / echo;
+        let vs_python = python / m;
+        println!(
+            "slowest: {name} {m:.2} ms — {vs_echo:.2}× the echo binary (goal ≤ 2.5×: {}), python ÷ slowest {vs_python:.0}× (goal ≥ 25×: {})",
+            if vs_echo <= 2.5 { "met" } else { "not met" },
+            if vs_python >= 25.0 { "met" } else { "not met" },
+        );
         Ok(())
     })
 }

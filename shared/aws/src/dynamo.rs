@@ -264,26 +264,18 @@ impl DynamoReleaseStore {
     }
 
     async fn query_all(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend(e.into_service_error()))?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(items),
-            }
-        }
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<Item>, _>>()
+            .await
+            .map_err(|e| backend(e.into_service_error()))
     }
 
     /// Releases whose index entry matches, loading each with its timeline.
@@ -294,30 +286,35 @@ impl DynamoReleaseStore {
         newest_first: bool,
         limit: Option<i32>,
     ) -> Result<Vec<Release>, StoreError> {
-        let mut ids = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(format!("{index}pk = :pk"))
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .scan_index_forward(!newest_first)
-                .set_limit(limit)
-                .set_exclusive_start_key(start.take())
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("{index}pk = :pk"))
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(!newest_first);
+        // With a limit, one page is the answer; without, every page.
+        let items: Vec<Item> = match limit {
+            Some(limit) => query
+                .limit(limit)
                 .send()
                 .await
-                .map_err(|e| backend(e.into_service_error()))?;
-            for item in out.items() {
-                let key = string_attr(item, "pk")?;
-                ids.push(key.trim_start_matches("RELEASE#").to_string());
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() && limit.is_none() => start = Some(key.clone()),
-                _ => break,
-            }
+                .map_err(|e| backend(e.into_service_error()))?
+                .items()
+                .to_vec(),
+            None => query
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<Item>, _>>()
+                .await
+                .map_err(|e| backend(e.into_service_error()))?,
+        };
+        let mut ids = Vec::new();
+        for item in &items {
+            let key = string_attr(item, "pk")?;
+            ids.push(key.trim_start_matches("RELEASE#").to_string());
         }
         self.load_all(ids).await
     }
@@ -494,30 +491,25 @@ impl ReleaseStore for DynamoReleaseStore {
                     .await?
             }
             None => {
+                let items: Vec<Item> = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .filter_expression("sk = :sk")
+                    .expression_attribute_values(":sk", s(RELEASE_SK))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<Item>, _>>()
+                    .await
+                    .map_err(|e| backend(e.into_service_error()))?;
                 let mut ids = Vec::new();
-                let mut start: Option<Item> = None;
-                loop {
-                    let out = self
-                        .client
-                        .scan()
-                        .table_name(&self.table)
-                        .filter_expression("sk = :sk")
-                        .expression_attribute_values(":sk", s(RELEASE_SK))
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| backend(e.into_service_error()))?;
-                    for item in out.items() {
-                        ids.push(
-                            string_attr(item, "pk")?
-                                .trim_start_matches("RELEASE#")
-                                .to_string(),
-                        );
-                    }
-                    match out.last_evaluated_key() {
-                        Some(key) if !key.is_empty() => start = Some(key.clone()),
-                        _ => break,
-                    }
+                for item in &items {
+                    ids.push(
+                        string_attr(item, "pk")?
+                            .trim_start_matches("RELEASE#")
+                            .to_string(),
+                    );
                 }
                 self.load_all(ids).await?
             }

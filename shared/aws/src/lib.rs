@@ -1,5 +1,8 @@
 //! shipgate on AWS: adapters over the `aws-sdk-*` clients for every port of the domain,
-//! the function environment, and the Lambda handlers the binaries in `functions/` run.
+//! the function environment, the per-function [`wiring`] (each function builds only its
+//! gate's ports, with the configuration and secrets read in one call), the Lambda entry
+//! points the binaries in `functions/` serve ([`lambda`]), and the [`operator`] side used
+//! by `shipgate --stack`.
 
 pub mod cloudwatch;
 pub mod dynamo;

@@ -9,6 +9,49 @@ use crate::ports::{
     AlarmsError, BoxError, DeployError, NotifyError, ProbeError, StoreError, WorkflowError,
 };
 
+/// Declares [`ErrorType`] with each kind's `errorType` name once; the list of names is
+/// derived from it.
+macro_rules! error_types {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// The kinds of gate failure, each with the stable `errorType` name
+        /// `statemachine.json` matches in `Retry` and `Catch`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorType {
+            $($variant),*
+        }
+
+        impl ErrorType {
+            pub const ALL: &'static [ErrorType] = &[$(ErrorType::$variant),*];
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(ErrorType::$variant => $name),*
+                }
+            }
+        }
+    };
+}
+
+error_types! {
+    GateInvalidInput => "Gate.InvalidInput",
+    GateUnavailable => "Gate.Unavailable",
+    ReleaseNotFound => "Release.NotFound",
+    ReleaseInvalidState => "Release.InvalidState",
+    ReleaseConflict => "Release.Conflict",
+    ApprovalRefused => "Approval.Refused",
+    ApprovalRejected => "Approval.Rejected",
+    DeployFailed => "Deploy.Failed",
+    DeployMigrationFailed => "Deploy.MigrationFailed",
+    DeployNotStable => "Deploy.NotStable",
+    HealthCheckFailed => "HealthCheck.Failed",
+    MonitorAlarmFired => "Monitor.AlarmFired",
+    MonitorThresholdBreached => "Monitor.ThresholdBreached",
+    MonitorRollbackRequested => "Monitor.RollbackRequested",
+    RollbackFailed => "Rollback.Failed",
+    WindowNone => "Window.None",
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
     #[error("invalid gate input: {0}")]
@@ -69,49 +112,40 @@ pub enum GateError {
 }
 
 impl GateError {
-    /// Every `errorType` the gates can produce.
-    pub const ERROR_TYPES: [&'static str; 16] = [
-        "Gate.InvalidInput",
-        "Gate.Unavailable",
-        "Release.NotFound",
-        "Release.InvalidState",
-        "Release.Conflict",
-        "Approval.Refused",
-        "Approval.Rejected",
-        "Deploy.Failed",
-        "Deploy.MigrationFailed",
-        "Deploy.NotStable",
-        "HealthCheck.Failed",
-        "Monitor.AlarmFired",
-        "Monitor.ThresholdBreached",
-        "Monitor.RollbackRequested",
-        "Rollback.Failed",
-        "Window.None",
-    ];
+    /// Every `errorType` the gates can produce, derived from [`ErrorType`].
+    pub const ERROR_TYPES: &'static [&'static str] = ErrorType::NAMES;
 
-    pub fn error_type(&self) -> &'static str {
+    /// The kind of failure, as `statemachine.json` names it.
+    pub fn kind(&self) -> ErrorType {
         match self {
-            GateError::InvalidInput(_) | GateError::VersionTaken { .. } => "Gate.InvalidInput",
-            GateError::Unavailable { .. } => "Gate.Unavailable",
-            GateError::NotFound(_) => "Release.NotFound",
+            GateError::InvalidInput(_) | GateError::VersionTaken { .. } => {
+                ErrorType::GateInvalidInput
+            }
+            GateError::Unavailable { .. } => ErrorType::GateUnavailable,
+            GateError::NotFound(_) => ErrorType::ReleaseNotFound,
             GateError::InvalidState { .. } | GateError::IllegalTransition(_) => {
-                "Release.InvalidState"
+                ErrorType::ReleaseInvalidState
             }
-            GateError::Conflict(..) => "Release.Conflict",
-            GateError::ApprovalRefused(_) => "Approval.Refused",
-            GateError::Rejected { .. } => "Approval.Rejected",
-            GateError::DeployFailed(_) => "Deploy.Failed",
+            GateError::Conflict(..) => ErrorType::ReleaseConflict,
+            GateError::ApprovalRefused(_) => ErrorType::ApprovalRefused,
+            GateError::Rejected { .. } => ErrorType::ApprovalRejected,
+            GateError::DeployFailed(_) => ErrorType::DeployFailed,
             GateError::MigrationFailed { .. } | GateError::MigrationOutcomeUnknown { .. } => {
-                "Deploy.MigrationFailed"
+                ErrorType::DeployMigrationFailed
             }
-            GateError::NotStable(_) => "Deploy.NotStable",
-            GateError::HealthCheckFailed(_) => "HealthCheck.Failed",
-            GateError::AlarmFired(_) => "Monitor.AlarmFired",
-            GateError::ThresholdBreached(_) => "Monitor.ThresholdBreached",
-            GateError::RollbackRequested(_) => "Monitor.RollbackRequested",
-            GateError::RollbackFailed(_) => "Rollback.Failed",
-            GateError::NoWindow(_) => "Window.None",
+            GateError::NotStable(_) => ErrorType::DeployNotStable,
+            GateError::HealthCheckFailed(_) => ErrorType::HealthCheckFailed,
+            GateError::AlarmFired(_) => ErrorType::MonitorAlarmFired,
+            GateError::ThresholdBreached(_) => ErrorType::MonitorThresholdBreached,
+            GateError::RollbackRequested(_) => ErrorType::MonitorRollbackRequested,
+            GateError::RollbackFailed(_) => ErrorType::RollbackFailed,
+            GateError::NoWindow(_) => ErrorType::WindowNone,
         }
+    }
+
+    /// The `errorType` name Lambda reports and `statemachine.json` matches.
+    pub fn error_type(&self) -> &'static str {
+        self.kind().name()
     }
 
     /// The message with its chain of causes, for people and for the `Cause` field.
@@ -233,6 +267,9 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), GateError::ERROR_TYPES.len());
+        for kind in ErrorType::ALL {
+            assert!(GateError::ERROR_TYPES.contains(&kind.name()), "{kind:?}");
+        }
     }
 
     #[test]

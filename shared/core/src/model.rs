@@ -128,38 +128,7 @@ macro_rules! string_newtype_conversions {
 string_newtype_conversions!(ReleaseId);
 string_newtype_conversions!(ServiceName);
 
-/// Release types of the procedure (§1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReleaseType {
-    Hotfix,
-    Minor,
-    Major,
-}
-
-impl fmt::Display for ReleaseType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ReleaseType::Hotfix => "hotfix",
-            ReleaseType::Minor => "minor",
-            ReleaseType::Major => "major",
-        })
-    }
-}
-
-impl FromStr for ReleaseType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "hotfix" | "patch" => Ok(ReleaseType::Hotfix),
-            "minor" => Ok(ReleaseType::Minor),
-            "major" => Ok(ReleaseType::Major),
-            other => Err(format!(
-                "`{other}` is not a release type: use hotfix, minor or major"
-            )),
-        }
-    }
-}
+pub use crate::semver::ReleaseType;
 
 /// The lifecycle of DESIGN.md; [`crate::lifecycle`] says which moves are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -6,7 +6,38 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::ReleaseType;
+/// Release types of the procedure (§1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseType {
+    Hotfix,
+    Minor,
+    Major,
+}
+
+impl fmt::Display for ReleaseType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReleaseType::Hotfix => "hotfix",
+            ReleaseType::Minor => "minor",
+            ReleaseType::Major => "major",
+        })
+    }
+}
+
+impl FromStr for ReleaseType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "hotfix" | "patch" => Ok(ReleaseType::Hotfix),
+            "minor" => Ok(ReleaseType::Minor),
+            "major" => Ok(ReleaseType::Major),
+            other => Err(format!(
+                "`{other}` is not a release type: use hotfix, minor or major"
+            )),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
@@ -67,6 +98,24 @@ impl Version {
             ReleaseType::Hotfix => Version::new(self.major, self.minor, self.patch + 1),
         }
     }
+}
+
+/// The version a push gets from its `bump`: one step above the highest of the version any
+/// release already took (its image tag exists: never reused), the last released, and the
+/// configured initial version.
+pub fn next_version(
+    bump: ReleaseType,
+    highest_taken: Option<Version>,
+    last_released: Option<Version>,
+    initial: Version,
+) -> Version {
+    highest_taken
+        .into_iter()
+        .chain(last_released)
+        .max()
+        .unwrap_or(initial)
+        .max(initial)
+        .bumped(bump)
 }
 
 impl FromStr for Version {
@@ -162,6 +211,32 @@ mod tests {
             Err(VersionError::NotNewer { .. })
         ));
         assert!(v("1.3.9").release_type_since(Some(&last)).is_err());
+    }
+
+    #[test]
+    fn the_next_version_steps_above_everything_taken_and_the_initial_one() {
+        let initial = v("0.1.0");
+        assert_eq!(
+            next_version(ReleaseType::Minor, None, None, initial),
+            v("0.2.0")
+        );
+        assert_eq!(
+            next_version(
+                ReleaseType::Hotfix,
+                Some(v("1.4.0")),
+                Some(v("1.3.0")),
+                initial
+            ),
+            v("1.4.1")
+        );
+        assert_eq!(
+            next_version(ReleaseType::Major, None, Some(v("1.3.2")), initial),
+            v("2.0.0")
+        );
+        assert_eq!(
+            next_version(ReleaseType::Minor, Some(v("0.0.3")), None, v("1.0.0")),
+            v("1.1.0")
+        );
     }
 
     #[test]

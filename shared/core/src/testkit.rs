@@ -79,25 +79,28 @@ impl ReleaseStore for MemoryStore {
         Ok(next)
     }
     async fn list(&self, filter: &ReleaseFilter) -> Result<Vec<Release>, StoreError> {
-        Ok(self
+        let mut found: Vec<Release> = self
             .releases
             .lock()
             .unwrap()
             .values()
+            .filter(|r| filter.service.as_ref().is_none_or(|s| &r.service == s))
             .filter(|r| filter.states.is_empty() || filter.states.contains(&r.state))
             .cloned()
-            .collect())
+            .collect();
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(found)
     }
-    async fn window_queue(&self, _service: &ServiceName) -> Result<Vec<Release>, StoreError> {
+    async fn window_queue(&self, service: &ServiceName) -> Result<Vec<Release>, StoreError> {
         let mut q: Vec<_> = self
             .releases
             .lock()
             .unwrap()
             .values()
-            .filter(|r| r.state == ReleaseState::AwaitingWindow)
+            .filter(|r| &r.service == service && r.state == ReleaseState::AwaitingWindow)
             .cloned()
             .collect();
-        q.sort_by_key(|r| r.queued_at);
+        q.sort_by_key(|r| (r.queued_at.is_none(), r.queued_at, r.created_at));
         Ok(q)
     }
     async fn highest_version(
@@ -114,13 +117,13 @@ impl ReleaseStore for MemoryStore {
             .max_by_key(|(v, _)| *v))
     }
 
-    async fn last_released(&self, _service: &ServiceName) -> Result<Option<Release>, StoreError> {
+    async fn last_released(&self, service: &ServiceName) -> Result<Option<Release>, StoreError> {
         Ok(self
             .releases
             .lock()
             .unwrap()
             .values()
-            .filter(|r| r.state == ReleaseState::Succeeded)
+            .filter(|r| &r.service == service && r.state == ReleaseState::Succeeded)
             .max_by_key(|r| r.finished_at)
             .cloned())
     }
@@ -133,7 +136,8 @@ impl ReleaseStore for MemoryStore {
     ) -> Result<LockOutcome, StoreError> {
         let mut locks = self.locks.lock().unwrap();
         match locks.get(service) {
-            Some((other, until)) if other != holder && *until > now => {
+            // A lease holds up to its last instant.
+            Some((other, until)) if other != holder && *until >= now => {
                 Ok(LockOutcome::HeldBy(other.clone()))
             }
             _ => {
@@ -164,7 +168,7 @@ impl ReleaseStore for MemoryStore {
             .lock()
             .unwrap()
             .get(service)
-            .filter(|(_, until)| *until > now)
+            .filter(|(_, until)| *until >= now)
             .map(|(h, _)| h.clone()))
     }
 }
@@ -525,4 +529,9 @@ pub async fn invoke(deps: &Deps, gate: Gate, payload: Value) -> Result<Value, Ga
         &reached[before..]
     );
     result
+}
+
+#[tokio::test]
+async fn given_a_fresh_memory_store_when_the_contract_runs_then_every_check_holds() {
+    crate::store_contract::check(|| async { MemoryStore::default() }).await;
 }

@@ -24,17 +24,6 @@ use shipgate_core::ports::{AlarmState, Alarms, AlarmsError, Clock, MetricsSample
 use crate::db::{Db, DbError, parse_ts, ts};
 use crate::ecs::{ServingInfo, SimulatedEcs};
 
-pub(crate) const SCHEMA: &str = "
--- Trips from before trips were scoped to a release could roll back any later release.
-DROP TABLE IF EXISTS alarm_trips;
-CREATE TABLE IF NOT EXISTS release_alarm_trips (
-    name       TEXT PRIMARY KEY NOT NULL,
-    release_id TEXT NOT NULL,
-    reason     TEXT NOT NULL,
-    tripped_at TEXT NOT NULL
-);
-";
-
 /// The share of 5xx responses a healthy version shows.
 pub const DEFAULT_ERROR_RATE: f64 = 0.002;
 /// The p99 latency a healthy version shows.

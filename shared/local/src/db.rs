@@ -18,6 +18,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
+/// The tables of every adapter over the database.
+const SCHEMA: &str = include_str!("schema.sql");
+
 /// How long a statement waits for another connection's write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -94,14 +97,7 @@ impl Db {
             .map_err(DbError::Schema)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(DbError::Schema)?;
-        for sql in [
-            crate::store::SCHEMA,
-            crate::ecs::SCHEMA,
-            crate::alarms::SCHEMA,
-            crate::scheduler::SCHEMA,
-        ] {
-            conn.execute_batch(sql).map_err(DbError::Schema)?;
-        }
+        conn.execute_batch(SCHEMA).map_err(DbError::Schema)?;
         Ok(Arc::new(Db {
             conn: Mutex::new(conn),
             path,
@@ -122,12 +118,6 @@ impl Db {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn)
-    }
-
-    /// Creates further tables (for modules outside this set of adapters); `sql` must be
-    /// idempotent (`CREATE TABLE IF NOT EXISTS ...`).
-    pub fn ensure_schema(&self, sql: &str) -> Result<(), DbError> {
-        self.with_conn(|conn| conn.execute_batch(sql).map_err(DbError::Schema))
     }
 }
 

@@ -55,6 +55,9 @@ pub enum OutboxError {
 #[derive(Debug, Clone)]
 pub struct Outbox {
     dir: PathBuf,
+    /// Whether this outbox looked at the names already in its directory (once: the names
+    /// it writes after that only go up within the process).
+    scanned: std::sync::OnceLock<()>,
 }
 
 /// One message read back from the outbox.
@@ -166,8 +169,12 @@ fn newest_in(dir: &Path) -> u64 {
 }
 
 /// The file name of the next message in `dir`: send order, unique across processes.
-fn next_name(dir: &Path, message: &Notification) -> String {
-    LAST_NANOS.fetch_max(newest_in(dir), Ordering::Relaxed);
+fn next_name(dir: &Path, scanned: &std::sync::OnceLock<()>, message: &Notification) -> String {
+    // Once per outbox, not per message: a directory of thousands of messages is not
+    // listed again for every new one.
+    scanned.get_or_init(|| {
+        LAST_NANOS.fetch_max(newest_in(dir), Ordering::Relaxed);
+    });
     format!(
         "{:020}-{:010}-{:08}-{}.json",
         name_nanos(),
@@ -189,7 +196,10 @@ fn key_digest(key: &str) -> String {
 impl Outbox {
     /// An outbox writing into `dir` (created on the first message).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            scanned: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -198,7 +208,7 @@ impl Outbox {
 
     /// Writes `message` as the next file; returns its path.
     pub fn write(&self, message: &Notification) -> Result<PathBuf, OutboxError> {
-        self.write_named(&next_name(&self.dir, message), message)
+        self.write_named(&next_name(&self.dir, &self.scanned, message), message)
     }
 
     /// Writes `message` unless a message with `key` was written before; returns the path
@@ -215,7 +225,7 @@ impl Outbox {
         let name = match fs::read_to_string(&marker) {
             Ok(name) => name,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let name = next_name(&self.dir, message);
+                let name = next_name(&self.dir, &self.scanned, message);
                 fs::create_dir_all(&marks).map_err(write_err(&marks))?;
                 let tmp = marks.join(format!(
                     ".{}-{}.tmp",

@@ -17,17 +17,6 @@ use shipgate_core::ports::{WakeUp, WindowScheduler, WorkflowError};
 
 use crate::db::{Db, DbError, parse_ts, ts};
 
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS wakeups (
-    at TEXT PRIMARY KEY NOT NULL
-);
-CREATE TABLE IF NOT EXISTS wakeup_tasks (
-    at TEXT NOT NULL,
-    wake TEXT NOT NULL,
-    PRIMARY KEY (at, wake)
-);
-";
-
 /// Wake-ups over the shared database.
 #[derive(Debug, Clone)]
 pub struct LocalScheduler {

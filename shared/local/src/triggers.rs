@@ -11,21 +11,6 @@ use shipgate_core::ports::{StoreError, TriggerLog, TriggerRecord};
 
 use crate::db::{Db, DbError, parse_ts, ts};
 
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS trigger_deliveries (
-    delivery TEXT PRIMARY KEY NOT NULL,
-    commit_sha TEXT NOT NULL,
-    release_id TEXT,
-    outcome TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trigger_deliveries_commit ON trigger_deliveries (commit_sha);
-CREATE TABLE IF NOT EXISTS trigger_tags (
-    commit_sha TEXT PRIMARY KEY NOT NULL,
-    version TEXT NOT NULL
-);
-";
-
 #[derive(Debug, Clone)]
 pub struct SqliteTriggerLog {
     db: Arc<Db>,
@@ -37,7 +22,6 @@ fn backend(err: impl Into<DbError>) -> StoreError {
 
 impl SqliteTriggerLog {
     pub fn new(db: Arc<Db>) -> Result<Self, DbError> {
-        db.ensure_schema(SCHEMA)?;
         Ok(Self { db })
     }
 }

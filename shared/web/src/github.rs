@@ -15,9 +15,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shipgate_core::model::{Changelog, Contribution, Contributor, NewRelease, ReleaseType};
+use shipgate_core::model::{Contribution, Contributor, NewRelease};
 use shipgate_core::ports::TriggerRecord;
 use shipgate_core::releases;
+use shipgate_core::semver::next_version;
 use shipgate_core::{GateError, Version};
 use tracing::{info, warn};
 
@@ -73,79 +74,7 @@ pub struct Sender {
     pub login: String,
 }
 
-/// What one commit message says, read as a conventional commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conventional {
-    pub kind: String,
-    pub breaking: bool,
-    pub description: String,
-}
-
-/// Reads `type(scope)!: description` from the first line, and `BREAKING CHANGE:` anywhere.
-pub fn conventional(message: &str) -> Option<Conventional> {
-    let header = message.lines().next()?.trim();
-    let (head, description) = header.split_once(':')?;
-    let description = description.trim();
-    let bang = head.ends_with('!');
-    let head = head.trim_end_matches('!');
-    let kind = match head.split_once('(') {
-        Some((kind, scope)) if scope.ends_with(')') => kind,
-        Some(_) => return None,
-        None => head,
-    };
-    if kind.is_empty() || description.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        return None;
-    }
-    let breaking = bang
-        || message
-            .lines()
-            .skip(1)
-            .any(|l| l.starts_with("BREAKING CHANGE:") || l.starts_with("BREAKING-CHANGE:"));
-    Some(Conventional {
-        kind: kind.to_ascii_lowercase(),
-        breaking,
-        description: description.to_string(),
-    })
-}
-
-fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// The bump a list of commit messages asks for (none when no commit is a feature, a fix
-/// or breaking), and their changelog.
-pub fn derive<'a>(messages: impl IntoIterator<Item = &'a str>) -> (Option<ReleaseType>, Changelog) {
-    let mut bump: Option<ReleaseType> = None;
-    let mut changelog = Changelog::default();
-    for message in messages {
-        let Some(c) = conventional(message) else {
-            continue;
-        };
-        let this = if c.breaking {
-            Some(ReleaseType::Major)
-        } else {
-            match c.kind.as_str() {
-                "feat" => Some(ReleaseType::Minor),
-                "fix" => Some(ReleaseType::Hotfix),
-                _ => None,
-            }
-        };
-        bump = bump.max(this);
-        match c.kind.as_str() {
-            "feat" => changelog.features.push(sentence(&c.description)),
-            "fix" => changelog.fixes.push(sentence(&c.description)),
-            _ if c.breaking => changelog.features.push(sentence(&c.description)),
-            _ => {}
-        }
-    }
-    (bump, changelog)
-}
-
+pub use shipgate_core::commits::{Conventional, conventional, derive};
 pub use shipgate_core::policy::window::bypass_trailer;
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -446,15 +375,12 @@ async fn try_start(state: &Shared, push: &Push, head: &Commit) -> Result<Started
                         .await
                         .map_err(|e| unavailable(e.into()))?
                         .map(|r| r.semver);
-                    // Never reuse a version another commit already took (its image tag exists).
-                    let base = highest
-                        .map(|(v, _)| v)
-                        .into_iter()
-                        .chain(last)
-                        .max()
-                        .unwrap_or(config.service.initial_version)
-                        .max(config.service.initial_version);
-                    base.bumped(bump)
+                    next_version(
+                        bump,
+                        highest.map(|(v, _)| v),
+                        last,
+                        config.service.initial_version,
+                    )
                 }
             }
         }
@@ -553,46 +479,5 @@ mod tests {
             None
         );
         assert_eq!(super::bypass_trailer("fix: bypass the cache"), None);
-    }
-
-    use super::*;
-
-    #[test]
-    fn conventional_commits_are_read_with_scope_bang_and_footer() {
-        assert_eq!(
-            conventional("feat(scoring): weight recent applications"),
-            Some(Conventional {
-                kind: "feat".into(),
-                breaking: false,
-                description: "weight recent applications".into()
-            })
-        );
-        assert!(conventional("refactor!: drop v1 API").unwrap().breaking);
-        assert!(
-            conventional("fix: x\n\nBREAKING CHANGE: the config moved")
-                .unwrap()
-                .breaking
-        );
-        assert_eq!(conventional("Merge branch 'release/v0.2.0'"), None);
-        assert_eq!(conventional("Initial commit"), None);
-    }
-
-    #[test]
-    fn the_biggest_change_decides_the_bump_and_the_changelog_lists_features_and_fixes() {
-        let (bump, log) = derive([
-            "feat(scoring): weight recent applications higher",
-            "fix(enrichment): time out slow providers after 5 s (#234)",
-            "chore: tidy",
-        ]);
-        assert_eq!(bump, Some(ReleaseType::Minor));
-        assert_eq!(log.features, vec!["Weight recent applications higher"]);
-        assert_eq!(log.fixes, vec!["Time out slow providers after 5 s (#234)"]);
-        assert_eq!(derive(["fix: a"]).0, Some(ReleaseType::Hotfix));
-        assert_eq!(derive(["fix: a", "feat!: b"]).0, Some(ReleaseType::Major));
-        assert_eq!(derive(["docs: a", "Update README"]).0, None);
-        assert_eq!(
-            Version::new(0, 1, 0).bumped(ReleaseType::Minor),
-            Version::new(0, 2, 0)
-        );
     }
 }

@@ -40,6 +40,21 @@ async fn store(moto: &Moto) -> DynamoReleaseStore {
 }
 
 #[tokio::test]
+async fn given_a_fresh_table_when_the_contract_runs_then_every_check_holds() {
+    let Some(moto) = Moto::start() else { return };
+    let sdk = moto.sdk().await;
+    let tables = std::sync::atomic::AtomicUsize::new(0);
+    shipgate_core::store_contract::check(|| async {
+        let n = tables.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let store =
+            DynamoReleaseStore::new(aws_sdk_dynamodb::Client::new(&sdk), format!("contract-{n}"));
+        store.create_table().await.unwrap();
+        store
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_release_round_trips_with_its_timeline() {
     let Some(moto) = Moto::start() else { return };
     let store = store(&moto).await;

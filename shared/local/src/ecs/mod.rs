@@ -30,54 +30,6 @@ use shipgate_core::ports::{
 
 use crate::db::{Db, DbError, parse_ts, ts};
 
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS ecs_task_definitions (
-    arn           TEXT PRIMARY KEY NOT NULL,
-    family        TEXT NOT NULL,
-    revision      INTEGER NOT NULL,
-    body          TEXT NOT NULL,
-    registered_at TEXT NOT NULL,
-    UNIQUE (family, revision)
-);
-CREATE TABLE IF NOT EXISTS ecs_services (
-    cluster    TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    container  TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (cluster, name)
-);
-CREATE TABLE IF NOT EXISTS ecs_deployments (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    cluster         TEXT NOT NULL,
-    service         TEXT NOT NULL,
-    task_definition TEXT NOT NULL,
-    created_at      TEXT NOT NULL,
-    ready_at        TEXT NOT NULL,
-    outcome         TEXT
-);
-CREATE INDEX IF NOT EXISTS ecs_deployments_by_service ON ecs_deployments (cluster, service, id);
-CREATE TABLE IF NOT EXISTS ecs_tasks (
-    task_arn        TEXT PRIMARY KEY NOT NULL,
-    cluster         TEXT NOT NULL,
-    service         TEXT NOT NULL,
-    task_definition TEXT NOT NULL,
-    container       TEXT NOT NULL,
-    command         TEXT NOT NULL,
-    exit_code       INTEGER NOT NULL,
-    at              TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ecs_tasks_by_service ON ecs_tasks (cluster, service, at);
-CREATE TABLE IF NOT EXISTS ecs_task_started_by (
-    started_by TEXT NOT NULL,
-    task_arn   TEXT NOT NULL,
-    PRIMARY KEY (started_by, task_arn)
-);
-CREATE TABLE IF NOT EXISTS ecs_faults (
-    version_tag TEXT PRIMARY KEY NOT NULL,
-    faults      TEXT NOT NULL
-);
-";
-
 /// The account and region every simulated ARN names.
 pub const ARN_PREFIX: &str = "arn:aws:ecs:us-east-1:123456789012";
 /// How long a simulated rollout takes unless configured otherwise.
@@ -409,11 +361,13 @@ impl SimulatedEcs {
             let Some(container) = service_container(&tx, cluster, service)? else {
                 return Ok(None);
             };
+            // Deployments that became ready are settled first; what serves is then the
+            // newest that completed (the primary once it has).
+            for deployment in unsettled_deployments(&tx, cluster, service)? {
+                settle(&tx, &deployment, now)?;
+            }
             let mut found = None;
-            for deployment in deployments(&tx, cluster, service)? {
-                if settle(&tx, &deployment, now)? != Phase::Completed {
-                    continue;
-                }
+            if let Some(deployment) = newest_completed(&tx, cluster, service)? {
                 let td =
                     load_task_definition(&tx, &deployment.task_definition)?.ok_or_else(|| {
                         DeployError::TaskDefinitionNotFound(deployment.task_definition.clone())
@@ -429,7 +383,6 @@ impl SimulatedEcs {
                     image,
                     deployed_at: deployment.ready_at,
                 });
-                break;
             }
             tx.commit().map_err(unavailable)?;
             Ok(found)

@@ -202,8 +202,9 @@ pub(super) fn decode_deployment(
     })
 }
 
-/// The service's deployments, newest (the primary) first.
-pub(super) fn deployments(
+/// The service's deployments whose outcome is not recorded yet, newest first: few at any
+/// time, however long the history.
+pub(super) fn unsettled_deployments(
     conn: &Connection,
     cluster: &str,
     service: &str,
@@ -211,7 +212,7 @@ pub(super) fn deployments(
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, task_definition, created_at, ready_at, outcome FROM ecs_deployments
-             WHERE cluster = ?1 AND service = ?2 ORDER BY id DESC",
+             WHERE cluster = ?1 AND service = ?2 AND outcome IS NULL ORDER BY id DESC",
         )
         .map_err(unavailable)?;
     let rows = stmt
@@ -222,6 +223,24 @@ pub(super) fn deployments(
         out.push(decode_deployment(row.map_err(unavailable)?)?);
     }
     Ok(out)
+}
+
+/// The service's newest deployment that completed, by index.
+pub(super) fn newest_completed(
+    conn: &Connection,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<DeploymentRow>, DeployError> {
+    let row = conn
+        .query_row(
+            "SELECT id, task_definition, created_at, ready_at, outcome FROM ecs_deployments
+             WHERE cluster = ?1 AND service = ?2 AND outcome = ?3 ORDER BY id DESC LIMIT 1",
+            params![cluster, service, COMPLETED],
+            deployment_row,
+        )
+        .optional()
+        .map_err(unavailable)?;
+    row.map(decode_deployment).transpose()
 }
 
 pub(super) fn primary_deployment(

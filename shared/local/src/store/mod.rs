@@ -22,28 +22,6 @@ use shipgate_core::ports::{LockOutcome, ReleaseFilter, ReleaseStore, StoreError}
 
 use crate::db::{Db, DbError, parse_ts, ts};
 
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS releases (
-    id          TEXT PRIMARY KEY NOT NULL,
-    service     TEXT NOT NULL,
-    state       TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    queued_at   TEXT,
-    finished_at TEXT,
-    created_at  TEXT NOT NULL,
-    record      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS releases_by_created ON releases (created_at DESC);
-CREATE INDEX IF NOT EXISTS releases_by_service_created ON releases (service, created_at DESC);
-CREATE INDEX IF NOT EXISTS releases_by_service_state_queued ON releases (service, state, queued_at);
-CREATE INDEX IF NOT EXISTS releases_by_service_state_finished ON releases (service, state, finished_at DESC);
-CREATE TABLE IF NOT EXISTS locks (
-    service     TEXT PRIMARY KEY NOT NULL,
-    holder      TEXT NOT NULL,
-    lease_until TEXT NOT NULL
-);
-";
-
 const SELECT: &str = "SELECT record, version FROM releases";
 
 /// The release store over the shared SQLite file (see the module documentation).
@@ -117,7 +95,8 @@ impl ReleaseStore for SqliteReleaseStore {
             let taken: Option<(String, String)> = tx
                 .query_row(
                     "SELECT id, json_extract(record, '$.commit') FROM releases
-                     WHERE service = ?1 AND json_extract(record, '$.release_version') = ?2
+                     WHERE service = ?1
+                       AND iif(json_valid(record), json_extract(record, '$.release_version'), NULL) = ?2
                      LIMIT 1",
                     params![release.service.as_str(), semver],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -249,7 +228,9 @@ impl ReleaseStore for SqliteReleaseStore {
         } else {
             format!(" WHERE {}", clauses.join(" AND "))
         };
-        let sql = format!("{SELECT}{filter_sql} ORDER BY created_at DESC, rowid DESC");
+        // `+created_at`: the planner picks the (service, state) index and sorts the few rows
+        // it finds, rather than walking every release of the service in creation order.
+        let sql = format!("{SELECT}{filter_sql} ORDER BY +created_at DESC, rowid DESC");
         self.db.with_conn(|conn| query_releases(conn, &sql, args))
     }
 
@@ -377,7 +358,7 @@ pub(crate) fn live_release(conn: &Connection, service: &str) -> Result<Option<Re
     let id: Option<String> = conn
         .query_row(
             "SELECT id FROM releases WHERE service = ?1 AND state IN (?2, ?3, ?4)
-             ORDER BY created_at LIMIT 1",
+             ORDER BY +created_at LIMIT 1",
             params![
                 service,
                 ReleaseState::Deploying.as_str(),
