@@ -72,7 +72,8 @@ bench-engine:
 	$(CARGO) bench -p shipgate-asl --bench engine
 
 bench-cold-start:
-	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p shipgate-fn-$(f)) -p shipgate-aws --bin lambda_echo
+	$(CARGO) build --release $(foreach f,$(FUNCTIONS),-p shipgate-fn-$(f))
+	$(CARGO) build --release -p shipgate-aws --bin lambda_echo
 	$(CARGO) bench -p shipgate-aws --bench cold_start
 
 ## What one release costs on AWS (the minor-happy scenario, infra/prices.toml).

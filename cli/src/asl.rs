@@ -31,7 +31,7 @@ pub enum Command {
     },
 }
 
-pub async fn run(_ctx: &Context, command: Command) -> Result<ExitCode> {
+pub(crate) async fn run(_ctx: &Context, command: Command) -> Result<ExitCode> {
     match command {
         Command::Run {
             definition,

@@ -21,7 +21,7 @@ pub enum Command {
     Push { file: PathBuf },
 }
 
-pub async fn run(ctx: &Context, stack: Option<&str>, command: Command) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, stack: Option<&str>, command: Command) -> Result<ExitCode> {
     match command {
         Command::Check { file } => {
             let path = file.unwrap_or_else(|| ctx.config.clone());

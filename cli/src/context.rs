@@ -7,16 +7,16 @@ use shipgate_core::Config;
 use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
 
 /// The pipeline as built into the binary, so `shipgate` works from any directory.
-pub const STATEMACHINE: &str = include_str!("../../statemachine.json");
+pub(crate) const STATEMACHINE: &str = include_str!("../../statemachine.json");
 
-pub struct Context {
+pub(crate) struct Context {
     pub data_dir: PathBuf,
     pub config: PathBuf,
     pub statemachine: Option<PathBuf>,
 }
 
 impl Context {
-    pub fn config(&self) -> Result<Config> {
+    pub(crate) fn config(&self) -> Result<Config> {
         let text = std::fs::read_to_string(&self.config).with_context(|| {
             format!(
                 "cannot read the configuration {} (pass --config FILE, or run from the repository, whose shipgate.toml is the default)",
@@ -29,7 +29,7 @@ impl Context {
             .with_context(|| format!("in {}", self.config.display()))
     }
 
-    pub fn definition(&self) -> Result<String> {
+    pub(crate) fn definition(&self) -> Result<String> {
         match &self.statemachine {
             Some(path) => std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display())),
@@ -38,7 +38,7 @@ impl Context {
     }
 
     /// The runtime on the wall clock, serving the simulated application for health checks.
-    pub async fn wall_runtime(&self) -> Result<Runtime> {
+    pub(crate) async fn wall_runtime(&self) -> Result<Runtime> {
         Ok(Runtime::open(RuntimeOptions {
             data_dir: self.data_dir.clone(),
             config: self.config()?,

@@ -45,10 +45,10 @@ use shipgate_local::store::SqliteReleaseStore;
 use crate::context::Context;
 
 /// The price table built into the binary.
-pub const PRICES: &str = include_str!("../../infra/prices.toml");
+pub(crate) const PRICES: &str = include_str!("../../infra/prices.toml");
 
 /// What a normal release should cost at most.
-pub const GOAL_USD: f64 = 0.01;
+pub(crate) const GOAL_USD: f64 = 0.01;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -65,7 +65,7 @@ pub struct Args {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Prices {
+pub(crate) struct Prices {
     pub region: String,
     pub date: String,
     pub currency: String,
@@ -80,27 +80,27 @@ pub struct Prices {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct StepFunctionsPrices {
+pub(crate) struct StepFunctionsPrices {
     pub per_state_transition: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct LambdaPrices {
+pub(crate) struct LambdaPrices {
     pub per_request: f64,
     pub per_gb_second: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct DynamoPrices {
+pub(crate) struct DynamoPrices {
     pub per_write_request_unit: f64,
     pub per_read_request_unit: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct CloudWatchPrices {
+pub(crate) struct CloudWatchPrices {
     pub per_metric_requested: f64,
     pub per_api_request: f64,
     pub metrics_per_monitor_call: u64,
@@ -108,25 +108,25 @@ pub struct CloudWatchPrices {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct SchedulerPrices {
+pub(crate) struct SchedulerPrices {
     pub per_invocation: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct SesPrices {
+pub(crate) struct SesPrices {
     pub per_email: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct FunctionEstimate {
+pub(crate) struct FunctionEstimate {
     pub memory_mb: u32,
     pub ms_per_invocation: u32,
 }
 
 impl Prices {
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         let prices: Prices = toml::from_str(text).context("the price table is not valid")?;
         for function in FUNCTIONS {
             if !prices.functions.contains_key(function) {
@@ -152,7 +152,7 @@ const FUNCTIONS: [&str; 9] = [
 
 /// What one run used.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub state_transitions: u64,
     pub retries: u64,
     /// Lambda invocations by function name.
@@ -166,7 +166,7 @@ pub struct Usage {
 
 /// One line of the bill.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Line {
+pub(crate) struct Line {
     pub service: &'static str,
     pub item: String,
     pub quantity: f64,
@@ -176,7 +176,7 @@ pub struct Line {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Bill {
+pub(crate) struct Bill {
     pub lines: Vec<Line>,
     pub total: f64,
 }
@@ -187,7 +187,7 @@ fn units(bytes: usize, unit: usize) -> u64 {
 }
 
 /// DynamoDB write and read units of what reached the store (model in the module docs).
-pub fn dynamo_units(counts: &StoreCounts) -> (u64, u64) {
+pub(crate) fn dynamo_units(counts: &StoreCounts) -> (u64, u64) {
     let mut write = 0;
     for w in &counts.writes {
         write += match w {
@@ -212,7 +212,7 @@ const TRIGGER_LOG_READS: u64 = 2;
 const TRIGGER_LOG_WRITES: u64 = 2;
 
 /// Prices `usage`.
-pub fn price(usage: &Usage, prices: &Prices) -> Bill {
+pub(crate) fn price(usage: &Usage, prices: &Prices) -> Bill {
     let mut lines = Vec::new();
     let mut line = |service, item: String, quantity: f64, unit, unit_price: f64| {
         lines.push(Line {
@@ -318,7 +318,7 @@ fn summary(invocations: &BTreeMap<String, u64>) -> String {
 }
 
 /// Transitions, retries and invocations from an execution's history.
-pub fn count_history(events: &[shipgate_asl::HistoryEvent], usage: &mut Usage) {
+pub(crate) fn count_history(events: &[shipgate_asl::HistoryEvent], usage: &mut Usage) {
     let mut entered_tasks = 0u64;
     let mut scheduled = 0u64;
     for event in events {
@@ -343,7 +343,7 @@ pub fn count_history(events: &[shipgate_asl::HistoryEvent], usage: &mut Usage) {
     usage.state_transitions += retries;
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let config = ctx.config()?;
     let definition = ctx.definition()?;
     let prices = match &args.prices {

@@ -31,7 +31,7 @@ impl Args {
     }
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let days = args.days()?;
     let Some(person) = args.person.as_deref() else {
         bail!("say whose link: --as APPROVER");
@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print_link(person: &str, link: &str, until: DateTime<Utc>) {
+pub(crate) fn print_link(person: &str, link: &str, until: DateTime<Utc>) {
     println!("{link}");
     eprintln!(
         "The dashboard for {person}, until {} UTC. It is yours alone: whoever holds it sees every release as you.",

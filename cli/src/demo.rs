@@ -20,7 +20,7 @@ pub struct Args {
     list: bool,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let config = ctx.config()?;
     let definition = ctx.definition()?;
     let all = demo::scenarios();
@@ -97,7 +97,7 @@ pub(crate) fn print_timeline(report: &ScenarioReport) {
         for event in &release.timeline {
             let what = match (event.from, event.to) {
                 (_, Some(to)) => format!("→ {to}"),
-                _ => event.kind.clone(),
+                _ => event.kind.to_string(),
             };
             println!(
                 "     {}  {:<13} {:<19} {}",

@@ -26,7 +26,7 @@ use crate::{Command, config, dashboard, webhook, window};
 const FOLLOW_FOR: Duration = Duration::from_secs(20 * 60);
 const POLL_EVERY: Duration = Duration::from_secs(2);
 
-pub async fn run(ctx: &Context, stack: &str, command: Command) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, stack: &str, command: Command) -> Result<ExitCode> {
     match command {
         Command::Config(cmd) => config::run(ctx, Some(stack), cmd).await,
         Command::Release(cmd) => run_release(stack, cmd).await,
@@ -232,7 +232,7 @@ async fn follow(op: &Operator, id: &ReleaseId, mut seen: usize) -> Result<ExitCo
         let release = op.deps.load(id).await.map_err(|e| anyhow!(e.describe()))?;
         for event in release.events.iter().skip(seen) {
             print_event(event);
-            if event.kind == "rollback-refused" {
+            if event.kind == shipgate_core::model::EventKind::RollbackRefused {
                 bail!("the rollback was refused: {}", event.detail);
             }
         }

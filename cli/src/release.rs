@@ -80,7 +80,7 @@ pub enum Command {
     },
 }
 
-pub async fn run(ctx: &Context, command: Command) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, command: Command) -> Result<ExitCode> {
     let runtime = ctx.wall_runtime().await?;
     let result = execute(&runtime, command).await;
     runtime.shutdown().await;
@@ -229,7 +229,7 @@ async fn decide(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn tick(ctx: &Context) -> Result<ExitCode> {
+pub(crate) async fn tick(ctx: &Context) -> Result<ExitCode> {
     let runtime = ctx.wall_runtime().await?;
     let ran = runtime.run_due().await.context("running what is due");
     let next = runtime.next_event();
@@ -252,7 +252,7 @@ fn required_as(approver: Option<String>) -> Result<String> {
 }
 
 /// Releases as a table (or JSON), newest first.
-pub fn print_list(config: &Config, list: &[Release], json: bool) -> Result<()> {
+pub(crate) fn print_list(config: &Config, list: &[Release], json: bool) -> Result<()> {
     if json {
         let views: Vec<_> = list.iter().map(view).collect();
         println!("{}", serde_json::to_string_pretty(&views)?);
@@ -278,7 +278,7 @@ pub fn print_list(config: &Config, list: &[Release], json: bool) -> Result<()> {
 }
 
 /// One release and its timeline (or JSON).
-pub fn print_show(config: &Config, release: &Release, json: bool) -> Result<()> {
+pub(crate) fn print_show(config: &Config, release: &Release, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&view(release))?);
         return Ok(());
@@ -291,10 +291,10 @@ pub fn print_show(config: &Config, release: &Release, json: bool) -> Result<()> 
 }
 
 /// One line of a timeline.
-pub fn print_event(e: &AuditEvent) {
+pub(crate) fn print_event(e: &AuditEvent) {
     let what =
         e.to.map(|s| format!("→ {s}"))
-            .unwrap_or_else(|| e.kind.clone());
+            .unwrap_or_else(|| e.kind.to_string());
     println!(
         "  {}  {:<13} {:<19} {}",
         e.at.format("%Y-%m-%d %H:%M:%S"),
@@ -334,7 +334,7 @@ fn waiting_on(config: &Config, release: &Release) -> String {
     }
 }
 
-pub fn print_summary(config: &Config, release: &Release) {
+pub(crate) fn print_summary(config: &Config, release: &Release) {
     println!(
         "{}  v{} ({})  {}  — {}",
         release.id,

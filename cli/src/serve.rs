@@ -45,20 +45,20 @@ pub struct Args {
 /// Runs what is due on a runtime, one run at a time: the engine must not advance one
 /// execution from two places at once.
 #[derive(Clone)]
-pub struct Advancer {
+pub(crate) struct Advancer {
     runtime: Arc<Runtime>,
     gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Advancer {
-    pub fn new(runtime: Arc<Runtime>) -> Self {
+    pub(crate) fn new(runtime: Arc<Runtime>) -> Self {
         Self {
             runtime,
             gate: Arc::default(),
         }
     }
 
-    pub async fn run(&self) {
+    pub(crate) async fn run(&self) {
         let _one_at_a_time = self.gate.lock().await;
         if let Err(err) = self.runtime.run_due().await {
             tracing::warn!(error = %err, "advancing the executions failed");
@@ -67,7 +67,11 @@ impl Advancer {
 }
 
 /// Trips a simulated alarm for the live release, as the web handlers ask.
-pub fn trip(alarms: &SimulatedAlarms, name: &str, reason: &str) -> Result<String, TripRefused> {
+pub(crate) fn trip(
+    alarms: &SimulatedAlarms,
+    name: &str,
+    reason: &str,
+) -> Result<String, TripRefused> {
     match alarms.trip(name, reason) {
         Ok(trip) => Ok(trip.release_id.to_string()),
         Err(err @ TripError::NoLiveRelease { .. }) => {
@@ -79,7 +83,7 @@ pub fn trip(alarms: &SimulatedAlarms, name: &str, reason: &str) -> Result<String
 
 /// The handlers' state over a local runtime: changes advance the executions in the
 /// background, and simulated alarms can be tripped by callers holding `token`.
-pub fn web_state(advancer: Advancer, token: LocalToken) -> WebState {
+pub(crate) fn web_state(advancer: Advancer, token: LocalToken) -> WebState {
     let runtime = advancer.runtime.clone();
     let alarms = runtime.alarms.clone();
     WebState {
@@ -105,7 +109,7 @@ pub fn web_state(advancer: Advancer, token: LocalToken) -> WebState {
     }
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let mut config = ctx.config()?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

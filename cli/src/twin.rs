@@ -56,7 +56,7 @@ pub struct Args {
     approver: String,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let config = ctx.config()?;
     for (what, path) in [
         ("template", &args.template),

@@ -16,7 +16,7 @@ use shipgate_twin::{Stack, StackOptions};
 /// How often the clock moves and what is due runs.
 const TICK: Duration = Duration::from_millis(250);
 
-pub struct Up {
+pub(crate) struct Up {
     pub start: Option<DateTime<Utc>>,
     pub speed: f64,
     pub for_seconds: Option<u64>,
@@ -24,7 +24,7 @@ pub struct Up {
     pub approver: String,
 }
 
-pub async fn run(mut config: Config, options: StackOptions, up: Up) -> Result<ExitCode> {
+pub(crate) async fn run(mut config: Config, options: StackOptions, up: Up) -> Result<ExitCode> {
     if !(up.speed > 0.0 && up.speed <= 3600.0) {
         bail!("--speed must be above 0 and at most 3600");
     }

@@ -30,7 +30,7 @@ pub enum Command {
     },
 }
 
-pub async fn run(command: Command) -> Result<ExitCode> {
+pub(crate) async fn run(command: Command) -> Result<ExitCode> {
     let Command::Send {
         url,
         payload,

@@ -31,7 +31,7 @@ pub struct PlanArgs {
     kind: Option<ReleaseType>,
 }
 
-pub async fn run(ctx: &Context, command: Command) -> Result<ExitCode> {
+pub(crate) async fn run(ctx: &Context, command: Command) -> Result<ExitCode> {
     let config = ctx.config()?;
     let Command::Next { count } = command;
     print_windows(&config, count);
@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<ExitCode> {
 }
 
 /// The next `count` windows of `config`, from now.
-pub fn print_windows(config: &Config, count: usize) {
+pub(crate) fn print_windows(config: &Config, count: usize) {
     let policy = WindowPolicy::new(config);
     for slot in policy.upcoming(Utc::now(), count) {
         let note = match &slot.frozen_by {
@@ -59,7 +59,7 @@ pub fn print_windows(config: &Config, count: usize) {
     }
 }
 
-pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
+pub(crate) async fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
     let config = ctx.config()?;
     let store = SqliteReleaseStore::new(
         Db::open(&ctx.data_dir.join("shipgate.db")).map_err(|e| anyhow!(e))?,
@@ -69,7 +69,11 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<ExitCode> {
 }
 
 /// What a release of `args.version` would be, after the last one `store` has released.
-pub async fn print_plan(config: &Config, store: &dyn ReleaseStore, args: &PlanArgs) -> Result<()> {
+pub(crate) async fn print_plan(
+    config: &Config,
+    store: &dyn ReleaseStore,
+    args: &PlanArgs,
+) -> Result<()> {
     let last = store
         .last_released(&config.service.name)
         .await

@@ -8,11 +8,11 @@ use shipgate_local::runtime::{LocalClock, Runtime, RuntimeOptions};
 use shipgate_tests::{STATEMACHINE, config};
 use tempfile::TempDir;
 
-pub fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-pub async fn runtime_in(dir: &TempDir, start: DateTime<Utc>) -> Runtime {
+pub(crate) async fn runtime_in(dir: &TempDir, start: DateTime<Utc>) -> Runtime {
     Runtime::open(RuntimeOptions {
         data_dir: dir.path().to_path_buf(),
         config: config(),
@@ -24,7 +24,7 @@ pub async fn runtime_in(dir: &TempDir, start: DateTime<Utc>) -> Runtime {
     .unwrap()
 }
 
-pub async fn start(runtime: &Runtime, version: &str, author: &str) -> ReleaseId {
+pub(crate) async fn start(runtime: &Runtime, version: &str, author: &str) -> ReleaseId {
     let started = releases::start(
         &runtime.deps,
         NewRelease {
@@ -47,13 +47,13 @@ pub async fn start(runtime: &Runtime, version: &str, author: &str) -> ReleaseId 
     started.release.id
 }
 
-pub async fn approve(runtime: &Runtime, id: &ReleaseId, who: &str) {
+pub(crate) async fn approve(runtime: &Runtime, id: &ReleaseId, who: &str) {
     releases::decide(&runtime.deps, id, who, Decision::Approved, None)
         .await
         .unwrap();
     runtime.run_due().await.unwrap();
 }
 
-pub async fn load(runtime: &Runtime, id: &ReleaseId) -> Release {
+pub(crate) async fn load(runtime: &Runtime, id: &ReleaseId) -> Release {
     runtime.deps.load(id).await.unwrap()
 }

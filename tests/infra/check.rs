@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use serde_yaml_ng::Value as Yaml;
 
 /// The template as JSON, short-form tags in their long form.
-pub fn parse_template(text: &str) -> Result<Value, String> {
+pub(crate) fn parse_template(text: &str) -> Result<Value, String> {
     let yaml: Yaml = serde_yaml_ng::from_str(text).map_err(|e| format!("template: {e}"))?;
     to_json(yaml)
 }
@@ -89,7 +89,7 @@ fn referenced(value: &Value) -> Option<String> {
 }
 
 /// The `${Name}` placeholders of a definition's text.
-pub fn placeholders(definition: &str) -> BTreeSet<String> {
+pub(crate) fn placeholders(definition: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut rest = definition;
     while let Some(start) = rest.find("${") {
@@ -256,7 +256,7 @@ fn function_of_code_uri(uri: &str) -> Option<&str> {
 }
 
 /// Everything wrong, in words; empty when the template passes.
-pub fn problems(
+pub(crate) fn problems(
     template_text: &str,
     definition_text: &str,
     functions: &BTreeSet<String>,
@@ -389,7 +389,7 @@ pub fn problems(
 }
 
 /// The names of `functions/<name>` directories.
-pub fn function_dirs(dir: &Path) -> BTreeSet<String> {
+pub(crate) fn function_dirs(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries

@@ -21,20 +21,20 @@ use shipgate_web::{Hooks, LocalHooks, TripRefused, WebState};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-pub const GITHUB_SECRET: &str = "github-secret-for-tests";
-pub const SLACK_SECRET: &str = "slack-secret-for-tests";
-pub const LINK_KEY: &str = "link-key-for-tests";
+pub(crate) const GITHUB_SECRET: &str = "github-secret-for-tests";
+pub(crate) const SLACK_SECRET: &str = "slack-secret-for-tests";
+pub(crate) const LINK_KEY: &str = "link-key-for-tests";
 
-pub fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
 /// The project's own fixtures (`tests/fixtures`): payloads shaped as GitHub and Slack send them.
-pub fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub _dir: TempDir,
     pub runtime: Arc<Runtime>,
     pub base: String,
@@ -47,7 +47,7 @@ pub struct Server {
 
 /// The handlers' state over `runtime`. `after_change` does nothing: the tests move the
 /// runtime themselves (`run_due`, `run_until`), so every step is deterministic.
-pub fn state(runtime: &Arc<Runtime>, token: &str) -> WebState {
+pub(crate) fn state(runtime: &Arc<Runtime>, token: &str) -> WebState {
     let alarms = runtime.alarms.clone();
     let token = LocalToken::new(token).expect("the data directory's token is long enough");
     WebState {
@@ -80,7 +80,7 @@ pub fn state(runtime: &Arc<Runtime>, token: &str) -> WebState {
 
 /// Which routes a test server serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Routes {
+pub(crate) enum Routes {
     /// Every route, the dashboard open (`shipgate serve`).
     Local,
     /// The callback function's routes, the dashboard behind personal links (the deployed stack).
@@ -88,11 +88,11 @@ pub enum Routes {
 }
 
 impl Server {
-    pub async fn start(now: &str) -> Server {
+    pub(crate) async fn start(now: &str) -> Server {
         Self::start_with(now, Routes::Local).await
     }
 
-    pub async fn start_with(now: &str, routes: Routes) -> Server {
+    pub(crate) async fn start_with(now: &str, routes: Routes) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -142,20 +142,20 @@ impl Server {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub async fn release(&self, id: &ReleaseId) -> Release {
+    pub(crate) async fn release(&self, id: &ReleaseId) -> Release {
         self.runtime.deps.load(id).await.unwrap()
     }
 
-    pub fn outbox(&self) -> Vec<OutboxMessage> {
+    pub(crate) fn outbox(&self) -> Vec<OutboxMessage> {
         Outbox::read_all(&self.runtime.outbox_dir()).unwrap()
     }
 
     /// The approval link the outbox holds for the email address `to`.
-    pub fn link_for(&self, to: &str) -> String {
+    pub(crate) fn link_for(&self, to: &str) -> String {
         self.outbox()
             .into_iter()
             .rev()
@@ -166,7 +166,7 @@ impl Server {
 
     /// Opens release 1.3.0 (as a push would), approved by the Eng Lead, and runs it to
     /// its end (deployed at 03:00 the next day, monitored for an hour).
-    pub async fn shipped_release(&self) -> ReleaseId {
+    pub(crate) async fn shipped_release(&self) -> ReleaseId {
         let started = shipgate_core::releases::start(
             &self.runtime.deps,
             shipgate_core::model::NewRelease {
@@ -208,7 +208,7 @@ impl Server {
     }
 
     /// Stops the server and the runtime's demo service.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -222,12 +222,12 @@ impl Server {
     }
 }
 
-pub fn sign_github(body: &[u8]) -> String {
+pub(crate) fn sign_github(body: &[u8]) -> String {
     shipgate_web::signature::github_signature(GITHUB_SECRET.as_bytes(), body)
 }
 
 /// Posts a signed push (or another event) to the running server.
-pub async fn post_github(
+pub(crate) async fn post_github(
     server: &Server,
     event: &str,
     delivery: &str,

@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The lines of docs/operations.md's `sh` blocks that `keep` keeps, as written.
-pub fn documented(keep: impl Fn(&str) -> bool) -> Vec<String> {
+pub(crate) fn documented(keep: impl Fn(&str) -> bool) -> Vec<String> {
     let text = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
     let mut in_sh = false;
     let mut commands = Vec::new();

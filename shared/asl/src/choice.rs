@@ -13,7 +13,7 @@ use crate::path::Path;
 /// Comparison kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
-pub enum Op {
+pub(crate) enum Op {
     StringEquals,
     StringLessThan,
     StringGreaterThan,
@@ -41,7 +41,7 @@ pub enum Op {
 
 impl Op {
     /// Whether AWS accepts a `…Path` operand for this operator.
-    pub fn has_path_form(self) -> bool {
+    pub(crate) fn has_path_form(self) -> bool {
         use Op::*;
         !matches!(
             self,
@@ -78,7 +78,7 @@ const OPS: &[(&str, Op)] = &[
 
 /// The right-hand side of a comparison.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
+pub(crate) enum Operand {
     /// A literal.
     Literal(Value),
     /// A `…Path` operand.
@@ -87,7 +87,7 @@ pub enum Operand {
 
 /// A boolean rule.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Rule {
+pub(crate) enum Rule {
     /// All must hold.
     And(Vec<Rule>),
     /// One must hold.
@@ -107,7 +107,7 @@ pub enum Rule {
 
 /// A top-level rule with its `Next`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChoiceRule {
+pub(crate) struct ChoiceRule {
     /// The condition.
     pub rule: Rule,
     /// Where to go when it holds.
@@ -115,7 +115,7 @@ pub struct ChoiceRule {
 }
 
 /// Parses a top-level choice rule (must have `Next`).
-pub fn parse_choice(v: &Value) -> Result<ChoiceRule, String> {
+pub(crate) fn parse_choice(v: &Value) -> Result<ChoiceRule, String> {
     let next = v
         .get("Next")
         .and_then(Value::as_str)
@@ -127,7 +127,7 @@ pub fn parse_choice(v: &Value) -> Result<ChoiceRule, String> {
 }
 
 /// Parses a (possibly nested) rule.
-pub fn parse_rule(v: &Value) -> Result<Rule, String> {
+pub(crate) fn parse_rule(v: &Value) -> Result<Rule, String> {
     let m = v.as_object().ok_or("a choice rule must be an object")?;
     if let Some(a) = m.get("And") {
         let items = a.as_array().ok_or("'And' must be an array")?;
@@ -219,7 +219,7 @@ fn check_literal(op: Op, v: &Value) -> Result<(), String> {
 /// Parses a States Language timestamp: RFC 3339 with the further restrictions that an
 /// uppercase `T` separates date and time and an uppercase `Z` stands for a zero offset
 /// (chrono alone also takes `t`, a space and `z`, which AWS does not).
-pub fn timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
+pub(crate) fn timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
     if s.as_bytes().get(10) != Some(&b'T') || s.ends_with('z') {
         return None;
     }
@@ -227,7 +227,7 @@ pub fn timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
 }
 
 /// `StringMatches`: `*` matches any run of characters; `\*` and `\\` are literal.
-pub fn string_matches(s: &str, pattern: &str) -> bool {
+pub(crate) fn string_matches(s: &str, pattern: &str) -> bool {
     enum P {
         Star,
         Ch(char),
@@ -264,7 +264,7 @@ pub fn string_matches(s: &str, pattern: &str) -> bool {
 }
 
 /// Evaluates a rule on `input`.
-pub fn evaluate(rule: &Rule, input: &Value, context: &Value) -> Result<bool, StateError> {
+pub(crate) fn evaluate(rule: &Rule, input: &Value, context: &Value) -> Result<bool, StateError> {
     match rule {
         Rule::And(rs) => {
             for r in rs {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// A path-valued field that may be absent, `null`, or a path string.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum PathField {
+pub(crate) enum PathField {
     /// Not present: the default (`$`) applies.
     #[default]
     Absent,
@@ -21,13 +21,6 @@ pub enum PathField {
     Null,
     /// A path string.
     Path(String),
-}
-
-impl PathField {
-    /// Whether the field is absent.
-    pub fn is_absent(&self) -> bool {
-        matches!(self, PathField::Absent)
-    }
 }
 
 impl<'de> Deserialize<'de> for PathField {
@@ -56,7 +49,7 @@ fn present_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Er
 /// A state machine or a Parallel branch / Map processor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct StateMachine {
+pub(crate) struct StateMachine {
     /// Free text.
     #[serde(default)]
     pub comment: Option<String>,
@@ -76,7 +69,7 @@ pub struct StateMachine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "Type")]
 #[allow(missing_docs, clippy::large_enum_variant)]
-pub enum State {
+pub(crate) enum State {
     Pass(PassState),
     Task(TaskState),
     Choice(ChoiceState),
@@ -90,7 +83,7 @@ pub enum State {
 /// Fields shared by several state types.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Common {
+pub(crate) struct Common {
     /// Free text.
     #[serde(default)]
     pub comment: Option<String>,
@@ -126,7 +119,7 @@ pub struct Common {
 /// A Pass state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct PassState {
+pub(crate) struct PassState {
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
@@ -138,7 +131,7 @@ pub struct PassState {
 /// A Task state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct TaskState {
+pub(crate) struct TaskState {
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
@@ -164,7 +157,7 @@ pub struct TaskState {
 /// A Choice state; rules are parsed by [`crate::choice`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct ChoiceState {
+pub(crate) struct ChoiceState {
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
@@ -179,7 +172,7 @@ pub struct ChoiceState {
 /// A Wait state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct WaitState {
+pub(crate) struct WaitState {
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
@@ -200,7 +193,7 @@ pub struct WaitState {
 /// A Succeed state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct SucceedState {
+pub(crate) struct SucceedState {
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
@@ -209,7 +202,7 @@ pub struct SucceedState {
 /// A Fail state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct FailState {
+pub(crate) struct FailState {
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
@@ -230,7 +223,7 @@ pub struct FailState {
 /// A Parallel state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct ParallelState {
+pub(crate) struct ParallelState {
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
@@ -241,7 +234,7 @@ pub struct ParallelState {
 /// A Map state (inline; distributed mode without ItemReader behaves the same).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct MapState {
+pub(crate) struct MapState {
     /// Shared fields.
     #[serde(flatten)]
     pub common: Common,
@@ -285,7 +278,7 @@ pub struct MapState {
 
 impl MapState {
     /// The processor, from `ItemProcessor` or legacy `Iterator`.
-    pub fn processor(&self) -> Option<&StateMachine> {
+    pub(crate) fn processor(&self) -> Option<&StateMachine> {
         self.item_processor
             .as_ref()
             .map(|p| &p.machine)
@@ -296,7 +289,7 @@ impl MapState {
 /// `ItemProcessor`: a state machine plus its processor configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct ProcessorDefinition {
+pub(crate) struct ProcessorDefinition {
     /// Mode (`INLINE`/`DISTRIBUTED`) and execution type.
     #[serde(default)]
     pub processor_config: Option<Value>,
@@ -308,7 +301,7 @@ pub struct ProcessorDefinition {
 /// A Retry entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Retrier {
+pub(crate) struct Retrier {
     /// Errors this retrier handles.
     pub error_equals: Vec<String>,
     /// First delay (default 1).
@@ -331,7 +324,7 @@ pub struct Retrier {
 /// A Catch entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Catcher {
+pub(crate) struct Catcher {
     /// Errors this catcher handles.
     pub error_equals: Vec<String>,
     /// Where to go.
@@ -343,7 +336,7 @@ pub struct Catcher {
 
 impl State {
     /// The shared fields.
-    pub fn common(&self) -> &Common {
+    pub(crate) fn common(&self) -> &Common {
         match self {
             State::Pass(s) => &s.common,
             State::Task(s) => &s.common,
@@ -355,24 +348,10 @@ impl State {
             State::Map(s) => &s.common,
         }
     }
-
-    /// The AWS type name.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            State::Pass(_) => "Pass",
-            State::Task(_) => "Task",
-            State::Choice(_) => "Choice",
-            State::Wait(_) => "Wait",
-            State::Succeed(_) => "Succeed",
-            State::Fail(_) => "Fail",
-            State::Parallel(_) => "Parallel",
-            State::Map(_) => "Map",
-        }
-    }
 }
 
 /// Parses a definition.
-pub fn parse(definition_json: &str) -> Result<StateMachine, serde_json::Error> {
+pub(crate) fn parse(definition_json: &str) -> Result<StateMachine, serde_json::Error> {
     serde_json::from_str(definition_json)
 }
 

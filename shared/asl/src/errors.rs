@@ -9,36 +9,23 @@
 //! `States.ALL` must be alone and last in its list (checked by [`crate::validate`]).
 
 /// `States.ALL`.
-pub const ALL: &str = "States.ALL";
+pub(crate) const ALL: &str = "States.ALL";
 /// Execution or state errors that cannot be handled.
-pub const RUNTIME: &str = "States.Runtime";
+pub(crate) const RUNTIME: &str = "States.Runtime";
 /// A task failed.
-pub const TASK_FAILED: &str = "States.TaskFailed";
-/// A Parameters path did not match.
-pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
+pub(crate) const TASK_FAILED: &str = "States.TaskFailed";
 /// A ResultPath could not be applied.
-pub const RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailure";
+pub(crate) const RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailure";
 /// No Choice rule matched and no Default.
-pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+pub(crate) const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
 /// An intrinsic function failed.
-pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
-/// A Parallel branch failed.
-pub const BRANCH_FAILED: &str = "States.BranchFailed";
+pub(crate) const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
 /// A payload was over 256 KiB.
-pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+pub(crate) const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 /// Task or execution timeout.
-pub const TIMEOUT: &str = "States.Timeout";
+pub(crate) const TIMEOUT: &str = "States.Timeout";
 /// Heartbeat timeout.
-pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
-/// Too many Map item failures.
-pub const EXCEEDED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
-/// Item reader failure.
-pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
-/// Permissions.
-pub const PERMISSIONS: &str = "States.Permissions";
-
-/// The 256 KiB payload limit (see [`crate::limits`]).
-pub const DATA_LIMIT_BYTES: usize = crate::limits::MAX_PAYLOAD_BYTES;
+pub(crate) const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
 
 /// An error raised inside a state, to be matched by Retry/Catch.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
@@ -61,7 +48,7 @@ impl StateError {
 }
 
 /// Whether `pattern` (an `ErrorEquals` entry) matches `error`.
-pub fn matches(pattern: &str, error: &str) -> bool {
+pub(crate) fn matches(pattern: &str, error: &str) -> bool {
     if pattern == error {
         return true;
     }
@@ -76,30 +63,8 @@ pub fn matches(pattern: &str, error: &str) -> bool {
 }
 
 /// Whether any entry of `error_equals` matches `error`.
-pub fn matches_any(error_equals: &[String], error: &str) -> bool {
+pub(crate) fn matches_any(error_equals: &[String], error: &str) -> bool {
     error_equals.iter().any(|p| matches(p, error))
-}
-
-/// Whether `name` is a predefined `States.*` error name.
-pub fn is_known_states_error(name: &str) -> bool {
-    matches!(
-        name,
-        ALL | RUNTIME
-            | TASK_FAILED
-            | PARAMETER_PATH_FAILURE
-            | RESULT_PATH_MATCH_FAILURE
-            | NO_CHOICE_MATCHED
-            | INTRINSIC_FAILURE
-            | BRANCH_FAILED
-            | DATA_LIMIT_EXCEEDED
-            | TIMEOUT
-            | HEARTBEAT_TIMEOUT
-            | EXCEEDED_TOLERATED_FAILURE_THRESHOLD
-            | ITEM_READER_FAILED
-            | PERMISSIONS
-            | "States.ResultWriterFailed"
-            | "States.QueryEvaluationError"
-    )
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ fn parse_path(p: &str) -> Result<Path, StateError> {
 }
 
 /// Selects with a path, AWS's `States.Runtime` error when a definite path matches nothing.
-pub fn select(path: &str, doc: &Value) -> Result<Value, StateError> {
+pub(crate) fn select(path: &str, doc: &Value) -> Result<Value, StateError> {
     let p = parse_path(path)?;
     p.select(doc).ok_or_else(|| {
         StateError::new(
@@ -33,7 +33,11 @@ pub fn select(path: &str, doc: &Value) -> Result<Value, StateError> {
 }
 
 /// InputPath: absent → the input, `null` → `{}`, a path → its value.
-pub fn input_path(input: &Value, field: &PathField, context: &Value) -> Result<Value, StateError> {
+pub(crate) fn input_path(
+    input: &Value,
+    field: &PathField,
+    context: &Value,
+) -> Result<Value, StateError> {
     match field {
         PathField::Absent => Ok(input.clone()),
         PathField::Null => Ok(Value::Object(Map::new())),
@@ -46,7 +50,7 @@ pub fn input_path(input: &Value, field: &PathField, context: &Value) -> Result<V
 }
 
 /// OutputPath: same rules as InputPath.
-pub fn output_path(
+pub(crate) fn output_path(
     output: &Value,
     field: &PathField,
     context: &Value,
@@ -56,7 +60,11 @@ pub fn output_path(
 
 /// ResultPath: absent or `$` → the result, `null` → the input unchanged, a reference path →
 /// the input with the result written there.
-pub fn result_path(input: &Value, result: Value, field: &PathField) -> Result<Value, StateError> {
+pub(crate) fn result_path(
+    input: &Value,
+    result: Value,
+    field: &PathField,
+) -> Result<Value, StateError> {
     match field {
         PathField::Absent => Ok(result),
         PathField::Null => Ok(input.clone()),
@@ -77,7 +85,7 @@ pub fn result_path(input: &Value, result: Value, field: &PathField) -> Result<Va
 }
 
 /// Expands a payload template (Parameters, ResultSelector, ItemSelector).
-pub fn apply_template(
+pub(crate) fn apply_template(
     template: &Value,
     input: &Value,
     context: &Value,
@@ -144,7 +152,7 @@ fn resolve_dynamic(
 /// Fails with `States.DataLimitExceeded` when `v` serialises to more than 256 KiB of UTF-8
 /// JSON; `what` names the state or the task resource, as in AWS's cause. Measuring stops at
 /// the limit, so a huge value costs no more than a legal one.
-pub fn check_size(v: &Value, what: &str) -> Result<(), StateError> {
+pub(crate) fn check_size(v: &Value, what: &str) -> Result<(), StateError> {
     if crate::limits::exceeds_payload_limit(v) {
         return Err(StateError::new(
             DATA_LIMIT_EXCEEDED,
@@ -158,7 +166,7 @@ pub fn check_size(v: &Value, what: &str) -> Result<(), StateError> {
 
 /// Fails with `States.DataLimitExceeded` when a state's effective input (after
 /// Parameters) serialises to more than 256 KiB, as AWS does before scheduling a task.
-pub fn check_input_size(v: &Value, state: &str) -> Result<(), StateError> {
+pub(crate) fn check_input_size(v: &Value, state: &str) -> Result<(), StateError> {
     if crate::limits::exceeds_payload_limit(v) {
         return Err(StateError::new(
             DATA_LIMIT_EXCEEDED,
@@ -171,7 +179,7 @@ pub fn check_input_size(v: &Value, state: &str) -> Result<(), StateError> {
 }
 
 /// InputPath then Parameters: the effective input of a state.
-pub fn effective_input(
+pub(crate) fn effective_input(
     raw_input: &Value,
     input_field: &PathField,
     parameters: Option<&Value>,
@@ -187,7 +195,7 @@ pub fn effective_input(
 
 /// ResultSelector, ResultPath, OutputPath: the state output from the raw state input and
 /// the task/branch result.
-pub fn state_output(
+pub(crate) fn state_output(
     raw_input: &Value,
     result: Value,
     result_selector: Option<&Value>,
@@ -207,7 +215,7 @@ pub fn state_output(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::errors::DATA_LIMIT_BYTES;
+    use crate::limits::MAX_PAYLOAD_BYTES as DATA_LIMIT_BYTES;
     use serde_json::json;
 
     #[test]

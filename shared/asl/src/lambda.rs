@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use crate::task::{TaskCall, TaskFailure, TaskInvoker};
 
 /// The resource of the request/response Lambda integration.
-pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+pub(crate) const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 /// The resource of the callback Lambda integration.
-pub const LAMBDA_INVOKE_WAIT: &str = "arn:aws:states:::lambda:invoke.waitForTaskToken";
+pub(crate) const LAMBDA_INVOKE_WAIT: &str = "arn:aws:states:::lambda:invoke.waitForTaskToken";
 
 /// An error raised by a function, like Lambda's `{"errorType", "errorMessage"}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,12 +5,15 @@
 //! persist suspended executions in an [`ExecutionStore`] (memory or SQLite) so another
 //! process can resume them. The engine knows nothing about what the tasks do.
 //!
-//! Module map, in the order data flows: [`definition`] (serde model) → [`validate`] →
-//! [`path`] (JSONPath parsed once) → [`intrinsics`] → [`io`] (InputPath → Parameters → task →
-//! ResultSelector → ResultPath → OutputPath) → [`choice`] → [`errors`] / [`retry`] →
-//! [`executor`] (the interpreter and its serialisable snapshot) → [`engine`] (store, leases,
-//! signals) with [`history`], [`clock`], [`store`], [`task`], [`lambda`]. [`limits`] holds
-//! AWS's quotas (history length, payload size, wait and execution duration).
+//! Module map, in the order data flows: `definition` (serde model) → `validate` →
+//! `path` (JSONPath parsed once) → [`intrinsics`] → `io` (InputPath → Parameters → task →
+//! ResultSelector → ResultPath → OutputPath) → `choice` → `errors` / `retry` →
+//! `executor` (the interpreter and its serialisable snapshot) → `engine` (store, leases,
+//! signals) with `history`, `clock`, `store`, `task`, `lambda`. `limits` holds AWS's
+//! quotas (history length, payload size, wait and execution duration).
+//!
+//! The modules are private; what callers use is re-exported here. [`intrinsics`] stays
+//! public: its parser and evaluator are fuzzed on their own.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -31,27 +34,29 @@
 //! # }
 //! ```
 
-pub mod choice;
-pub mod clock;
-pub mod definition;
-pub mod engine;
-pub mod errors;
-pub mod executor;
-pub mod history;
+mod choice;
+mod clock;
+mod definition;
+mod engine;
+mod errors;
+mod executor;
+mod history;
 pub mod intrinsics;
-pub mod io;
-pub mod lambda;
-pub mod limits;
-pub mod path;
-pub mod retry;
-pub mod store;
-pub mod task;
-pub mod validate;
+mod io;
+mod lambda;
+mod limits;
+mod path;
+mod retry;
+mod store;
+mod task;
+mod validate;
 
 pub use clock::{Clock, VirtualClock, WallClock};
 pub use engine::{Engine, EngineError, Started, run_to_completion};
 pub use history::{HistoryEvent, HistoryEventType};
 pub use lambda::{FunctionError, LambdaFunction, LambdaRegistry};
+pub use limits::{MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, history_limit_cause};
+pub use path::Path as JsonPath;
 pub use store::{
     ExecutionDescription, ExecutionStatus, ExecutionStore, MemoryExecutionStore, PendingSignal,
     SqliteExecutionStore, Step, StoreError,

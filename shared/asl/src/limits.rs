@@ -28,10 +28,10 @@ pub const MAX_PAYLOAD_BYTES: usize = 262_144;
 
 /// The largest `Seconds` a Wait state accepts (about 3.17 years; the execution itself times
 /// out after a year).
-pub const MAX_WAIT_SECONDS: u64 = 99_999_999;
+pub(crate) const MAX_WAIT_SECONDS: u64 = 99_999_999;
 
 /// How long a Standard execution may run: one year (365 days).
-pub const MAX_EXECUTION_DURATION_SECONDS: i64 = 365 * 24 * 60 * 60;
+pub(crate) const MAX_EXECUTION_DURATION_SECONDS: i64 = 365 * 24 * 60 * 60;
 
 /// The `ExecutionFailed` cause AWS gives when the history is full.
 pub fn history_limit_cause() -> String {
@@ -40,13 +40,13 @@ pub fn history_limit_cause() -> String {
 
 /// The latest instant the engine computes: 9999-12-31T23:59:59.999Z. Anything later means
 /// "never" for a timer, and stays representable in every format the stores use.
-pub fn far_future() -> DateTime<Utc> {
+pub(crate) fn far_future() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(253_402_300_799_999).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// `t` plus `ms` milliseconds, saturating at [`far_future`]; negative, NaN or infinite
 /// amounts count as zero.
-pub fn after_millis(t: DateTime<Utc>, ms: f64) -> DateTime<Utc> {
+pub(crate) fn after_millis(t: DateTime<Utc>, ms: f64) -> DateTime<Utc> {
     if !ms.is_finite() || ms <= 0.0 {
         return t;
     }
@@ -65,19 +65,19 @@ pub fn after_millis(t: DateTime<Utc>, ms: f64) -> DateTime<Utc> {
 }
 
 /// `t` plus `seconds`, saturating like [`after_millis`].
-pub fn after_seconds(t: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
+pub(crate) fn after_seconds(t: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
     after_millis(t, seconds * 1000.0)
 }
 
 /// The instant a Standard execution started at `start` times out at the latest.
-pub fn execution_end(start: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn execution_end(start: DateTime<Utc>) -> DateTime<Utc> {
     after_seconds(start, MAX_EXECUTION_DURATION_SECONDS as f64)
 }
 
 /// The size of `v` as compact JSON, counting at most up to `MAX_PAYLOAD_BYTES + 1`: the
 /// serialisation stops as soon as the limit is passed, so measuring a huge value costs no
 /// more than the limit.
-pub fn payload_size(v: &Value) -> usize {
+pub(crate) fn payload_size(v: &Value) -> usize {
     let mut counter = Counter { bytes: 0 };
     // An error here is the counter refusing more bytes: the value is over the limit.
     let _ = serde_json::to_writer(&mut counter, v);
@@ -85,7 +85,7 @@ pub fn payload_size(v: &Value) -> usize {
 }
 
 /// Whether `v` is over the payload quota.
-pub fn exceeds_payload_limit(v: &Value) -> bool {
+pub(crate) fn exceeds_payload_limit(v: &Value) -> bool {
     payload_size(v) > MAX_PAYLOAD_BYTES
 }
 

@@ -8,15 +8,15 @@ use crate::definition::Retrier;
 use crate::intrinsics::Rng;
 
 /// Default `IntervalSeconds`.
-pub const DEFAULT_INTERVAL_SECONDS: f64 = 1.0;
+pub(crate) const DEFAULT_INTERVAL_SECONDS: f64 = 1.0;
 /// Default `MaxAttempts`.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Default `BackoffRate`.
-pub const DEFAULT_BACKOFF_RATE: f64 = 2.0;
+pub(crate) const DEFAULT_BACKOFF_RATE: f64 = 2.0;
 
 /// The delay in milliseconds before retry number `attempt` (1-based), or `None` when the
 /// retrier is exhausted (`attempt > MaxAttempts`).
-pub fn next_delay(retrier: &Retrier, attempt: u32, rng: &mut Rng) -> Option<u64> {
+pub(crate) fn next_delay(retrier: &Retrier, attempt: u32, rng: &mut Rng) -> Option<u64> {
     let max = retrier.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
     if attempt == 0 || attempt > max {
         return None;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{Number, Value, json};
+use shipgate_asl::JsonPath as Path;
 use shipgate_asl::intrinsics::{self, IntrinsicEnv, Rng};
-use shipgate_asl::path::Path;
 use shipgate_asl::*;
 
 /// Keys a definition is made of, plus a few that are not.

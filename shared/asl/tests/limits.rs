@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use shipgate_asl::limits::{MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, history_limit_cause};
 use shipgate_asl::*;
+use shipgate_asl::{MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, history_limit_cause};
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")

@@ -47,7 +47,12 @@ sfn = boto3.client("stepfunctions")
 urllib.request.urlopen("http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/next", timeout=30)
 "#;
 
+/// Where the binaries are: `SHIPGATE_BENCH_BINARIES`, else the profile directory this
+/// benchmark was built into.
 fn release_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SHIPGATE_BENCH_BINARIES") {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().expect("own path");
     exe.parent()
         .and_then(|d| d.parent())
@@ -98,7 +103,7 @@ async fn cold_start(mut command: Command) -> anyhow_like::Result<f64> {
 }
 
 mod anyhow_like {
-    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+    pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

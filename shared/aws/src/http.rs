@@ -2,7 +2,7 @@
 //! hyper with rustls and ring — the same TLS stack as the AWS SDK — the system's root
 //! certificates, and a timeout on every request.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -44,25 +44,38 @@ impl HttpResponse {
     }
 }
 
+type Hyper = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Built on the first request, not at a cold start: reading the system's root certificates
+/// takes milliseconds a function that sends nothing should not pay. Clones share one client.
 #[derive(Clone)]
 pub struct HttpsClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Arc<OnceLock<Result<Hyper, String>>>,
     timeout: Duration,
 }
 
 impl HttpsClient {
     pub fn new(timeout: Duration) -> Result<Self, HttpError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(HttpError::Tls)?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: Arc::default(),
             timeout,
         })
+    }
+
+    fn client(&self) -> Result<&Hyper, HttpError> {
+        self.client
+            .get_or_init(|| {
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_provider_and_native_roots(provider)
+                    .map_err(|e| e.to_string())?
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                Ok(Client::builder(TokioExecutor::new()).build(connector))
+            })
+            .as_ref()
+            .map_err(|message| HttpError::Tls(std::io::Error::other(message.clone())))
     }
 
     /// Sends a request with an optional bearer token and JSON body; reads the whole answer.
@@ -91,7 +104,7 @@ impl HttpsClient {
         let request = builder.body(body).map_err(|e| request_err(e.to_string()))?;
         let exchange = async {
             let response =
-                self.client
+                self.client()?
                     .request(request)
                     .await
                     .map_err(|e| HttpError::Transport {

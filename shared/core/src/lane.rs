@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use crate::deps::Deps;
 use crate::error::GateError;
 use crate::messages;
+use crate::model::EventKind;
 use crate::model::{Release, ReleaseId, ServiceName};
 use crate::order;
 use crate::policy::window::{WindowPolicy, bypass};
@@ -51,7 +52,7 @@ pub async fn renew(deps: &Deps, release: &mut Release) -> Result<(), GateError> 
             "{other} took the lane of {} while this release was monitored (its lease ran out)",
             release.service
         );
-        note_once(deps, release, "monitor", "lane", detail).await?;
+        note_once(deps, release, "monitor", EventKind::Lane, detail).await?;
     }
     Ok(())
 }
@@ -90,7 +91,7 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
             deps,
             &mut first,
             "window",
-            "waiting",
+            EventKind::Waiting,
             format!("waiting: {holder} is deploying {service}"),
         )
         .await?;
@@ -117,7 +118,7 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
             deps,
             &mut first,
             "window",
-            "waiting",
+            EventKind::Waiting,
             format!("waiting for the window: {why}; next start {next}{frozen}"),
         )
         .await?;
@@ -131,7 +132,7 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
             deps,
             &mut first,
             "window",
-            "waiting",
+            EventKind::Waiting,
             format!("waiting: {holder} is deploying {service}"),
         )
         .await?;
@@ -171,7 +172,7 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
     let first = deps
         .record(first, |r| {
             if r.window_token.take().is_some() {
-                r.note(now, "window", "dispatched", detail.clone());
+                r.note(now, "window", EventKind::Dispatched, detail.clone());
             }
         })
         .await?;
@@ -187,7 +188,7 @@ async fn note_once(
     deps: &Deps,
     release: &mut Release,
     actor: &str,
-    kind: &str,
+    kind: EventKind,
     detail: String,
 ) -> Result<(), GateError> {
     if release

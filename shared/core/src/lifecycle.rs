@@ -56,7 +56,7 @@ impl Release {
         self.events.push(AuditEvent {
             at,
             actor: actor.to_string(),
-            kind: "transition".into(),
+            kind: crate::model::EventKind::Transition,
             from: Some(self.state),
             to: Some(to),
             detail: detail.into(),

@@ -260,12 +260,135 @@ pub struct Approval {
     pub without_bypass: bool,
 }
 
+/// What an audit event records. Stored as its kebab-case name; a name this version does
+/// not know (written by a newer one) is kept as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum EventKind {
+    /// The release was opened by a push.
+    Opened,
+    /// A move of the lifecycle.
+    Transition,
+    /// Approvers were asked.
+    Asked,
+    /// Approvers were reminded.
+    Reminded,
+    /// The backup approvers were asked.
+    Escalated,
+    /// One approver approved.
+    Approved,
+    /// Every required role approved.
+    Quorum,
+    /// Why the release waits (the window, the lane).
+    Waiting,
+    /// Something about the lane (another release took it).
+    Lane,
+    /// The window let the release through.
+    Dispatched,
+    /// The new task definition was registered.
+    Registered,
+    /// The migration task was started.
+    MigrationStarted,
+    /// A migration task ended.
+    Migration,
+    /// The service was pointed at the new task definition.
+    Updated,
+    /// A critical path failed.
+    Unhealthy,
+    /// The service was pointed back at the previous task definition.
+    Restored,
+    /// The reverse migration ran.
+    MigrationReversed,
+    /// A person asked for a rollback.
+    RollbackRequested,
+    /// A rollback request was refused.
+    RollbackRefused,
+    /// The outcome was announced.
+    Announced,
+    /// A kind this version does not know.
+    Other(String),
+}
+
+impl EventKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventKind::Opened => "opened",
+            EventKind::Transition => "transition",
+            EventKind::Asked => "asked",
+            EventKind::Reminded => "reminded",
+            EventKind::Escalated => "escalated",
+            EventKind::Approved => "approved",
+            EventKind::Quorum => "quorum",
+            EventKind::Waiting => "waiting",
+            EventKind::Lane => "lane",
+            EventKind::Dispatched => "dispatched",
+            EventKind::Registered => "registered",
+            EventKind::MigrationStarted => "migration-started",
+            EventKind::Migration => "migration",
+            EventKind::Updated => "updated",
+            EventKind::Unhealthy => "unhealthy",
+            EventKind::Restored => "restored",
+            EventKind::MigrationReversed => "migration-reversed",
+            EventKind::RollbackRequested => "rollback-requested",
+            EventKind::RollbackRefused => "rollback-refused",
+            EventKind::Announced => "announced",
+            EventKind::Other(name) => name,
+        }
+    }
+}
+
+impl From<String> for EventKind {
+    fn from(name: String) -> Self {
+        match name.as_str() {
+            "opened" => EventKind::Opened,
+            "transition" => EventKind::Transition,
+            "asked" => EventKind::Asked,
+            "reminded" => EventKind::Reminded,
+            "escalated" => EventKind::Escalated,
+            "approved" => EventKind::Approved,
+            "quorum" => EventKind::Quorum,
+            "waiting" => EventKind::Waiting,
+            "lane" => EventKind::Lane,
+            "dispatched" => EventKind::Dispatched,
+            "registered" => EventKind::Registered,
+            "migration-started" => EventKind::MigrationStarted,
+            "migration" => EventKind::Migration,
+            "updated" => EventKind::Updated,
+            "unhealthy" => EventKind::Unhealthy,
+            "restored" => EventKind::Restored,
+            "migration-reversed" => EventKind::MigrationReversed,
+            "rollback-requested" => EventKind::RollbackRequested,
+            "rollback-refused" => EventKind::RollbackRefused,
+            "announced" => EventKind::Announced,
+            _ => EventKind::Other(name),
+        }
+    }
+}
+
+impl From<EventKind> for String {
+    fn from(kind: EventKind) -> Self {
+        kind.as_str().to_string()
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One line of a release's timeline: what changed, who or what did it, when and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub at: DateTime<Utc>,
     pub actor: String,
-    pub kind: String,
+    pub kind: EventKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<ReleaseState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -470,7 +593,7 @@ impl Release {
             events: vec![AuditEvent {
                 at: now,
                 actor: new.author,
-                kind: "opened".into(),
+                kind: EventKind::Opened,
                 from: None,
                 to: Some(ReleaseState::Pending),
                 detail: format!("release opened as {release_type}"),
@@ -479,11 +602,17 @@ impl Release {
     }
 
     /// Adds a timeline entry that is not a state change.
-    pub fn note(&mut self, at: DateTime<Utc>, actor: &str, kind: &str, detail: impl Into<String>) {
+    pub fn note(
+        &mut self,
+        at: DateTime<Utc>,
+        actor: &str,
+        kind: EventKind,
+        detail: impl Into<String>,
+    ) {
         self.events.push(AuditEvent {
             at,
             actor: actor.to_string(),
-            kind: kind.to_string(),
+            kind,
             from: None,
             to: None,
             detail: detail.into(),

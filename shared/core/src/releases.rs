@@ -8,6 +8,7 @@ use tracing::info;
 use crate::deps::Deps;
 use crate::error::GateError;
 use crate::error::wrong_state;
+use crate::model::EventKind;
 use crate::model::{Decision, NewRelease, Release, ReleaseId, ReleaseState};
 use crate::policy::approval::{self, Quorum};
 use crate::ports::{Handed, RollbackRequest, RollbackRequests, StoreError, WorkflowError};
@@ -276,7 +277,7 @@ async fn try_decide(deps: &Deps, id: &ReleaseId, asked: Asked<'_>) -> Result<Dec
             release.note(
                 now,
                 approver,
-                "approved",
+                EventKind::Approved,
                 format!("approved as {}{what}{from}", record.role),
             );
         }
@@ -296,7 +297,7 @@ async fn try_decide(deps: &Deps, id: &ReleaseId, asked: Asked<'_>) -> Result<Dec
         release.note(
             now,
             "shipgate",
-            "quorum",
+            EventKind::Quorum,
             "every required role has approved",
         );
     }
@@ -550,7 +551,7 @@ pub async fn request_rollback(
             r.note(
                 deps.now(),
                 &request.actor,
-                "rollback-requested",
+                EventKind::RollbackRequested,
                 detail.clone(),
             )
         })
@@ -589,7 +590,12 @@ pub async fn perform_rollback_request(
             info!(release_id = %request.release_id, %why, "manual rollback refused");
             let release = deps.load(&request.release_id).await?;
             deps.record(release, |r| {
-                r.note(deps.now(), "rollback", "rollback-refused", why.clone())
+                r.note(
+                    deps.now(),
+                    "rollback",
+                    EventKind::RollbackRefused,
+                    why.clone(),
+                )
             })
             .await?;
             Ok(Handed::Refused(why))

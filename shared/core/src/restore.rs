@@ -10,6 +10,7 @@ use tracing::{info, warn};
 use crate::checks;
 use crate::deps::Deps;
 use crate::error::{GateError, wrong_state};
+use crate::model::EventKind;
 use crate::model::{Release, ReleaseState};
 use crate::ports::Rollout;
 
@@ -48,7 +49,7 @@ pub async fn roll_back(
     };
     // Pointed back once: a second rollback (the flow's after the alarm's, a retry) leaves
     // the restore's rollout alone.
-    let restored = release.events.iter().any(|e| e.kind == RESTORED);
+    let restored = release.events.iter().any(|e| e.kind == EventKind::Restored);
     if restored {
         info!(previous = %previous, "already pointed back");
     } else if let Err(err) = deps.deployer.update_service(&target, &previous).await {
@@ -68,7 +69,7 @@ pub async fn roll_back(
         release.note(
             deps.now(),
             actor,
-            RESTORED,
+            EventKind::Restored,
             format!("service set back to {previous}"),
         );
         release = deps.save(&release).await?;
@@ -88,7 +89,7 @@ pub async fn roll_back(
         release = deps
             .record(release, |r| {
                 r.record_migration(&outcome.task_arn, outcome.exit_code, deps.now());
-                r.note(deps.now(), actor, "migration", detail.clone());
+                r.note(deps.now(), actor, EventKind::Migration, detail.clone());
             })
             .await?;
     }
@@ -180,16 +181,18 @@ pub async fn roll_back(
                 if let Some(m) = r.migration.as_mut() {
                     m.reversed = true;
                 }
-                r.note(deps.now(), actor, "migration-reversed", detail.clone());
+                r.note(
+                    deps.now(),
+                    actor,
+                    EventKind::MigrationReversed,
+                    detail.clone(),
+                );
             })
             .await?;
     }
     info!(previous = %previous, "restored; the restore is verified next");
     Ok(release)
 }
-
-/// The note that says the service was pointed back, and when.
-const RESTORED: &str = "restored";
 
 /// Whether the restore took: the service's primary deployment runs the previous task
 /// definition, has settled, and the critical paths answer. Leaves the release
@@ -211,7 +214,7 @@ pub async fn verify(deps: &Deps, release: Release) -> Result<Release, GateError>
         .events
         .iter()
         .rev()
-        .find(|e| e.kind == RESTORED)
+        .find(|e| e.kind == EventKind::Restored)
         .map(|e| e.at)
     else {
         // Another rollback is still pointing the service back: look again shortly.
@@ -253,7 +256,7 @@ pub async fn verify(deps: &Deps, release: Release) -> Result<Release, GateError>
                 let detail = format!("the restored {previous} is unhealthy: {failed}");
                 let release = deps
                     .record(release, |r| {
-                        r.note(deps.now(), "rollback", "unhealthy", detail.clone())
+                        r.note(deps.now(), "rollback", EventKind::Unhealthy, detail.clone())
                     })
                     .await?;
                 warn!(release_id = %release.id, "restored deployment unhealthy");

@@ -18,13 +18,13 @@ use crate::model::{
 };
 use crate::ports::*;
 
-pub type Log = Arc<Mutex<Vec<String>>>;
+pub(crate) type Log = Arc<Mutex<Vec<String>>>;
 
 fn push(log: &Log, line: String) {
     log.lock().unwrap().push(line);
 }
 
-pub struct TestClock(pub Mutex<DateTime<Utc>>);
+pub(crate) struct TestClock(pub Mutex<DateTime<Utc>>);
 impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
@@ -32,7 +32,7 @@ impl Clock for TestClock {
 }
 
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     pub releases: Mutex<BTreeMap<ReleaseId, Release>>,
     pub locks: Mutex<BTreeMap<ServiceName, (ReleaseId, DateTime<Utc>)>>,
     pub log: Log,
@@ -173,7 +173,7 @@ impl ReleaseStore for MemoryStore {
     }
 }
 
-pub struct FakeDeployer {
+pub(crate) struct FakeDeployer {
     pub current: Mutex<String>,
     pub rollout: Mutex<Rollout>,
     pub exit_codes: Mutex<Vec<i32>>,
@@ -265,7 +265,7 @@ impl Deployer for FakeDeployer {
     }
 }
 
-pub struct FakeProbe {
+pub(crate) struct FakeProbe {
     pub statuses: Mutex<BTreeMap<String, u16>>,
 }
 
@@ -284,7 +284,7 @@ impl HealthProbe for FakeProbe {
 }
 
 #[derive(Default)]
-pub struct FakeAlarms {
+pub(crate) struct FakeAlarms {
     pub in_alarm: Mutex<Vec<String>>,
     pub error_rate: Mutex<Option<f64>>,
 }
@@ -316,10 +316,10 @@ impl Alarms for FakeAlarms {
 }
 
 /// A token answered: its output, or its error and cause.
-pub type TokenAnswer = (String, Result<Value, (String, String)>);
+pub(crate) type TokenAnswer = (String, Result<Value, (String, String)>);
 
 #[derive(Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     pub sent: Mutex<Vec<Notification>>,
     pub tokens: Mutex<Vec<TokenAnswer>>,
     pub started: Mutex<Vec<String>>,
@@ -382,7 +382,7 @@ impl WindowScheduler for Recorder {
     }
 }
 
-pub struct Kit {
+pub(crate) struct Kit {
     pub deps: Deps,
     pub store: Arc<MemoryStore>,
     pub ecs: Arc<FakeDeployer>,
@@ -393,16 +393,16 @@ pub struct Kit {
     pub log: Log,
 }
 
-pub fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
 impl Kit {
-    pub fn new(now: &str) -> Kit {
+    pub(crate) fn new(now: &str) -> Kit {
         Self::with_config(crate::config::tests::example(), now)
     }
 
-    pub fn with_config(mut config: Config, now: &str) -> Kit {
+    pub(crate) fn with_config(mut config: Config, now: &str) -> Kit {
         config.window.freezes.clear();
         config.web.link_key = Some(crate::config::Secret::new("test link key"));
         let log: Log = Arc::default();
@@ -446,12 +446,12 @@ impl Kit {
         }
     }
 
-    pub fn set_now(&self, now: &str) {
+    pub(crate) fn set_now(&self, now: &str) {
         *self.clock.0.lock().unwrap() = at(now);
     }
 
     /// Puts a release straight into `state`, as if the earlier gates had run.
-    pub async fn release_in(
+    pub(crate) async fn release_in(
         &self,
         version: &str,
         kind: ReleaseType,
@@ -486,7 +486,7 @@ impl Kit {
             r.events.push(crate::model::AuditEvent {
                 at: self.clock.now(),
                 actor: "test".into(),
-                kind: "transition".into(),
+                kind: crate::model::EventKind::Transition,
                 from: Some(ReleaseState::HealthChecking),
                 to: Some(ReleaseState::Monitoring),
                 detail: String::new(),
@@ -496,15 +496,15 @@ impl Kit {
         r
     }
 
-    pub async fn get(&self, id: &ReleaseId) -> Release {
+    pub(crate) async fn get(&self, id: &ReleaseId) -> Release {
         self.store.get(id).await.unwrap().unwrap()
     }
 
-    pub fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
 
-    pub fn texts(&self) -> Vec<String> {
+    pub(crate) fn texts(&self) -> Vec<String> {
         self.rec
             .sent
             .lock()
@@ -517,7 +517,7 @@ impl Kit {
 
 /// Runs `gate` as its Lambda function would: with only the ports it declares
 /// ([`Gate::ports`]). Reaching any other port fails the test.
-pub async fn invoke(deps: &Deps, gate: Gate, payload: Value) -> Result<Value, GateError> {
+pub(crate) async fn invoke(deps: &Deps, gate: Gate, payload: Value) -> Result<Value, GateError> {
     let before = deps.unwired_reached().len();
     let only = deps.only(gate.ports());
     let result = crate::gates::invoke(&only, gate, payload).await;

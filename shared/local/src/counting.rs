@@ -259,7 +259,7 @@ mod tests {
         AuditEvent {
             at: Utc::now(),
             actor: "test".into(),
-            kind: kind.into(),
+            kind: kind.to_string().into(),
             from: None,
             to: None,
             detail: String::new(),

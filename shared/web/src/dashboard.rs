@@ -10,6 +10,7 @@ use axum::{Extension, Json};
 use serde_json::Value;
 use shipgate_core::config::Config;
 use shipgate_core::gates::approve;
+use shipgate_core::model::EventKind;
 use shipgate_core::policy::approval;
 use shipgate_core::ports::ReleaseFilter;
 use shipgate_core::{Release, ReleaseId, ReleaseState};
@@ -43,7 +44,7 @@ pub fn waiting_on(config: &Config, release: &Release) -> String {
             .events
             .iter()
             .rev()
-            .find(|e| e.kind == "waiting")
+            .find(|e| e.kind == EventKind::Waiting)
             .map(|e| e.detail.clone())
             .unwrap_or_else(|| {
                 format!(
@@ -229,11 +230,11 @@ pub async fn release(
         let what = match (e.from, e.to) {
             (Some(from), Some(to)) => format!("{from} → {to}"),
             (None, Some(to)) => format!("→ {to}"),
-            _ => e.kind.clone(),
+            _ => e.kind.to_string(),
         };
         body.push_str(&format!(
             "<tr data-kind=\"{kind}\"><td class=\"muted\">{at}</td><td>{actor}</td><td>{what}</td><td>{detail}</td></tr>",
-            kind = esc(&e.kind),
+            kind = esc(e.kind.as_str()),
             at = e.at.format("%Y-%m-%d %H:%M:%S UTC"),
             actor = esc(&e.actor),
             what = esc(&what),

@@ -42,10 +42,10 @@ use crate::store::{ExecutionStatus, ExecutionStore, QueuedSignal, Signal};
 use crate::task::{TaskCall, TaskInvoker};
 
 /// Version of the snapshot format; bumped on incompatible changes.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
 
 /// What the interpreter needs from the outside world.
-pub struct Env<'a> {
+pub(crate) struct Env<'a> {
     /// Runs task resources.
     pub invoker: &'a dyn TaskInvoker,
     /// The time.
@@ -56,7 +56,7 @@ pub struct Env<'a> {
 
 /// A failure as it travels up: a Fail state may have neither error nor cause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// Error name.
     pub error: Option<String>,
     /// Cause.
@@ -74,7 +74,7 @@ impl From<StateError> for Failure {
 
 /// Which Parallel branch or Map processor a thread runs in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Branch `1` of Parallel state `0`.
     Branch(String, usize),
     /// The processor of Map state `0`.
@@ -83,7 +83,7 @@ pub enum Scope {
 
 /// What a sleeping thread does when its timer fires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum AfterSleep {
+pub(crate) enum AfterSleep {
     /// A Wait state exits with this output.
     WaitExit(Value),
     /// Run the state again (retry).
@@ -92,7 +92,7 @@ pub enum AfterSleep {
 
 /// How a task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TaskEnd {
+pub(crate) enum TaskEnd {
     /// Succeeded or failed normally.
     Normal,
     /// Timed out (timeout or heartbeat).
@@ -101,7 +101,7 @@ pub enum TaskEnd {
 
 /// A running Map iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Iteration {
+pub(crate) struct Iteration {
     /// Item index.
     pub index: usize,
     /// The thread.
@@ -110,7 +110,7 @@ pub struct Iteration {
 
 /// Where a thread stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// About to enter `state`.
     Enter,
     /// Entered; run the state's work.
@@ -166,7 +166,7 @@ pub enum Phase {
 
 /// One line of execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Thread {
+pub(crate) struct Thread {
     /// Where its states are.
     pub scope: Vec<Scope>,
     /// Current state.
@@ -188,7 +188,7 @@ pub struct Thread {
 
 /// The full continuation of an execution.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     format: u32,
     definition: String,
     #[serde(skip)]
@@ -207,7 +207,7 @@ pub struct Snapshot {
 
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq)]
-pub struct End {
+pub(crate) struct End {
     /// Final status.
     pub status: ExecutionStatus,
     /// Output on success.
@@ -222,7 +222,7 @@ pub struct End {
 
 /// What one [`advance`] did.
 #[derive(Debug, Clone, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// New history events.
     pub events: Vec<HistoryEvent>,
     /// Tokens whose tasks ended.
@@ -239,7 +239,7 @@ fn ts(t: DateTime<Utc>) -> String {
 
 impl Snapshot {
     /// A new execution, with its `ExecutionStarted` event.
-    pub fn start(
+    pub(crate) fn start(
         definition_json: &str,
         execution_id: &str,
         name: &str,
@@ -287,12 +287,12 @@ impl Snapshot {
     }
 
     /// Serialises the snapshot.
-    pub fn to_json(&self) -> Result<String, String> {
+    pub(crate) fn to_json(&self) -> Result<String, String> {
         serde_json::to_string(self).map_err(|e| e.to_string())
     }
 
     /// Reads a snapshot, checking its format version.
-    pub fn from_json(s: &str) -> Result<Snapshot, String> {
+    pub(crate) fn from_json(s: &str) -> Result<Snapshot, String> {
         let mut snap: Snapshot = serde_json::from_str(s).map_err(|e| e.to_string())?;
         if snap.format != SNAPSHOT_FORMAT {
             return Err(format!(
@@ -305,22 +305,12 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// The root thread (for inspection).
-    pub fn root(&self) -> &Thread {
-        &self.root
-    }
-
     /// When the execution times out: its `TimeoutSeconds` if any, and at the latest a year
     /// after its start (AWS's maximum execution time for Standard workflows). Computed, not
     /// stored, so snapshots written before the one-year bound existed get it too.
-    pub fn deadline(&self) -> DateTime<Utc> {
+    pub(crate) fn deadline(&self) -> DateTime<Utc> {
         let max = limits::execution_end(self.start_time);
         self.deadline.map_or(max, |d| d.min(max))
-    }
-
-    /// How many history events the execution has so far.
-    pub fn event_count(&self) -> u64 {
-        self.next_event_id.saturating_sub(1)
     }
 }
 
@@ -365,7 +355,7 @@ fn wake(t: &Thread, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 /// Aborts a running execution (`StopExecution`).
-pub fn abort(snap: &mut Snapshot, error: &str, cause: &str, now: DateTime<Utc>) -> Progress {
+pub(crate) fn abort(snap: &mut Snapshot, error: &str, cause: &str, now: DateTime<Utc>) -> Progress {
     let mut p = Progress::default();
     if snap.finished {
         return p;
@@ -396,7 +386,11 @@ pub fn abort(snap: &mut Snapshot, error: &str, cause: &str, now: DateTime<Utc>) 
 }
 
 /// Applies `signals` and advances the execution until it is suspended or ended.
-pub async fn advance(snap: &mut Snapshot, signals: Vec<QueuedSignal>, env: &Env<'_>) -> Progress {
+pub(crate) async fn advance(
+    snap: &mut Snapshot,
+    signals: Vec<QueuedSignal>,
+    env: &Env<'_>,
+) -> Progress {
     let now = env.clock.now();
     let mut progress = Progress::default();
     if snap.finished {

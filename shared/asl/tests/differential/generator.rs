@@ -16,16 +16,16 @@ use serde_json::{Map, Value, json};
 
 /// SplitMix64: tiny, fast, and its stream never changes with a crate upgrade, so a seed
 /// printed today reproduces the same definition later.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     /// A generator for `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed)
     }
 
     /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -34,17 +34,17 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }
 
     /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.next_u64() % 100 < percent
     }
 
     /// One element of `xs`.
-    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+    pub(crate) fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
         xs[self.below(xs.len())]
     }
 }
@@ -134,12 +134,12 @@ fn any_value(r: &mut Rng, exotic: bool) -> Value {
 }
 
 /// The fields every generated state reads; [`input`] fills them all (only `v` may be absent).
-pub const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "s", "s2", "n", "n2", "b", "b2", "t", "t2", "z", "v", "a", "o", "o2", "items", "csv", "js",
 ];
 
 /// A random input document.
-pub fn input(r: &mut Rng, exotic: bool) -> Value {
+pub(crate) fn input(r: &mut Rng, exotic: bool) -> Value {
     let mut m = Map::new();
     m.insert("s".into(), string(r));
     m.insert("s2".into(), string(r));
@@ -182,7 +182,7 @@ pub fn input(r: &mut Rng, exotic: bool) -> Value {
 
 /// Bounds: nesting depth of Parallel/Map and spine length at the top.
 #[derive(Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Maximum Parallel/Map nesting.
     pub depth: usize,
     /// Maximum steps in the top-level spine.
@@ -190,7 +190,7 @@ pub struct Limits {
 }
 
 /// A generated case.
-pub struct Generated {
+pub(crate) struct Generated {
     /// The definition.
     pub definition: Value,
     /// The execution input.
@@ -200,7 +200,7 @@ pub struct Generated {
 }
 
 /// Generates one definition and its input.
-pub fn case(r: &mut Rng, limits: Limits) -> Generated {
+pub(crate) fn case(r: &mut Rng, limits: Limits) -> Generated {
     let exotic = r.chance(15);
     let mut g = Gen {
         r,

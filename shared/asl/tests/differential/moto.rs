@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 /// Regions used as independent slots (see [`MotoServer::run`]).
-pub const REGIONS: &[&str] = &["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"];
+pub(crate) const REGIONS: &[&str] = &["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"];
 
 /// How an execution (or its creation) ended, in Step Functions terms.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`, `RUNNING`, or `INVALID_DEFINITION`
     /// when the engine refused the definition.
     pub status: String,
@@ -32,7 +32,7 @@ pub struct Outcome {
 }
 
 /// A running moto server; killed on drop.
-pub struct MotoServer {
+pub(crate) struct MotoServer {
     child: Child,
     base: String,
     http: reqwest::Client,
@@ -46,7 +46,7 @@ impl Drop for MotoServer {
 }
 
 /// Whether moto's server can be imported; `Err` carries the reason.
-pub fn moto_available() -> Result<(), String> {
+pub(crate) fn moto_available() -> Result<(), String> {
     let out = Command::new(python())
         .args([
             "-c",
@@ -70,7 +70,7 @@ fn python() -> String {
 }
 
 /// moto's version, for reports.
-pub fn moto_version() -> String {
+pub(crate) fn moto_version() -> String {
     Command::new(python())
         .args(["-c", "import moto; print(moto.__version__)"])
         .output()
@@ -81,7 +81,7 @@ pub fn moto_version() -> String {
 
 /// Starts moto, or explains why it cannot: `Ok(None)` means "not installed, skip" (only
 /// when the `CI` variable is unset; under CI a missing moto is an error).
-pub async fn start_or_skip(what: &str) -> Result<Option<MotoServer>, String> {
+pub(crate) async fn start_or_skip(what: &str) -> Result<Option<MotoServer>, String> {
     if let Err(why) = moto_available() {
         if std::env::var_os("CI").is_some() {
             return Err(format!("{what}: moto is required under CI: {why}"));
@@ -94,7 +94,7 @@ pub async fn start_or_skip(what: &str) -> Result<Option<MotoServer>, String> {
 
 impl MotoServer {
     /// Starts the server and enables execution of state machines.
-    pub async fn start() -> Result<Self, String> {
+    pub(crate) async fn start() -> Result<Self, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -220,7 +220,7 @@ impl MotoServer {
     /// its region's whole backend, on every StartExecution, and fails (`cannot pickle
     /// '_thread.RLock'`) when another execution object is reachable from that backend. So
     /// each slot uses its own region and holds one state machine at a time.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         slot: usize,
         name: &str,

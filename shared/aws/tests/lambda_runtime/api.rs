@@ -13,14 +13,14 @@ use serde_json::Value;
 
 /// What the function answered.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
+pub(crate) enum Answer {
     Response(Value),
     Error(Value),
     InitError(Value),
 }
 
 #[derive(Clone)]
-pub struct RuntimeApi {
+pub(crate) struct RuntimeApi {
     pub event: Arc<Mutex<Option<Value>>>,
     pub answer: Arc<Mutex<Option<Answer>>>,
     /// When the function first asked for an event.
@@ -67,7 +67,7 @@ fn record(api: &RuntimeApi, answer: Answer) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
-pub fn router(api: RuntimeApi) -> Router {
+pub(crate) fn router(api: RuntimeApi) -> Router {
     Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route(

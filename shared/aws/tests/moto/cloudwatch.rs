@@ -11,7 +11,7 @@ use shipgate_core::ports::{Alarms, AlarmsError};
 
 use crate::helpers::Moto;
 
-pub async fn put_alarm(client: &Client, name: &str) {
+pub(crate) async fn put_alarm(client: &Client, name: &str) {
     client
         .put_metric_alarm()
         .alarm_name(name)

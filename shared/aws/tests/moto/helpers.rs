@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
-pub struct Moto {
+pub(crate) struct Moto {
     child: Child,
     pub endpoint: String,
 }
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
 impl Moto {
     /// Starts moto, or — when it is not installed and this is not CI — says so and
     /// returns `None` so the test can skip.
-    pub fn start() -> Option<Moto> {
+    pub(crate) fn start() -> Option<Moto> {
         let installed = Command::new("python3")
             .args(["-c", "import moto.server"])
             .stdout(Stdio::null())
@@ -77,7 +77,7 @@ impl Moto {
         Some(moto)
     }
 
-    pub async fn sdk(&self) -> SdkConfig {
+    pub(crate) async fn sdk(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)

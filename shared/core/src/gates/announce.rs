@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::deps::Deps;
 use crate::error::GateError;
 use crate::gates::CaughtError;
+use crate::model::EventKind;
 use crate::model::{Release, ReleaseId, ReleaseState};
 use crate::{lane, messages, order, restore};
 
@@ -88,7 +89,7 @@ pub async fn announce(
         release.note(
             deps.now(),
             "announce",
-            "announced",
+            EventKind::Announced,
             format!("outcome announced: {}", release.state),
         );
         release = deps.save(&release).await?;

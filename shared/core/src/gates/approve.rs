@@ -14,6 +14,7 @@ use crate::deps::Deps;
 use crate::error::{GateError, wrong_state};
 use crate::links::{LinkClaims, LinkSigner};
 use crate::messages::{self, Ask};
+use crate::model::EventKind;
 use crate::model::{Release, ReleaseId, ReleaseState, SlackAsk};
 use crate::policy::approval;
 use crate::ports::WakeUp;
@@ -134,7 +135,10 @@ pub fn backups<'a>(config: &'a Config, release: &Release, missing: &[String]) ->
 }
 
 fn escalated(release: &Release) -> bool {
-    release.events.iter().any(|e| e.kind == "escalated")
+    release
+        .events
+        .iter()
+        .any(|e| e.kind == EventKind::Escalated)
 }
 
 /// The approval link of `approver` for `release`, if a link key is configured.
@@ -246,11 +250,11 @@ async fn request(deps: &Deps, id: &ReleaseId, token: String) -> Result<Output, G
     let names: Vec<String> = asked.iter().map(|a| a.id.clone()).collect();
     // A retried request (or one replayed after a crash) asks the same people under the
     // same keys, so nobody hears twice, and the timeline says "asked" once.
-    if !release.events.iter().any(|e| e.kind == "asked") {
+    if !release.events.iter().any(|e| e.kind == EventKind::Asked) {
         release.note(
             now,
             "approve",
-            "asked",
+            EventKind::Asked,
             format!(
                 "asked {} to approve ({} needed)",
                 names.join(", "),
@@ -283,7 +287,7 @@ pub fn next_reminder(config: &Config, release: &Release) -> Option<DateTime<Utc>
             .events
             .iter()
             .rev()
-            .find(|e| e.kind == "asked" || e.kind == "reminded")
+            .find(|e| e.kind == EventKind::Asked || e.kind == EventKind::Reminded)
             .map_or(requested, |e| e.at);
         consider(last + Duration::hours(i64::from(approvals.remind_every_hours)));
     }
@@ -327,7 +331,7 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     let round = release
         .events
         .iter()
-        .filter(|e| e.kind == "reminded")
+        .filter(|e| e.kind == EventKind::Reminded)
         .count();
     let escalate_at = requested + Duration::hours(i64::from(config.approvals.escalate_after_hours));
     let mut escalation = Vec::new();
@@ -350,7 +354,7 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
                 quorum.missing.join(" + ")
             )
         };
-        release.note(now, "approve", "escalated", detail);
+        release.note(now, "approve", EventKind::Escalated, detail);
         changed = true;
         asked.extend(names);
     }
@@ -358,7 +362,7 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         .events
         .iter()
         .rev()
-        .find(|e| e.kind == "asked" || e.kind == "reminded")
+        .find(|e| e.kind == EventKind::Asked || e.kind == EventKind::Reminded)
         .map_or(requested, |e| e.at);
     let mut reminded = Vec::new();
     if config.approvals.remind_every_hours > 0
@@ -379,7 +383,7 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
             release.note(
                 now,
                 "approve",
-                "reminded",
+                EventKind::Reminded,
                 format!(
                     "reminded {} ({} still needed)",
                     names.join(", "),

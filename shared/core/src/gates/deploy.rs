@@ -10,6 +10,7 @@ use tracing::info;
 use crate::deps::Deps;
 use crate::error::{GateError, rolled_back_elsewhere, wrong_state};
 use crate::messages;
+use crate::model::EventKind;
 use crate::model::{Release, ReleaseId, ReleaseState};
 use crate::ports::Rollout;
 
@@ -86,7 +87,7 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
             release.note(
                 deps.now(),
                 "deploy",
-                "registered",
+                EventKind::Registered,
                 format!("registered {new} with image {}", release.image),
             );
             release = deps.save(&release).await?;
@@ -145,7 +146,7 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         release = deps
             .record(release, |r| {
                 r.record_migration(&outcome.task_arn, outcome.exit_code, deps.now());
-                r.note(deps.now(), "deploy", "migration", detail.clone());
+                r.note(deps.now(), "deploy", EventKind::Migration, detail.clone());
             })
             .await?;
         if outcome.exit_code != 0 {
@@ -158,11 +159,11 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     deps.deployer.update_service(&target, &new).await?;
     // A retried or replayed deploy updates the service to the same revision (nothing
     // changes) and says so once.
-    if !release.events.iter().any(|e| e.kind == "updated") {
+    if !release.events.iter().any(|e| e.kind == EventKind::Updated) {
         release.note(
             deps.now(),
             "deploy",
-            "updated",
+            EventKind::Updated,
             format!("service {} now deploying {new}", service.name),
         );
         deps.save(&release).await?;
@@ -268,7 +269,12 @@ async fn record_started(
     let started = format!("`{command}` started ({task_arn})");
     deps.record(release, |r| {
         r.migration_task_arn = Some(task_arn.to_string());
-        r.note(deps.now(), "deploy", "migration-started", started.clone());
+        r.note(
+            deps.now(),
+            "deploy",
+            EventKind::MigrationStarted,
+            started.clone(),
+        );
     })
     .await
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::checks::{CheckResult, failures, probe_all};
 use crate::deps::Deps;
 use crate::error::{GateError, rolled_back_elsewhere, wrong_state};
+use crate::model::EventKind;
 use crate::model::{ReleaseId, ReleaseState};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,7 +45,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
     let checks = probe_all(deps).await;
     let now = deps.now();
     if let Some(detail) = failures(&checks) {
-        release.note(now, "health-check", "unhealthy", detail.clone());
+        release.note(now, "health-check", EventKind::Unhealthy, detail.clone());
         deps.save(&release).await?;
         return Err(GateError::HealthCheckFailed(detail));
     }

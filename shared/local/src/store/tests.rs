@@ -92,7 +92,12 @@ fn given_two_processes_racing_on_one_release_when_each_retries_on_conflict_then_
                 for i in 0..WRITES {
                     loop {
                         let mut read = rt.block_on(store.get(&id)).unwrap().unwrap();
-                        read.note(read.created_at, name, "write", format!("{name}{i}"));
+                        read.note(
+                            read.created_at,
+                            name,
+                            shipgate_core::model::EventKind::Other("write".into()),
+                            format!("{name}{i}"),
+                        );
                         match rt.block_on(store.update(&read)) {
                             Ok(_) => break,
                             Err(StoreError::Conflict { .. }) => conflicts += 1,
