@@ -65,7 +65,7 @@ def test_real_template_passes(overrides):
 
 
 @pytest.mark.parametrize("policy, sid, actions", [
-    ("TriggerFunctionRole", "WebhookSecret", ["ssm:GetParameter"]),
+    ("TriggerFunctionRole", "WebhookSecret", ["ssm:GetParameters"]),
     ("EcsServicePolicy", "TheService", ["ecs:DescribeServices", "ecs:UpdateService"]),
 ])
 def test_resource_star_on_scoped_statement_fails(tmp_path, policy, sid, actions):

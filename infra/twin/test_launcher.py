@@ -172,7 +172,7 @@ def test_function_users_carry_their_roles_policies(twin):
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
     # Actions are checked, resources are not (statements are widened to Resource "*"):
     # approve may read parameters, not write them; it may not scan the table.
-    twin.client("ssm", approve).get_parameter(Name="/shipgate/config")
+    twin.client("ssm", approve).get_parameters(Names=["/shipgate/config"])
     with pytest.raises(ClientError):
         twin.client("ssm", approve).put_parameter(Name="/shipgate/config", Value="x", Type="String", Overwrite=True)
     with pytest.raises(ClientError):
@@ -183,7 +183,7 @@ def test_function_users_carry_their_roles_policies(twin):
     assert ("dynamodb:PutItem", True) in decisions
     assert decisions.count(("dynamodb:PutItem", True)) == 2  # the transaction's Put
     assert ("ecs:UpdateService", False) in decisions
-    assert ("ssm:GetParameter", True) in decisions
+    assert ("ssm:GetParameters", True) in decisions
     assert ("ssm:PutParameter", False) in decisions and ("dynamodb:Scan", False) in decisions
     page = twin.control("/calls?since=3")
     assert page["next"] >= 3 and len(page["calls"]) == page["next"] - 3
