@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
 use crate::errors::{RUNTIME, StateError};
-use crate::path::Path;
+use crate::path::{Path, PathError};
 
 /// Comparison kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,12 +114,48 @@ pub(crate) struct ChoiceRule {
     pub next: String,
 }
 
+/// Why a choice rule could not be parsed; shown as a validation finding, or as the cause of
+/// a `States.Runtime` error if the executor meets it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChoiceError {
+    /// A top-level rule has no string `Next`.
+    #[error("a choice rule needs a string 'Next'")]
+    MissingNext,
+    /// A rule is not a JSON object.
+    #[error("a choice rule must be an object")]
+    NotAnObject,
+    /// `And` is not an array of rules.
+    #[error("'And' must be an array")]
+    AndNotArray,
+    /// `Or` is not an array of rules.
+    #[error("'Or' must be an array")]
+    OrNotArray,
+    /// A comparison has no string `Variable`.
+    #[error("a comparison needs a string 'Variable'")]
+    MissingVariable,
+    /// `Variable` or a `…Path` operand is a malformed path.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// A key that is no comparison operator (e.g. `StringMatchesPath`); holds the key.
+    #[error("unknown comparison operator '{0}'")]
+    UnknownOperator(String),
+    /// A `…Path` operand is not a string; holds the key.
+    #[error("'{0}' must be a path string")]
+    OperandNotPath(String),
+    /// A literal operand of the wrong JSON type for its operator; holds the key.
+    #[error("'{0}': wrong operand type")]
+    WrongOperandType(String),
+    /// A comparison has a `Variable` but no operator.
+    #[error("a comparison needs an operator")]
+    MissingOperator,
+}
+
 /// Parses a top-level choice rule (must have `Next`).
-pub(crate) fn parse_choice(v: &Value) -> Result<ChoiceRule, String> {
+pub(crate) fn parse_choice(v: &Value) -> Result<ChoiceRule, ChoiceError> {
     let next = v
         .get("Next")
         .and_then(Value::as_str)
-        .ok_or("a choice rule needs a string 'Next'")?;
+        .ok_or(ChoiceError::MissingNext)?;
     Ok(ChoiceRule {
         rule: parse_rule(v)?,
         next: next.to_string(),
@@ -127,10 +163,10 @@ pub(crate) fn parse_choice(v: &Value) -> Result<ChoiceRule, String> {
 }
 
 /// Parses a (possibly nested) rule.
-pub(crate) fn parse_rule(v: &Value) -> Result<Rule, String> {
-    let m = v.as_object().ok_or("a choice rule must be an object")?;
+pub(crate) fn parse_rule(v: &Value) -> Result<Rule, ChoiceError> {
+    let m = v.as_object().ok_or(ChoiceError::NotAnObject)?;
     if let Some(a) = m.get("And") {
-        let items = a.as_array().ok_or("'And' must be an array")?;
+        let items = a.as_array().ok_or(ChoiceError::AndNotArray)?;
         return items
             .iter()
             .map(parse_rule)
@@ -138,7 +174,7 @@ pub(crate) fn parse_rule(v: &Value) -> Result<Rule, String> {
             .map(Rule::And);
     }
     if let Some(a) = m.get("Or") {
-        let items = a.as_array().ok_or("'Or' must be an array")?;
+        let items = a.as_array().ok_or(ChoiceError::OrNotArray)?;
         return items
             .iter()
             .map(parse_rule)
@@ -151,8 +187,8 @@ pub(crate) fn parse_rule(v: &Value) -> Result<Rule, String> {
     let var = m
         .get("Variable")
         .and_then(Value::as_str)
-        .ok_or("a comparison needs a string 'Variable'")?;
-    let variable = Path::parse(var).map_err(|e| e.to_string())?;
+        .ok_or(ChoiceError::MissingVariable)?;
+    let variable = Path::parse(var)?;
     for (k, val) in m {
         if matches!(k.as_str(), "Variable" | "Next" | "Comment") {
             continue;
@@ -166,15 +202,17 @@ pub(crate) fn parse_rule(v: &Value) -> Result<Rule, String> {
             _ => (k.as_str(), false),
         };
         let Some((_, op)) = OPS.iter().find(|(n, _)| *n == name) else {
-            return Err(format!("unknown comparison operator '{k}'"));
+            return Err(ChoiceError::UnknownOperator(k.clone()));
         };
         let operand = if is_path {
             let p = val
                 .as_str()
-                .ok_or_else(|| format!("'{k}' must be a path string"))?;
-            Operand::Path(Path::parse(p).map_err(|e| e.to_string())?)
+                .ok_or_else(|| ChoiceError::OperandNotPath(k.clone()))?;
+            Operand::Path(Path::parse(p)?)
         } else {
-            check_literal(*op, val).map_err(|e| format!("'{k}': {e}"))?;
+            if !literal_fits(*op, val) {
+                return Err(ChoiceError::WrongOperandType(k.clone()));
+            }
             Operand::Literal(val.clone())
         };
         return Ok(Rule::Compare {
@@ -183,12 +221,13 @@ pub(crate) fn parse_rule(v: &Value) -> Result<Rule, String> {
             operand,
         });
     }
-    Err("a comparison needs an operator".into())
+    Err(ChoiceError::MissingOperator)
 }
 
-fn check_literal(op: Op, v: &Value) -> Result<(), String> {
+/// Whether `v` is a literal of the JSON type `op` compares with.
+fn literal_fits(op: Op, v: &Value) -> bool {
     use Op::*;
-    let ok = match op {
+    match op {
         StringEquals
         | StringLessThan
         | StringGreaterThan
@@ -208,11 +247,6 @@ fn check_literal(op: Op, v: &Value) -> Result<(), String> {
         BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => {
             v.is_boolean()
         }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err("wrong operand type".into())
     }
 }
 
@@ -492,5 +526,48 @@ mod tests {
         assert!(parse_rule(&json!({"Variable": "$.x", "StringMatchesPath": "$.p"})).is_err());
         assert!(parse_rule(&json!({"Variable": "$.x", "IsNullPath": "$.p"})).is_err());
         assert!(parse_rule(&json!({"Variable": "$.x", "StringEqualsPath": "$.p"})).is_ok());
+    }
+
+    #[test]
+    fn given_bad_rules_when_parsed_then_messages_name_the_fault() {
+        let msg = |v: Value| parse_choice(&v).unwrap_err().to_string();
+        assert_eq!(
+            msg(json!({"Variable": "$.x"})),
+            "a choice rule needs a string 'Next'"
+        );
+        assert_eq!(msg(json!([])), "a choice rule needs a string 'Next'");
+        assert_eq!(
+            msg(json!({"Next": "N", "And": {}})),
+            "'And' must be an array"
+        );
+        assert_eq!(msg(json!({"Next": "N", "Or": 1})), "'Or' must be an array");
+        assert_eq!(
+            msg(json!({"Next": "N", "Not": 1})),
+            "a choice rule must be an object"
+        );
+        assert_eq!(
+            msg(json!({"Next": "N", "StringEquals": "a"})),
+            "a comparison needs a string 'Variable'"
+        );
+        assert_eq!(
+            msg(json!({"Next": "N", "Variable": "x", "StringEquals": "a"})),
+            "invalid path 'x': a path must start with '$'"
+        );
+        assert_eq!(
+            msg(json!({"Next": "N", "Variable": "$.x", "IsNullPath": "$.p"})),
+            "unknown comparison operator 'IsNullPath'"
+        );
+        assert_eq!(
+            msg(json!({"Next": "N", "Variable": "$.x", "StringEqualsPath": 1})),
+            "'StringEqualsPath' must be a path string"
+        );
+        assert_eq!(
+            msg(json!({"Next": "N", "Variable": "$.x", "NumericEquals": "1"})),
+            "'NumericEquals': wrong operand type"
+        );
+        assert_eq!(
+            msg(json!({"Next": "N", "Variable": "$.x"})),
+            "a comparison needs an operator"
+        );
     }
 }

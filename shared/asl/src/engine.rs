@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use crate::clock::{Clock, VirtualClock};
-use crate::executor::{self, Env, Snapshot};
+use crate::executor::{self, Env, Snapshot, SnapshotError};
 use crate::history::HistoryEvent;
 use crate::store::{
     Delivery, ExecutionDescription, ExecutionStatus, ExecutionStore, Lease, MemoryExecutionStore,
@@ -40,9 +40,12 @@ pub enum EngineError {
     /// No such execution.
     #[error("execution does not exist: {0}")]
     ExecutionDoesNotExist(String),
-    /// A stored snapshot could not be read (wrong format version or corrupt).
+    /// A snapshot could not be created, written or read (wrong format version or corrupt).
     #[error("bad execution snapshot: {0}")]
-    Snapshot(String),
+    Snapshot(#[from] SnapshotError),
+    /// An execution kept running past 100,000 steps in one turn without suspending.
+    #[error("execution {0} does not settle")]
+    DoesNotSettle(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -161,8 +164,7 @@ impl Engine {
             input.clone(),
             now,
             seed,
-        )
-        .map_err(EngineError::Snapshot)?;
+        )?;
         let stored = StoredExecution {
             description: ExecutionDescription {
                 execution_id: execution_id.clone(),
@@ -175,7 +177,7 @@ impl Engine {
                 start_date: now,
                 stop_date: None,
             },
-            snapshot: snapshot.to_json().map_err(EngineError::Snapshot)?,
+            snapshot: snapshot.to_json()?,
             wake_at: Some(now),
             version: 0,
         };
@@ -252,9 +254,9 @@ impl Engine {
             let id = stored.description.execution_id.clone();
             match self.run_claimed(stored).await {
                 Ok(n) => count += n,
-                Err(EngineError::Snapshot(msg)) => {
+                Err(EngineError::Snapshot(err)) => {
                     // A snapshot this engine cannot read: leave it to one that can.
-                    tracing::error!(execution_id = %id, "cannot resume execution: {msg}");
+                    tracing::error!(execution_id = %id, "cannot resume execution: {err}");
                     skip.push(id);
                 }
                 Err(e) => return Err(e),
@@ -265,7 +267,7 @@ impl Engine {
     /// Runs a claimed execution until it is suspended with no queued signal, or ended.
     async fn run_claimed(&self, mut stored: StoredExecution) -> Result<usize, EngineError> {
         let mut count = 0;
-        let mut snapshot = Snapshot::from_json(&stored.snapshot).map_err(EngineError::Snapshot)?;
+        let mut snapshot = Snapshot::from_json(&stored.snapshot)?;
         loop {
             let pending = self
                 .store
@@ -287,7 +289,7 @@ impl Engine {
                 d.cause = end.cause.clone();
                 d.stop_date = Some(end.at);
             }
-            stored.snapshot = snapshot.to_json().map_err(EngineError::Snapshot)?;
+            stored.snapshot = snapshot.to_json()?;
             stored.wake_at = if progress.end.is_some() {
                 None
             } else {
@@ -306,10 +308,9 @@ impl Engine {
                 return Ok(count);
             }
             if count > 100_000 {
-                return Err(EngineError::Snapshot(format!(
-                    "execution {} does not settle",
-                    stored.description.execution_id
-                )));
+                return Err(EngineError::DoesNotSettle(
+                    stored.description.execution_id.clone(),
+                ));
             }
         }
     }
@@ -369,14 +370,14 @@ impl Engine {
             self.store.push_signal(execution_id, &signal)?;
             return Ok(());
         };
-        let mut snapshot = Snapshot::from_json(&stored.snapshot).map_err(EngineError::Snapshot)?;
+        let mut snapshot = Snapshot::from_json(&stored.snapshot)?;
         let progress = executor::abort(&mut snapshot, error, cause, now);
         let d = &mut stored.description;
         d.status = ExecutionStatus::Aborted;
         d.error = Some(error.to_string());
         d.cause = Some(cause.to_string());
         d.stop_date = Some(now);
-        stored.snapshot = snapshot.to_json().map_err(EngineError::Snapshot)?;
+        stored.snapshot = snapshot.to_json()?;
         stored.wake_at = None;
         let step = Step {
             events: &progress.events,

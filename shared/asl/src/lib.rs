@@ -53,10 +53,11 @@ mod validate;
 
 pub use clock::{Clock, VirtualClock, WallClock};
 pub use engine::{Engine, EngineError, Started, run_to_completion};
+pub use executor::SnapshotError;
 pub use history::{HistoryEvent, HistoryEventType};
 pub use lambda::{FunctionError, LambdaFunction, LambdaRegistry};
 pub use limits::{MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES, history_limit_cause};
-pub use path::Path as JsonPath;
+pub use path::{Path as JsonPath, PathError, PathSyntaxError, PathWriteError};
 pub use store::{
     ExecutionDescription, ExecutionStatus, ExecutionStore, MemoryExecutionStore, PendingSignal,
     SqliteExecutionStore, Step, StoreError,

@@ -55,21 +55,69 @@ pub struct Path {
 }
 
 /// A malformed path.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("invalid path '{path}': {reason}")]
 pub struct PathError {
     /// The path text.
     pub path: String,
     /// What is wrong.
-    pub reason: String,
+    pub reason: PathSyntaxError,
+}
+
+/// What is wrong with a malformed path (the `reason` of a [`PathError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PathSyntaxError {
+    /// The path does not start with `$` or `$$`.
+    #[error("a path must start with '$'")]
+    MissingRoot,
+    /// `..` is followed by neither a name nor `*`.
+    #[error("'..' must be followed by a name")]
+    DescendantWithoutName,
+    /// `.` is followed by neither a name nor `*`.
+    #[error("'.' must be followed by a name")]
+    DotWithoutName,
+    /// A `[` has no matching `]`.
+    #[error("unclosed '['")]
+    UnclosedBracket,
+    /// Something other than `.` or `[` where a segment should start.
+    #[error("expected '.' or '['")]
+    ExpectedSegment,
+    /// A `[?(...)]` filter that `serde_json_path` cannot parse.
+    #[error("bad filter: {0}")]
+    BadFilter(#[source] serde_json_path::ParseError),
+    /// A `[start:end:step]` slice with more than three parts or a part that is not an
+    /// integer; holds the bracket content.
+    #[error("bad slice '{0}'")]
+    BadSlice(String),
+    /// Bracket content that is neither a quoted name, an integer, a slice, `*`, a union
+    /// nor a filter; holds the bracket content.
+    #[error("bad bracket '{0}'")]
+    BadBracket(String),
+}
+
+/// Why [`Path::write`] could not write a value into a document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathWriteError {
+    /// A field segment met a value that is not an object.
+    #[error("not an object")]
+    NotAnObject,
+    /// An index segment met a value that is not an array.
+    #[error("not an array")]
+    NotAnArray,
+    /// An index segment points past either end of the array.
+    #[error("index out of bounds")]
+    IndexOutOfBounds,
+    /// The path has a segment other than a field or an index.
+    #[error("not a reference path")]
+    NotReference,
 }
 
 impl Path {
     /// Parses `text`.
     pub fn parse(text: &str) -> Result<Path, PathError> {
-        let err = |reason: &str| PathError {
+        let err = |reason: PathSyntaxError| PathError {
             path: text.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         let t = text.trim();
         let (context, rest) = if let Some(r) = t.strip_prefix("$$") {
@@ -77,7 +125,7 @@ impl Path {
         } else if let Some(r) = t.strip_prefix('$') {
             (false, r)
         } else {
-            return Err(err("a path must start with '$'"));
+            return Err(err(PathSyntaxError::MissingRoot));
         };
         let chars: Vec<char> = rest.chars().collect();
         let mut i = 0;
@@ -96,7 +144,7 @@ impl Path {
                                 i += 1;
                             }
                             if start == i {
-                                return Err(err("'..' must be followed by a name"));
+                                return Err(err(PathSyntaxError::DescendantWithoutName));
                             }
                             segments
                                 .push(Segment::Descendant(Some(chars[start..i].iter().collect())));
@@ -113,7 +161,7 @@ impl Path {
                             i += 1;
                         }
                         if start == i {
-                            return Err(err("'.' must be followed by a name"));
+                            return Err(err(PathSyntaxError::DotWithoutName));
                         }
                         segments.push(Segment::Field(chars[start..i].iter().collect()));
                     }
@@ -149,14 +197,14 @@ impl Path {
                         j += 1;
                     }
                     let Some(end) = end else {
-                        return Err(err("unclosed '['"));
+                        return Err(err(PathSyntaxError::UnclosedBracket));
                     };
                     let inner: String = chars[start..end].iter().collect();
-                    segments.push(parse_bracket(inner.trim()).map_err(|r| err(&r))?);
+                    segments.push(parse_bracket(inner.trim()).map_err(err)?);
                     i = end + 1;
                 }
                 c if c.is_whitespace() => i += 1,
-                _ => return Err(err("expected '.' or '['")),
+                _ => return Err(err(PathSyntaxError::ExpectedSegment)),
             }
         }
         Ok(Path {
@@ -243,7 +291,7 @@ impl Path {
 
     /// Writes `value` at this reference path inside `doc`, creating missing objects, as
     /// ResultPath does. `$` replaces the document.
-    pub fn write(&self, doc: Value, value: Value) -> Result<Value, String> {
+    pub fn write(&self, doc: Value, value: Value) -> Result<Value, PathWriteError> {
         if self.segments.is_empty() {
             return Ok(value);
         }
@@ -263,7 +311,7 @@ fn norm_index(n: i64, len: usize) -> Option<usize> {
     }
 }
 
-fn write_into(node: &mut Value, segs: &[Segment], value: Value) -> Result<(), String> {
+fn write_into(node: &mut Value, segs: &[Segment], value: Value) -> Result<(), PathWriteError> {
     let Some((first, rest)) = segs.split_first() else {
         *node = value;
         return Ok(());
@@ -271,7 +319,7 @@ fn write_into(node: &mut Value, segs: &[Segment], value: Value) -> Result<(), St
     match first {
         Segment::Field(f) => {
             let Value::Object(map) = node else {
-                return Err("not an object".into());
+                return Err(PathWriteError::NotAnObject);
             };
             if rest.is_empty() {
                 map.insert(f.clone(), value);
@@ -284,15 +332,15 @@ fn write_into(node: &mut Value, segs: &[Segment], value: Value) -> Result<(), St
         }
         Segment::Index(n) => {
             let Value::Array(a) = node else {
-                return Err("not an array".into());
+                return Err(PathWriteError::NotAnArray);
             };
             let len = a.len();
             let Some(slot) = norm_index(*n, len).and_then(|k| a.get_mut(k)) else {
-                return Err("index out of bounds".into());
+                return Err(PathWriteError::IndexOutOfBounds);
             };
             write_into(slot, rest, value)
         }
-        _ => Err("not a reference path".into()),
+        _ => Err(PathWriteError::NotReference),
     }
 }
 
@@ -384,13 +432,13 @@ fn descend<'a>(name: Option<&str>, node: &'a Value, out: &mut Vec<&'a Value>) {
     }
 }
 
-fn parse_bracket(inner: &str) -> Result<Segment, String> {
+fn parse_bracket(inner: &str) -> Result<Segment, PathSyntaxError> {
     if inner == "*" {
         return Ok(Segment::Wildcard);
     }
     if inner.starts_with('?') {
         let jp = serde_json_path::JsonPath::parse(&format!("$[{inner}]"))
-            .map_err(|e| format!("bad filter: {e}"))?;
+            .map_err(PathSyntaxError::BadFilter)?;
         return Ok(Segment::Filter(Filter {
             text: inner.to_string(),
             query: jp,
@@ -407,7 +455,7 @@ fn parse_bracket(inner: &str) -> Result<Segment, String> {
     parse_single(inner)
 }
 
-fn parse_single(s: &str) -> Result<Segment, String> {
+fn parse_single(s: &str) -> Result<Segment, PathSyntaxError> {
     if (s.starts_with('\'') && s.ends_with('\'') || s.starts_with('"') && s.ends_with('"'))
         && s.len() >= 2
     {
@@ -419,15 +467,15 @@ fn parse_single(s: &str) -> Result<Segment, String> {
     if s.contains(':') {
         let bits: Vec<&str> = s.split(':').collect();
         if bits.len() > 3 {
-            return Err(format!("bad slice '{s}'"));
+            return Err(PathSyntaxError::BadSlice(s.to_string()));
         }
-        let num = |b: Option<&&str>| -> Result<Option<i64>, String> {
+        let num = |b: Option<&&str>| -> Result<Option<i64>, PathSyntaxError> {
             match b.map(|x| x.trim()) {
                 None | Some("") => Ok(None),
                 Some(x) => x
                     .parse::<i64>()
                     .map(Some)
-                    .map_err(|_| format!("bad slice '{s}'")),
+                    .map_err(|_| PathSyntaxError::BadSlice(s.to_string())),
             }
         };
         return Ok(Segment::Slice(
@@ -438,7 +486,7 @@ fn parse_single(s: &str) -> Result<Segment, String> {
     }
     s.parse::<i64>()
         .map(Segment::Index)
-        .map_err(|_| format!("bad bracket '{s}'"))
+        .map_err(|_| PathSyntaxError::BadBracket(s.to_string()))
 }
 
 fn split_top(s: &str, sep: char) -> Vec<String> {
@@ -517,5 +565,55 @@ mod tests {
         assert!(Path::parse("$[1").is_err());
         assert!(Path::parse("$$.Execution.Id").unwrap().is_context());
         assert_eq!(Path::parse("$.a[0]").unwrap().bracket_form(), "$['a'][0]");
+    }
+
+    #[test]
+    fn given_malformed_paths_when_parsed_then_messages_name_the_fault() {
+        let msg = |p: &str| Path::parse(p).unwrap_err().to_string();
+        assert_eq!(msg("a.b"), "invalid path 'a.b': a path must start with '$'");
+        assert_eq!(
+            msg("$.."),
+            "invalid path '$..': '..' must be followed by a name"
+        );
+        assert_eq!(
+            msg("$."),
+            "invalid path '$.': '.' must be followed by a name"
+        );
+        assert_eq!(msg("$[1"), "invalid path '$[1': unclosed '['");
+        assert_eq!(msg("$x"), "invalid path '$x': expected '.' or '['");
+        assert_eq!(
+            msg("$[1:2:3:4]"),
+            "invalid path '$[1:2:3:4]': bad slice '1:2:3:4'"
+        );
+        assert_eq!(msg("$[a:b]"), "invalid path '$[a:b]': bad slice 'a:b'");
+        assert_eq!(msg("$[x]"), "invalid path '$[x]': bad bracket 'x'");
+        let err = Path::parse("$[?(@.a ==)]").unwrap_err();
+        assert!(matches!(err.reason, PathSyntaxError::BadFilter(_)));
+        assert!(
+            err.to_string()
+                .starts_with("invalid path '$[?(@.a ==)]': bad filter: ")
+        );
+    }
+
+    #[test]
+    fn given_unwritable_documents_when_written_then_typed_errors() {
+        let write = |p: &str, doc: Value| Path::parse(p).unwrap().write(doc, json!(1));
+        assert_eq!(write("$.a", json!([])), Err(PathWriteError::NotAnObject));
+        assert_eq!(write("$[0]", json!({})), Err(PathWriteError::NotAnArray));
+        assert_eq!(
+            write("$[3]", json!([1])),
+            Err(PathWriteError::IndexOutOfBounds)
+        );
+        assert_eq!(write("$[*]", json!([1])), Err(PathWriteError::NotReference));
+        assert_eq!(PathWriteError::NotAnObject.to_string(), "not an object");
+        assert_eq!(PathWriteError::NotAnArray.to_string(), "not an array");
+        assert_eq!(
+            PathWriteError::IndexOutOfBounds.to_string(),
+            "index out of bounds"
+        );
+        assert_eq!(
+            PathWriteError::NotReference.to_string(),
+            "not a reference path"
+        );
     }
 }

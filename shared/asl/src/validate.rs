@@ -349,7 +349,7 @@ impl Validator {
                         for (i, c) in cs.iter().enumerate() {
                             let cp = format!("{sp}/Choices/{i}");
                             match choice::parse_choice(c) {
-                                Err(e) => self.add(&cp, e),
+                                Err(e) => self.add(&cp, e.to_string()),
                                 Ok(_) => {
                                     if let Some(t) =
                                         self.target(&format!("{cp}/Next"), c.get("Next"), states)

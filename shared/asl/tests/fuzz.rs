@@ -358,23 +358,25 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(128)))]
 
     #[test]
-    fn arbitrary_text_never_panics_the_validator(text in "\\PC{0,64}") {
+    fn given_arbitrary_text_when_validated_then_the_validator_never_panics(text in "\\PC{0,64}") {
         // No 64 random characters make a valid definition: always refused, never a panic.
         prop_assert!(!validate(&text).is_empty());
     }
 
     #[test]
-    fn arbitrary_json_never_panics_validation_or_a_run(v in arbitrary_json()) {
+    fn given_arbitrary_json_when_validated_and_run_then_nothing_panics(v in arbitrary_json()) {
         validate_and_run(&v.to_string())?;
     }
 
     #[test]
-    fn mutated_definitions_never_panic_validation_or_a_run(text in mutated_definition()) {
+    fn given_mutated_definitions_when_validated_and_run_then_nothing_panics(
+        text in mutated_definition(),
+    ) {
         validate_and_run(&text)?;
     }
 
     #[test]
-    fn arbitrary_paths_never_panic(
+    fn given_arbitrary_paths_when_parsed_and_applied_then_nothing_panics(
         text in prop_oneof!["\\PC{0,24}", "\\$\\$?[.\\[\\]*?()@a-z0-9:,'<>=!-]{0,20}"]
     ) {
         if let Ok(p) = Path::parse(&text) {
@@ -482,7 +484,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(512)))]
 
     #[test]
-    fn arbitrary_strings_never_panic_the_intrinsic_parser(
+    fn given_arbitrary_strings_when_parsed_as_intrinsics_then_the_parser_never_panics(
         text in prop_oneof!["\\PC{0,40}", "States\\.[A-Za-z]{0,12}\\([ -~]{0,30}\\)?"]
     ) {
         let _ = intrinsics::tokenize(&text);
@@ -491,7 +493,9 @@ proptest! {
     }
 
     #[test]
-    fn intrinsic_calls_with_edge_arguments_never_panic(text in intrinsic_call()) {
+    fn given_intrinsic_calls_with_edge_arguments_when_evaluated_then_nothing_panics(
+        text in intrinsic_call(),
+    ) {
         evaluate(&text);
     }
 }

@@ -44,6 +44,23 @@ use crate::task::{TaskCall, TaskInvoker};
 /// Version of the snapshot format; bumped on incompatible changes.
 pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
 
+/// Why a snapshot could not be created, written or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The snapshot's definition (new or stored) is not a parseable state machine.
+    #[error(transparent)]
+    Definition(serde_json::Error),
+    /// The snapshot could not be serialised to JSON.
+    #[error(transparent)]
+    Encode(serde_json::Error),
+    /// The stored text is not a snapshot's JSON.
+    #[error(transparent)]
+    Decode(serde_json::Error),
+    /// The stored snapshot has another format version than [`SNAPSHOT_FORMAT`]; holds it.
+    #[error("snapshot format {0} is not supported (expected {SNAPSHOT_FORMAT})")]
+    UnsupportedFormat(u32),
+}
+
 /// What the interpreter needs from the outside world.
 pub(crate) struct Env<'a> {
     /// Runs task resources.
@@ -247,8 +264,8 @@ impl Snapshot {
         input: Value,
         now: DateTime<Utc>,
         seed: u64,
-    ) -> Result<(Snapshot, Vec<HistoryEvent>), String> {
-        let machine = definition::parse(definition_json).map_err(|e| e.to_string())?;
+    ) -> Result<(Snapshot, Vec<HistoryEvent>), SnapshotError> {
+        let machine = definition::parse(definition_json).map_err(SnapshotError::Definition)?;
         let deadline = machine
             .timeout_seconds
             .map(|s| limits::after_seconds(now, s as f64));
@@ -287,20 +304,17 @@ impl Snapshot {
     }
 
     /// Serialises the snapshot.
-    pub(crate) fn to_json(&self) -> Result<String, String> {
-        serde_json::to_string(self).map_err(|e| e.to_string())
+    pub(crate) fn to_json(&self) -> Result<String, SnapshotError> {
+        serde_json::to_string(self).map_err(SnapshotError::Encode)
     }
 
     /// Reads a snapshot, checking its format version.
-    pub(crate) fn from_json(s: &str) -> Result<Snapshot, String> {
-        let mut snap: Snapshot = serde_json::from_str(s).map_err(|e| e.to_string())?;
+    pub(crate) fn from_json(s: &str) -> Result<Snapshot, SnapshotError> {
+        let mut snap: Snapshot = serde_json::from_str(s).map_err(SnapshotError::Decode)?;
         if snap.format != SNAPSHOT_FORMAT {
-            return Err(format!(
-                "snapshot format {} is not supported (expected {SNAPSHOT_FORMAT})",
-                snap.format
-            ));
+            return Err(SnapshotError::UnsupportedFormat(snap.format));
         }
-        let machine = definition::parse(&snap.definition).map_err(|e| e.to_string())?;
+        let machine = definition::parse(&snap.definition).map_err(SnapshotError::Definition)?;
         snap.machine = Some(Arc::new(machine));
         Ok(snap)
     }

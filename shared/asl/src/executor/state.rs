@@ -153,7 +153,10 @@ impl Runner<'_> {
                 for raw in &c.choices {
                     let rule = match choice::parse_choice(raw) {
                         Ok(r) => r,
-                        Err(e) => return self.fail_state_error(t, StateError::new(RUNTIME, e)),
+                        Err(e) => {
+                            return self
+                                .fail_state_error(t, StateError::new(RUNTIME, e.to_string()));
+                        }
                     };
                     match choice::evaluate(&rule.rule, &eff, &ctx) {
                         Ok(true) => {

@@ -38,10 +38,14 @@ fn given_snapshot_when_serialised_then_round_trips() {
 fn given_other_format_version_when_read_then_refused() {
     let mut v: Value = serde_json::from_str(&start().to_json().unwrap()).unwrap();
     v["format"] = json!(SNAPSHOT_FORMAT + 1);
-    assert!(
-        Snapshot::from_json(&v.to_string())
-            .unwrap_err()
-            .contains("format")
+    let err = Snapshot::from_json(&v.to_string()).unwrap_err();
+    assert!(matches!(err, SnapshotError::UnsupportedFormat(f) if f == SNAPSHOT_FORMAT + 1));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "snapshot format {} is not supported (expected {SNAPSHOT_FORMAT})",
+            SNAPSHOT_FORMAT + 1
+        )
     );
 }
 

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
 use crate::errors::{INTRINSIC_FAILURE, RUNTIME, StateError};
-use crate::path::Path;
+use crate::path::{Path, PathError};
 
 /// A small deterministic PRNG (splitmix64), serialisable as its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -78,12 +78,44 @@ pub struct Call {
     pub args: Vec<Arg>,
 }
 
+/// Why an intrinsic expression could not be tokenized or parsed ([`tokenize`], [`parse`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// A `'` string literal is not closed before the end of the expression.
+    #[error("unterminated string literal")]
+    UnterminatedString,
+    /// Text starting like a number is not a JSON number; holds the text.
+    #[error("invalid number literal '{0}'")]
+    InvalidNumber(String),
+    /// A character that starts no token.
+    #[error("unexpected character '{0}'")]
+    UnexpectedChar(char),
+    /// Tokens remain after the outermost call is closed.
+    #[error("unexpected text after the closing parenthesis")]
+    TrailingText,
+    /// A call does not start with a function name.
+    #[error("expected a function name")]
+    ExpectedName,
+    /// A function name is not followed by `(`; holds the name.
+    #[error("expected '(' after {0}")]
+    ExpectedOpenParen(String),
+    /// An argument position holds no literal, path or call; holds the function name.
+    #[error("expected an argument of {0}")]
+    ExpectedArgument(String),
+    /// An argument is followed by neither `,` nor `)`; holds the function name.
+    #[error("expected ',' or ')' in {0}")]
+    ExpectedCommaOrClose(String),
+    /// A path argument is malformed.
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
 fn fail(cause: impl Into<String>) -> StateError {
     StateError::new(INTRINSIC_FAILURE, cause)
 }
 
 /// Splits an expression into tokens.
-pub fn tokenize(src: &str) -> Result<Vec<Token>, String> {
+pub fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -108,7 +140,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 i += 1;
                 loop {
                     let Some(&d) = chars.get(i) else {
-                        return Err("unterminated string literal".into());
+                        return Err(ParseError::UnterminatedString);
                     };
                     if d == '\\' {
                         s.push(d);
@@ -163,7 +195,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 }
                 let text: String = chars[start..i].iter().collect();
                 let n: Number = serde_json::from_str(&text)
-                    .map_err(|_| format!("invalid number literal '{text}'"))?;
+                    .map_err(|_| ParseError::InvalidNumber(text.clone()))?;
                 out.push(Token::Num(n));
             }
             c if c.is_alphabetic() => {
@@ -181,30 +213,30 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                     _ => Token::Ident(word),
                 });
             }
-            other => return Err(format!("unexpected character '{other}'")),
+            other => return Err(ParseError::UnexpectedChar(other)),
         }
     }
     Ok(out)
 }
 
 /// Parses an expression into a call tree.
-pub fn parse(src: &str) -> Result<Call, String> {
+pub fn parse(src: &str) -> Result<Call, ParseError> {
     let tokens = tokenize(src)?;
     let mut pos = 0;
     let call = parse_call(&tokens, &mut pos)?;
     if pos != tokens.len() {
-        return Err("unexpected text after the closing parenthesis".into());
+        return Err(ParseError::TrailingText);
     }
     Ok(call)
 }
 
-fn parse_call(tokens: &[Token], pos: &mut usize) -> Result<Call, String> {
+fn parse_call(tokens: &[Token], pos: &mut usize) -> Result<Call, ParseError> {
     let Some(Token::Ident(name)) = tokens.get(*pos) else {
-        return Err("expected a function name".into());
+        return Err(ParseError::ExpectedName);
     };
     *pos += 1;
     if tokens.get(*pos) != Some(&Token::LParen) {
-        return Err(format!("expected '(' after {name}"));
+        return Err(ParseError::ExpectedOpenParen(name.clone()));
     }
     *pos += 1;
     let mut args = Vec::new();
@@ -236,9 +268,9 @@ fn parse_call(tokens: &[Token], pos: &mut usize) -> Result<Call, String> {
             }
             Some(Token::Path(p)) => {
                 *pos += 1;
-                Arg::Path(Path::parse(p).map_err(|e| e.to_string())?)
+                Arg::Path(Path::parse(p)?)
             }
-            _ => return Err(format!("expected an argument of {name}")),
+            _ => return Err(ParseError::ExpectedArgument(name.clone())),
         };
         args.push(arg);
         match tokens.get(*pos) {
@@ -250,7 +282,7 @@ fn parse_call(tokens: &[Token], pos: &mut usize) -> Result<Call, String> {
                     args,
                 });
             }
-            _ => return Err(format!("expected ',' or ')' in {name}")),
+            _ => return Err(ParseError::ExpectedCommaOrClose(name.clone())),
         }
     }
 }

@@ -128,3 +128,36 @@ fn given_unknown_function_when_evaluated_then_intrinsic_failure() {
     );
     assert!(parse("States.Format('x'").is_err());
 }
+
+#[test]
+fn given_malformed_expressions_when_parsed_then_messages_name_the_fault() {
+    let msg = |src: &str| parse(src).unwrap_err().to_string();
+    assert_eq!(msg("States.Format('x"), "unterminated string literal");
+    assert_eq!(
+        msg("States.MathAdd(1-2, 3)"),
+        "invalid number literal '1-2'"
+    );
+    assert_eq!(msg("States.Array(#)"), "unexpected character '#'");
+    assert_eq!(
+        msg("States.Array() x"),
+        "unexpected text after the closing parenthesis"
+    );
+    assert_eq!(msg("(1)"), "expected a function name");
+    assert_eq!(msg("States.Array 1"), "expected '(' after States.Array");
+    assert_eq!(
+        msg("States.Array(,)"),
+        "expected an argument of States.Array"
+    );
+    assert_eq!(
+        msg("States.Array(1 2)"),
+        "expected ',' or ')' in States.Array"
+    );
+    assert_eq!(
+        msg("States.Array($.a[x])"),
+        "invalid path '$.a[x]': bad bracket 'x'"
+    );
+    assert!(matches!(
+        parse("States.Array($.)"),
+        Err(ParseError::Path(_))
+    ));
+}

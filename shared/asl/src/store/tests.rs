@@ -190,7 +190,7 @@ fn crash_before_save(store: &dyn ExecutionStore) {
 }
 
 #[test]
-fn a_signal_outlives_a_holder_killed_before_its_save() {
+fn given_a_holder_killed_before_its_save_when_the_next_claims_then_the_signal_outlives_it() {
     crash_before_save(&MemoryExecutionStore::new());
     let dir = tempfile::tempdir().unwrap();
     crash_before_save(&SqliteExecutionStore::open(&dir.path().join("x.db")).unwrap());
