@@ -6,7 +6,7 @@ use shipgate_core::links::{Claims, Grant, LinkSigner};
 use crate::helpers::{LINK_KEY, Routes, Server};
 
 #[tokio::test]
-async fn the_dashboard_answers_only_a_current_approvers_unexpired_dashboard_link() {
+async fn given_dashboard_links_when_used_then_only_a_current_approvers_unexpired_one_opens_it() {
     let server = Server::start_with("2026-03-10T14:00:00Z", Routes::Callback).await;
     let id = server.shipped_release().await;
     let client = reqwest::Client::new();
@@ -106,7 +106,7 @@ async fn the_dashboard_answers_only_a_current_approvers_unexpired_dashboard_link
 }
 
 #[tokio::test]
-async fn every_link_an_approval_page_prints_resolves_on_the_deployed_stack() {
+async fn given_an_approval_page_on_the_deployed_stack_when_followed_then_every_link_resolves() {
     let server = Server::start_with("2026-03-10T14:00:00Z", Routes::Callback).await;
     let id = server.shipped_release().await;
     let client = reqwest::Client::new();

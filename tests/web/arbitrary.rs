@@ -65,7 +65,7 @@ async fn one_case(server: &Server, body: Vec<u8>, link: String) -> Result<(), Te
 }
 
 #[test]
-fn arbitrary_signed_bodies_and_links_are_refused_by_the_handlers() {
+fn given_arbitrary_signed_bodies_and_links_when_handled_then_they_are_refused() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -117,7 +117,7 @@ async fn push(server: &Server, body: &[u8], delivery: &str) -> ReleaseId {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_approves_and_rejects_in_a_browser_and_reads_the_timeline() {
+async fn given_a_browser_when_a_person_approves_and_rejects_then_they_read_the_timeline() {
     let fixtures = fixtures();
     let Some(driver) = start_driver() else { return };
     let server = Server::start("2026-03-10T14:00:00Z").await;

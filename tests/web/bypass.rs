@@ -40,7 +40,7 @@ async fn pushed(server: &Server, n: u64, reason: &str) -> ReleaseId {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cto_sees_the_bypass_and_approving_it_deploys_at_once() {
+async fn given_a_bypass_when_the_cto_sees_and_approves_it_then_it_deploys_at_once() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let id = pushed(&server, 1, "SSO logins failing for all customers").await;
     assert_eq!(
@@ -85,7 +85,7 @@ async fn the_cto_sees_the_bypass_and_approving_it_deploys_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approving_without_the_bypass_waits_for_the_window() {
+async fn given_a_bypass_when_approved_without_it_then_the_release_waits_for_the_window() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let id = pushed(&server, 2, "marketing wants it out today").await;
     let link = server.link_for("cto@example.com");

@@ -30,7 +30,7 @@ fn push(n: usize, pusher: (&str, &str), login: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_pushes_never_share_a_version() {
+async fn given_concurrent_pushes_when_versioned_then_none_share_a_version() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let url = server.url("/webhooks/github");
     let mut racing = tokio::task::JoinSet::new();
@@ -76,7 +76,7 @@ async fn concurrent_pushes_never_share_a_version() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pusher_cannot_approve_under_the_approver_id_their_login_matches() {
+async fn given_a_pusher_whose_login_matches_an_approver_id_when_approving_then_it_is_refused() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     // Lee pushes from a personal address the configuration does not list; his GitHub
     // login is his approver id.
@@ -108,7 +108,7 @@ async fn a_pusher_cannot_approve_under_the_approver_id_their_login_matches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_push_whose_commit_is_no_full_sha_is_refused_and_nothing_is_kept() {
+async fn given_a_commit_that_is_no_full_sha_when_pushed_then_it_is_refused_and_nothing_kept() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     for id in ["zz".to_string(), "c0ffee1".into(), "a".repeat(100_000)] {
         let mut body: Value =
@@ -148,7 +148,7 @@ async fn a_push_whose_commit_is_no_full_sha_is_refused_and_nothing_is_kept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_by_someone_who_is_no_approver_is_named_to_those_asked() {
+async fn given_code_by_someone_who_is_no_approver_when_approval_is_asked_then_they_are_named() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let body = push(3, ("Alex Developer", "alex@roleferry.example"), "alex-dev");
     let (status, answer) = post_github(&server, "push", "alex-3", &body).await;

@@ -6,7 +6,7 @@ use shipgate_core::{ReleaseId, ReleaseState};
 use crate::helpers::{Server, at, fixtures, post_github};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_push_is_approved_deploys_and_rolls_back_on_an_alarm_visible_on_the_dashboard() {
+async fn given_a_signed_push_when_approved_then_deploy_and_alarm_rollback_show_on_the_dashboard() {
     let fixtures = fixtures();
     let push = std::fs::read(fixtures.join("github/push-main.json")).unwrap();
     let server = Server::start("2026-03-10T14:00:00Z").await;
@@ -141,7 +141,7 @@ async fn a_signed_push_is_approved_deploys_and_rolls_back_on_an_alarm_visible_on
         "RolledBack",
     ] {
         assert!(
-            timeline.contains(&shipgate_web::html::esc(expected)),
+            timeline.contains(&shipgate_web::html::escaped(expected)),
             "{expected} missing from the timeline"
         );
     }

@@ -50,7 +50,7 @@ fn trip_url(server: &Server, alarm: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trip_needs_this_machine_and_the_token_and_counts_only_for_its_release() {
+async fn given_a_trip_when_posted_then_loopback_and_token_are_needed_and_only_its_release_counts() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -165,7 +165,7 @@ async fn a_trip_needs_this_machine_and_the_token_and_counts_only_for_its_release
 }
 
 #[tokio::test]
-async fn without_a_known_peer_the_routes_refuse_and_the_page_has_no_token() {
+async fn given_no_known_peer_when_requesting_then_local_routes_refuse_and_the_page_has_no_token() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     // Straight into the router, as a request whose peer nobody knows.
     let request = Request::post(format!("/local/alarms/{ALARM}"))

@@ -28,7 +28,7 @@ fn github(event: &str, body: &[u8], signature: Option<String>) -> Request<Body> 
 }
 
 #[tokio::test]
-async fn webhooks_without_a_valid_signature_are_refused_and_other_events_are_explained() {
+async fn given_webhooks_when_received_then_bad_signatures_are_refused_and_other_events_explained() {
     let fixtures = fixtures();
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let push = std::fs::read(fixtures.join("github/push-main.json")).unwrap();
@@ -109,7 +109,7 @@ async fn webhooks_without_a_valid_signature_are_refused_and_other_events_are_exp
 }
 
 #[tokio::test]
-async fn a_release_tag_pushed_for_the_head_commit_gives_the_version() {
+async fn given_a_release_tag_on_the_head_commit_when_it_is_pushed_then_the_tag_gives_the_version() {
     let fixtures = fixtures();
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let push =
@@ -136,7 +136,7 @@ async fn a_release_tag_pushed_for_the_head_commit_gives_the_version() {
 }
 
 #[tokio::test]
-async fn links_that_are_altered_foreign_expired_or_used_say_which() {
+async fn given_altered_foreign_expired_or_used_links_when_opened_then_each_says_which() {
     let fixtures = fixtures();
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let push = std::fs::read(fixtures.join("github/push-main.json")).unwrap();

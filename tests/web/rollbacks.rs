@@ -27,7 +27,7 @@ async fn post_form(client: &reqwest::Client, url: &str, body: String) -> (u16, S
 }
 
 #[tokio::test]
-async fn an_approver_rolls_a_shipped_release_back_from_their_link_once_with_a_reason() {
+async fn given_an_approver_link_when_used_then_the_shipped_release_rolls_back_once_with_a_reason() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let id = server.shipped_release().await;
     let shipped = server.release(&id).await;
@@ -192,7 +192,7 @@ fn interaction(payload: &serde_json::Value, ts: i64) -> Request<Body> {
 }
 
 #[tokio::test]
-async fn the_roll_back_button_opens_a_modal_for_approvers_and_its_reason_rolls_back() {
+async fn given_an_approver_when_clicking_roll_back_then_a_modal_opens_and_its_reason_rolls_back() {
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let id = server.shipped_release().await;
     let now = server.runtime.now().timestamp();

@@ -30,7 +30,7 @@ fn interaction(
 }
 
 #[tokio::test]
-async fn an_approve_click_is_verified_counted_once_and_replaces_the_message() {
+async fn given_an_approve_click_when_received_then_verified_counted_once_and_message_replaced() {
     let fixtures = fixtures();
     let server = Server::start("2026-03-10T14:00:00Z").await;
     let push = std::fs::read(fixtures.join("github/push-main.json")).unwrap();

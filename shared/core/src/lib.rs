@@ -12,7 +12,8 @@
 //! - Shared by gates without a gate calling another: [`lane`] (one release at a time per
 //!   service), [`order`] (versions only go up), [`restore`] (rolling back and verifying),
 //!   [`checks`] (the critical paths), [`messages`] (what people are told), [`releases`]
-//!   (what the webhook, links, Slack and the CLI call).
+//!   (what the webhook, links, Slack and the CLI call), [`push`] (the version a push
+//!   releases).
 
 pub mod checks;
 pub mod commits;
@@ -30,6 +31,7 @@ pub mod model;
 pub mod order;
 pub mod policy;
 pub mod ports;
+pub mod push;
 pub mod releases;
 pub mod restore;
 pub mod semver;

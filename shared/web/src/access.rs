@@ -19,7 +19,7 @@ use shipgate_core::config::Approver;
 use shipgate_core::links::{Claims, Grant, LinkError, LinkSigner};
 
 use crate::Shared;
-use crate::html::{esc, respond};
+use crate::html::problem;
 
 /// The query parameter of a dashboard link.
 pub const ACCESS_PARAM: &str = "access";
@@ -152,13 +152,10 @@ fn refuse(api: bool, refusal: &Refusal) -> Response {
     let mut response = if api {
         (StatusCode::UNAUTHORIZED, Json(json!({ "error": message }))).into_response()
     } else {
-        respond(
+        problem(
             StatusCode::UNAUTHORIZED,
             "Your dashboard link is needed",
-            &format!(
-                "<h1>Your dashboard link is needed</h1><div class=\"card error\"><p>{}</p></div>",
-                esc(&message)
-            ),
+            &message,
         )
     };
     response.headers_mut().insert(
@@ -193,7 +190,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_token_comes_from_the_query_or_a_bearer_header() {
+    fn given_a_request_when_its_token_is_read_then_it_comes_from_the_query_or_a_bearer_header() {
         let mut headers = HeaderMap::new();
         assert_eq!(
             token_of(Some("x=1&access=a.b.c"), &headers),
@@ -212,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn a_viewer_keeps_the_token_on_every_link() {
+    fn given_a_viewer_when_links_are_made_then_each_keeps_the_token() {
         let viewer = Viewer {
             approver: Approver {
                 id: "lee".into(),

@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use maud::{Markup, html};
 use serde::Deserialize;
 use shipgate_core::GateError;
 use shipgate_core::config::Approver;
@@ -20,7 +21,7 @@ use tracing::{info, warn};
 use crate::Shared;
 use crate::access::personal_href;
 use crate::dashboard::waiting_on;
-use crate::html::{esc, path_segment, problem, respond_with_home, state_badge, time};
+use crate::html::{path_segment, problem, respond_with_home, state_badge, time};
 
 /// A personal link that checked out: the release and the approver it is for, and until
 /// when it holds.
@@ -104,7 +105,7 @@ fn respond_to(
     approver: &Approver,
     status: StatusCode,
     title: &str,
-    body: &str,
+    body: Markup,
 ) -> Response {
     let home = personal_href(
         state,
@@ -128,171 +129,187 @@ pub(crate) fn refused_link(err: &LinkError) -> Response {
 
 /// Who wrote, committed or pushed the code and is none of the approvers: named, so their
 /// code is looked at knowingly.
-fn strangers(config: &shipgate_core::Config, release: &Release) -> String {
+fn strangers(config: &shipgate_core::Config, release: &Release) -> Markup {
     let unknown = approval::unknown_contributors(config, release);
-    if unknown.is_empty() {
-        return String::new();
+    html! {
+        @if !unknown.is_empty() {
+            dt { "Not an approver" }
+            dd id="strangers" {
+                ul {
+                    @for c in &unknown {
+                        li { (c.display()) " (" (format!("{:?}", c.role).to_lowercase()) ")" }
+                    }
+                }
+            }
+        }
     }
-    let names: Vec<String> = unknown
-        .iter()
-        .map(|c| {
-            let role = format!("{:?}", c.role).to_lowercase();
-            format!("<li>{} ({role})</li>", esc(&c.display()))
-        })
-        .collect();
-    format!(
-        "<dt>Not an approver</dt><dd id=\"strangers\"><ul>{}</ul></dd>",
-        names.join("")
-    )
 }
 
 /// The release as an approver needs to see it: what, who, what is left.
-fn summary(state: &Shared, release: &Release, approver: &Approver) -> String {
+fn summary(state: &Shared, release: &Release, approver: &Approver) -> Markup {
+    html! {
+        (facts(state, release, approver))
+        (changelog(release))
+        (decisions(&state.deps.config, release))
+    }
+}
+
+/// What the release is, linking to its page with this approver's dashboard access for a day.
+fn facts(state: &Shared, release: &Release, approver: &Approver) -> Markup {
     let config = &state.deps.config;
-    // The release's page, with this approver's dashboard access for a day.
     let page = personal_href(
         state,
         &approver.id,
         &format!("/releases/{}", path_segment(release.id.as_str())),
         state.deps.now() + chrono::Duration::hours(24),
     );
-    let quorum = approval::quorum(config, release);
-    let mut out = format!(
-        "<div class=\"card\"><dl>\
-         <dt>Release</dt><dd><a href=\"{page}\">{id_text}</a></dd>\
-         <dt>Version</dt><dd>v{version}</dd><dt>Type</dt><dd>{kind}</dd>\
-         <dt>Service</dt><dd>{service}</dd><dt>Commit</dt><dd><code>{commit}</code></dd>\
-         <dt>Author</dt><dd>{author}</dd>{strangers}<dt>State</dt><dd>{badge}</dd>\
-         <dt>Waiting on</dt><dd>{waiting}</dd></dl></div>",
-        page = esc(&page),
-        id_text = esc(release.id.as_str()),
-        version = release.semver,
-        kind = release.release_type,
-        service = esc(release.service.as_str()),
-        commit = esc(&release.commit),
-        author = esc(&release.author),
-        strangers = strangers(config, release),
-        badge = state_badge(release.state),
-        waiting = esc(&waiting_on(config, release)),
-    );
-    out.push_str("<h2>Changelog</h2><div class=\"card\">");
-    if release.changelog.features.is_empty() && release.changelog.fixes.is_empty() {
-        out.push_str("<p class=\"muted\">No changelog entries.</p>");
-    }
-    for (heading, items) in [
-        ("Features", &release.changelog.features),
-        ("Fixes", &release.changelog.fixes),
-    ] {
-        if !items.is_empty() {
-            out.push_str(&format!("<p><strong>{heading}</strong></p><ul>"));
-            for item in items {
-                out.push_str(&format!("<li>{}</li>", esc(item)));
+    html! {
+        div class="card" {
+            dl {
+                dt { "Release" } dd { a href=(page) { (release.id.as_str()) } }
+                dt { "Version" } dd { "v" (release.semver) }
+                dt { "Type" } dd { (release.release_type) }
+                dt { "Service" } dd { (release.service.as_str()) }
+                dt { "Commit" } dd { code { (release.commit) } }
+                dt { "Author" } dd { (release.author) }
+                (strangers(config, release))
+                dt { "State" } dd { (state_badge(release.state)) }
+                dt { "Waiting on" } dd { (waiting_on(config, release)) }
             }
-            out.push_str("</ul>");
         }
     }
-    out.push_str("</div><h2>Approvals</h2><div class=\"card\"><ul id=\"approvals\">");
-    if release.approvals.is_empty() {
-        out.push_str("<li class=\"muted\">Nobody has decided yet.</li>");
-    }
-    for a in &release.approvals {
-        let name = config.name_of(&a.approver);
-        let verb = a.decision.as_str();
-        out.push_str(&format!(
-            "<li>{} {verb} as {} at {}{}</li>",
-            esc(name),
-            esc(&a.role),
-            time(a.at),
-            a.reason
-                .as_deref()
-                .map(|r| format!(": “{}”", esc(r)))
-                .unwrap_or_default()
-        ));
-    }
-    out.push_str("</ul>");
-    if !quorum.missing.is_empty() && release.state == ReleaseState::AwaitingApproval {
-        let asked: Vec<String> = approve::first_asked(config, release, &quorum.missing)
-            .iter()
-            .map(|a| a.name.clone())
-            .collect();
-        out.push_str(&format!(
-            "<p id=\"missing\">Still needed: <strong>{}</strong> (asked: {}).</p>",
-            esc(&quorum.missing.join(" + ")),
-            esc(&asked.join(", "))
-        ));
-    }
-    if let Some(deadline) = approve::deadline(config, release)
-        && release.state == ReleaseState::AwaitingApproval
-    {
-        out.push_str(&format!(
-            "<p class=\"muted\">Approval closes at {}.</p>",
-            time(deadline)
-        ));
-    }
-    out.push_str("</div>");
-    out
 }
 
-fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> String {
+fn changelog(release: &Release) -> Markup {
+    let log = &release.changelog;
+    html! {
+        h2 { "Changelog" }
+        div class="card" {
+            @if log.features.is_empty() && log.fixes.is_empty() {
+                p class="muted" { "No changelog entries." }
+            }
+            @for (heading, items) in [("Features", &log.features), ("Fixes", &log.fixes)] {
+                @if !items.is_empty() {
+                    p { strong { (heading) } }
+                    ul { @for item in items { li { (item) } } }
+                }
+            }
+        }
+    }
+}
+
+/// Who decided what so far, and, while approval is open, who is still needed and until when.
+fn decisions(config: &shipgate_core::Config, release: &Release) -> Markup {
+    let open = release.state == ReleaseState::AwaitingApproval;
+    let quorum = approval::quorum(config, release);
+    let asked: Vec<String> = approve::first_asked(config, release, &quorum.missing)
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    let deadline = approve::deadline(config, release).filter(|_| open);
+    html! {
+        h2 { "Approvals" }
+        div class="card" {
+            ul id="approvals" {
+                @if release.approvals.is_empty() {
+                    li class="muted" { "Nobody has decided yet." }
+                }
+                @for a in &release.approvals {
+                    li {
+                        (config.name_of(&a.approver)) " " (a.decision.as_str()) " as " (a.role)
+                        " at " (time(a.at))
+                        @if let Some(reason) = &a.reason { ": “" (reason) "”" }
+                    }
+                }
+            }
+            @if open && !quorum.missing.is_empty() {
+                p id="missing" {
+                    "Still needed: " strong { (quorum.missing.join(" + ")) }
+                    " (asked: " (asked.join(", ")) ")."
+                }
+            }
+            @if let Some(deadline) = deadline {
+                p class="muted" { "Approval closes at " (time(deadline)) "." }
+            }
+        }
+    }
+}
+
+fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> Markup {
     let release = &opened.release;
     let config = &state.deps.config;
-    let mut body = format!(
-        "<h1>Approve v{} of {}?</h1><p>You are <strong>{}</strong>. Opening this page changed nothing; \
-         your decision is recorded only when you press a button.</p>",
-        release.semver,
-        esc(release.service.as_str()),
-        esc(&opened.approver.name)
-    );
-    if let Some(error) = error {
-        body.push_str(&format!(
-            "<div class=\"card error\"><p>{}</p></div>",
-            esc(error)
-        ));
+    html! {
+        h1 { "Approve v" (release.semver) " of " (release.service.as_str()) "?" }
+        p {
+            "You are " strong { (opened.approver.name) } ". Opening this page changed nothing; "
+            "your decision is recorded only when you press a button."
+        }
+        @if let Some(error) = error {
+            div class="card error" { p { (error) } }
+        }
+        (summary(state, release, &opened.approver))
+        h2 { "Checklist" }
+        div class="card" {
+            p class="muted" { "By approving you confirm:" }
+            ul class="check" { @for item in &config.approvals.checklist { li { (item) } } }
+        }
+        @if approval::is_author(&opened.approver, release) {
+            div class="card notice" {
+                p {
+                    "You wrote this release, so you cannot approve it; "
+                    "someone else with the role must."
+                }
+            }
+        } @else {
+            (decision_forms(shipgate_core::messages::bypass_asked(config, release).as_deref()))
+        }
     }
-    body.push_str(&summary(state, release, &opened.approver));
-    body.push_str("<h2>Checklist</h2><div class=\"card\"><p class=\"muted\">By approving you confirm:</p><ul class=\"check\">");
-    for item in &config.approvals.checklist {
-        body.push_str(&format!("<li>{}</li>", esc(item)));
-    }
-    body.push_str("</ul></div>");
-    if approval::is_author(&opened.approver, release) {
-        body.push_str("<div class=\"card notice\"><p>You wrote this release, so you cannot approve it; someone else with the role must.</p></div>");
-        return body;
-    }
-    let bypass = shipgate_core::messages::bypass_asked(config, release);
-    if let Some(reason) = &bypass {
-        body.push_str(&format!(
-            "<div class=\"card notice\" id=\"bypass\"><p><strong>This hotfix asks to skip the \
-             deploy window</strong>: {}.</p><p>Approving deploys it now; to approve it for the next \
-             window instead, choose “Approve, wait for the window”.</p></div>",
-            esc(reason)
-        ));
-    }
+}
+
+/// The buttons: approve (and, for a hotfix that asks to skip the window, approve for the
+/// window only), or reject with a reason.
+fn decision_forms(bypass: Option<&str>) -> Markup {
     let approve_label = if bypass.is_some() {
         "Approve and deploy now"
     } else {
         "Approve"
     };
-    body.push_str(&format!(
-        "<h2>Your decision</h2><div class=\"actions\">\
-         <form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"approve\">\
-         <p>Everything above is as it should be.</p>\
-         <button type=\"submit\" class=\"approve\" id=\"approve\">{approve_label}</button></form>"
-    ));
-    if bypass.is_some() {
-        body.push_str(
-            "<form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"approve_without_bypass\">\
-             <p>Approve the release, not the bypass: it deploys in the next window.</p>\
-             <button type=\"submit\" class=\"approve\" id=\"approve-without-bypass\">Approve, wait for the window</button></form>",
-        );
+    html! {
+        @if let Some(reason) = bypass {
+            div class="card notice" id="bypass" {
+                p {
+                    strong { "This hotfix asks to skip the deploy window" } ": " (reason) "."
+                }
+                p {
+                    "Approving deploys it now; to approve it for the next window instead, "
+                    "choose “Approve, wait for the window”."
+                }
+            }
+        }
+        h2 { "Your decision" }
+        div class="actions" {
+            form method="post" class="card" {
+                input type="hidden" name="decision" value="approve";
+                p { "Everything above is as it should be." }
+                button type="submit" class="approve" id="approve" { (approve_label) }
+            }
+            @if bypass.is_some() {
+                form method="post" class="card" {
+                    input type="hidden" name="decision" value="approve_without_bypass";
+                    p { "Approve the release, not the bypass: it deploys in the next window." }
+                    button type="submit" class="approve" id="approve-without-bypass" {
+                        "Approve, wait for the window"
+                    }
+                }
+            }
+            form method="post" class="card" {
+                input type="hidden" name="decision" value="reject";
+                label for="reason" { "Reason for rejecting (required)" }
+                textarea id="reason" name="reason" required {}
+                p { button type="submit" class="reject" id="reject" { "Reject" } }
+            }
+        }
     }
-    body.push_str(
-        "<form method=\"post\" class=\"card\"><input type=\"hidden\" name=\"decision\" value=\"reject\">\
-         <label for=\"reason\">Reason for rejecting (required)</label>\
-         <textarea id=\"reason\" name=\"reason\" required></textarea>\
-         <p><button type=\"submit\" class=\"reject\" id=\"reject\">Reject</button></p></form></div>",
-    );
-    body
 }
 
 fn decided_before(
@@ -316,18 +333,39 @@ fn no_longer_open(state: &Shared, release: &Release, approver: &Approver) -> Res
         approver,
         StatusCode::GONE,
         "No decision needed any more",
-        &format!(
-            "<h1>This release no longer awaits decisions</h1><div class=\"card notice\"><p>It is {} now{}. \
-             This link cannot be used any more.</p></div>{}",
-            release.state,
-            release
-                .outcome
-                .as_deref()
-                .map(|o| format!(" ({})", esc(o)))
-                .unwrap_or_default(),
-            summary(state, release, approver)
-        ),
+        html! {
+            h1 { "This release no longer awaits decisions" }
+            div class="card notice" {
+                p {
+                    "It is " (release.state) " now"
+                    @if let Some(outcome) = &release.outcome { " (" (outcome) ")" }
+                    ". This link cannot be used any more."
+                }
+            }
+            (summary(state, release, approver))
+        },
     )
+}
+
+/// A decision recorded before: `heading`, what it was and when, then the release.
+fn decided_page(
+    state: &Shared,
+    opened: &Opened,
+    previous: &shipgate_core::model::Approval,
+    heading: &str,
+    card_class: &str,
+    closing: &str,
+) -> Markup {
+    html! {
+        h1 { (heading) }
+        div class=(card_class) {
+            p {
+                "You " (verb(previous.decision)) " this release at " (time(previous.at)) ". "
+                (closing)
+            }
+        }
+        (summary(state, &opened.release, &opened.approver))
+    }
 }
 
 /// `GET|HEAD /approvals/{link}`: shows, changes nothing.
@@ -342,12 +380,13 @@ pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Res
             &opened.approver,
             StatusCode::GONE,
             "This link has been used",
-            &format!(
-                "<h1>This link has been used</h1><div class=\"card notice\"><p>You {} this release at {}. \
-                 A decision cannot be changed.</p></div>{}",
-                verb(previous.decision),
-                time(previous.at),
-                summary(&state, &opened.release, &opened.approver)
+            decided_page(
+                &state,
+                &opened,
+                &previous,
+                "This link has been used",
+                "card notice",
+                "A decision cannot be changed.",
             ),
         );
     }
@@ -359,7 +398,7 @@ pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Res
         &opened.approver,
         StatusCode::OK,
         &format!("Approve v{}", opened.release.semver),
-        &confirmation(&state, &opened, None),
+        confirmation(&state, &opened, None),
     )
 }
 
@@ -413,11 +452,13 @@ pub async fn decide(
                 &opened.approver,
                 StatusCode::OK,
                 "Already recorded",
-                &format!(
-                    "<h1>Your decision was already recorded</h1><div class=\"card done\"><p>You {} this release at {}. Nothing changed.</p></div>{}",
-                    verb(previous.decision),
-                    time(previous.at),
-                    summary(&state, &opened.release, &opened.approver)
+                decided_page(
+                    &state,
+                    &opened,
+                    &previous,
+                    "Your decision was already recorded",
+                    "card done",
+                    "Nothing changed.",
                 ),
             );
         }
@@ -440,7 +481,7 @@ pub async fn decide(
             &opened.approver,
             StatusCode::UNPROCESSABLE_ENTITY,
             "A reason is needed",
-            &confirmation(
+            confirmation(
                 &state,
                 &opened,
                 Some("A rejection needs a reason: say what is wrong, so the author can fix it."),
@@ -478,12 +519,13 @@ pub async fn decide(
                 &opened.approver,
                 StatusCode::OK,
                 "Decision recorded",
-                &format!(
-                    "<h1>Thank you — {}</h1><div class=\"card done\" id=\"result\"><p>Your decision is recorded. {}</p></div>{}",
-                    verb(decision),
-                    esc(&next),
-                    summary(&state, &decided.release, &opened.approver)
-                ),
+                html! {
+                    h1 { "Thank you — " (verb(decision)) }
+                    div class="card done" id="result" {
+                        p { "Your decision is recorded. " (next) }
+                    }
+                    (summary(&state, &decided.release, &opened.approver))
+                },
             )
         }
         Err(GateError::ApprovalRefused(err)) => problem(

@@ -7,18 +7,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use maud::{Markup, html};
 use serde_json::Value;
 use shipgate_core::config::Config;
 use shipgate_core::gates::approve;
-use shipgate_core::model::EventKind;
+use shipgate_core::model::{AuditEvent, EventKind};
 use shipgate_core::policy::approval;
 use shipgate_core::ports::ReleaseFilter;
 use shipgate_core::{Release, ReleaseId, ReleaseState};
 
 use crate::Shared;
 use crate::access::{Viewer, href};
-use crate::html::{esc, path_segment, problem, respond_with_home, state_badge, time};
-use crate::local::{Caller, TOKEN_FIELD};
+use crate::html::{path_segment, problem, respond_with_home, state_badge, time};
+use crate::local::{Caller, LocalToken, TOKEN_FIELD};
 
 /// What a release is waiting on, in words.
 pub fn waiting_on(config: &Config, release: &Release) -> String {
@@ -114,6 +115,62 @@ async fn one(state: &Shared, id: &str) -> Result<Release, Response> {
     }
 }
 
+/// The releases, newest first as the store lists them, each linking to its page.
+fn release_table(config: &Config, viewer: Option<&Viewer>, releases: &[Release]) -> Markup {
+    html! {
+        table id="releases" {
+            thead {
+                tr {
+                    th { "Release" } th { "State" } th { "Version" } th { "Type" }
+                    th { "Service" } th { "Waiting on" } th { "Updated" }
+                }
+            }
+            tbody {
+                @for r in releases {
+                    tr data-release=(r.id.as_str()) {
+                        td { a href=(href(viewer, &release_path(r))) { (r.id.as_str()) } }
+                        td { (state_badge(r.state)) }
+                        td { "v" (r.semver) }
+                        td { (r.release_type) }
+                        td { (r.service.as_str()) }
+                        td { (waiting_on(config, r)) }
+                        td class="muted" { (time(r.updated_at)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `/releases/{id}`, the id as one path segment.
+fn release_path(release: &Release) -> String {
+    format!("/releases/{}", path_segment(release.id.as_str()))
+}
+
+/// One Trip button per simulated alarm; each form carries the local token.
+fn alarm_forms(alarms: &[String], token: &LocalToken) -> Markup {
+    html! {
+        h2 { "Simulated alarms (local only)" }
+        div class="card" {
+            p class="muted" { "Trip an alarm to watch a live release roll back." }
+            @for alarm in alarms {
+                form method="post" action={ "/local/alarms/" (path_segment(alarm)) }
+                    style="display:inline-block;margin:.2rem" {
+                    input type="hidden" name=(TOKEN_FIELD) value=(token.expose());
+                    button type="submit" { "Trip " (alarm) }
+                }
+            }
+        }
+    }
+}
+
+/// A link to the JSON of a page (at `path`, shown as `text`), keeping the viewer's access.
+fn json_link(viewer: Option<&Viewer>, path: &str, text: &str) -> Markup {
+    html! {
+        p class="muted" { "JSON: " a href=(href(viewer, path)) { (text) } }
+    }
+}
+
 pub async fn index(
     State(state): State<Shared>,
     caller: Caller,
@@ -126,68 +183,87 @@ pub async fn index(
         Err(response) => return response,
     };
     let config = &state.deps.config;
-    let mut body = String::from("<h1>Releases</h1>");
-    if releases.is_empty() {
-        body.push_str("<div class=\"card\"><p class=\"muted\">No releases yet. A push to the release branch starts one.</p></div>");
-    } else {
-        body.push_str(
-            "<table id=\"releases\"><thead><tr><th>Release</th><th>State</th><th>Version</th><th>Type</th>\
-             <th>Service</th><th>Waiting on</th><th>Updated</th></tr></thead><tbody>",
-        );
-        for r in &releases {
-            body.push_str(&format!(
-                "<tr data-release=\"{id}\"><td><a href=\"{page}\">{id}</a></td><td>{badge}</td><td>v{version}</td>\
-                 <td>{kind}</td><td>{service}</td><td>{waiting}</td><td class=\"muted\">{updated}</td></tr>",
-                id = esc(r.id.as_str()),
-                page = esc(&href(
-                    viewer,
-                    &format!("/releases/{}", path_segment(r.id.as_str()))
-                )),
-                badge = state_badge(r.state),
-                version = r.semver,
-                kind = r.release_type,
-                service = esc(r.service.as_str()),
-                waiting = esc(&waiting_on(config, r)),
-                updated = time(r.updated_at),
-            ));
-        }
-        body.push_str("</tbody></table>");
-    }
     // The trip buttons carry the local token: only a caller on this machine sees them.
     let local = state.hooks.local.as_ref().filter(|_| caller.local);
-    if let Some(local) = local
-        && !config.monitor.alarms.is_empty()
-    {
-        body.push_str("<h2>Simulated alarms (local only)</h2><div class=\"card\"><p class=\"muted\">Trip an alarm to watch a live release roll back.</p>");
-        for alarm in &config.monitor.alarms {
-            body.push_str(&format!(
-                "<form method=\"post\" action=\"/local/alarms/{name}\" style=\"display:inline-block;margin:.2rem\">\
-                 <input type=\"hidden\" name=\"{TOKEN_FIELD}\" value=\"{token}\">\
-                 <button type=\"submit\">Trip {text}</button></form>",
-                name = esc(&path_segment(alarm)),
-                token = esc(local.token.expose()),
-                text = esc(alarm)
-            ));
+    let alarms = &config.monitor.alarms;
+    let body = html! {
+        h1 { "Releases" }
+        @if releases.is_empty() {
+            div class="card" {
+                p class="muted" { "No releases yet. A push to the release branch starts one." }
+            }
+        } @else {
+            (release_table(config, viewer, &releases))
         }
-        body.push_str("</div>");
-    }
-    if let Some(viewer) = viewer {
-        body.push_str(&format!(
-            "<p class=\"muted\" id=\"viewer\">Shown to {} through their own link, valid until {}.</p>",
-            esc(&viewer.approver.name),
-            time(viewer.expires_at)
-        ));
-    }
-    body.push_str(&format!(
-        "<p class=\"muted\">JSON: <a href=\"{}\">/api/releases</a></p>",
-        esc(&href(viewer, "/api/releases"))
-    ));
-    let mut response = respond_with_home(StatusCode::OK, "Releases", &body, &href(viewer, "/"));
+        @if let Some(local) = local.filter(|_| !alarms.is_empty()) {
+            (alarm_forms(alarms, &local.token))
+        }
+        @if let Some(viewer) = viewer {
+            p class="muted" id="viewer" {
+                "Shown to " (viewer.approver.name) " through their own link, valid until "
+                (time(viewer.expires_at)) "."
+            }
+        }
+        (json_link(viewer, "/api/releases", "/api/releases"))
+    };
+    let mut response = respond_with_home(StatusCode::OK, "Releases", body, &href(viewer, "/"));
     response.headers_mut().insert(
         axum::http::header::REFRESH,
         axum::http::HeaderValue::from_static("15"),
     );
     response
+}
+
+/// What a release is and did: its facts, for the top of its page.
+fn release_facts(config: &Config, r: &Release) -> Markup {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    html! {
+        h1 { "v" (r.semver) " of " (r.service.as_str()) " " (state_badge(r.state)) }
+        div class="card" {
+            dl {
+                dt { "Release" } dd { code { (r.id.as_str()) } }
+                dt { "Type" } dd { (r.release_type) }
+                dt { "Commit" } dd { code { (r.commit) } }
+                dt { "Author" } dd { (r.author) }
+                dt { "Waiting on" } dd id="waiting" { (waiting_on(config, r)) }
+                dt { "Outcome" } dd id="outcome" { (or_dash(&r.outcome)) }
+                dt { "Image" } dd { code { (r.image) } }
+                dt { "Task definition before" }
+                dd { code { (or_dash(&r.previous_task_definition)) } }
+                dt { "Task definition deployed" }
+                dd { code { (or_dash(&r.new_task_definition)) } }
+            }
+        }
+    }
+}
+
+/// Every transition and step of a release: when, who, what, why.
+fn timeline(events: &[AuditEvent]) -> Markup {
+    html! {
+        h2 { "Timeline" }
+        table id="timeline" {
+            thead { tr { th { "When" } th { "Who" } th { "What" } th { "Why" } } }
+            tbody {
+                @for e in events {
+                    tr data-kind=(e.kind.as_str()) {
+                        td class="muted" { (e.at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                        td { (e.actor) }
+                        td { (what_happened(e)) }
+                        td { (e.detail) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An event in a word or two: the transition it made, or its kind.
+fn what_happened(e: &AuditEvent) -> String {
+    match (e.from, e.to) {
+        (Some(from), Some(to)) => format!("{from} → {to}"),
+        (None, Some(to)) => format!("→ {to}"),
+        _ => e.kind.to_string(),
+    }
 }
 
 pub async fn release(
@@ -201,69 +277,29 @@ pub async fn release(
         Ok(r) => r,
         Err(response) => return response,
     };
-    let config = &state.deps.config;
     let r = &release;
-    let opt = |v: &Option<String>| v.as_deref().map(esc).unwrap_or_else(|| "—".into());
-    let mut body = format!(
-        "<h1>v{version} of {service} {badge}</h1><div class=\"card\"><dl>\
-         <dt>Release</dt><dd><code>{id}</code></dd><dt>Type</dt><dd>{kind}</dd>\
-         <dt>Commit</dt><dd><code>{commit}</code></dd><dt>Author</dt><dd>{author}</dd>\
-         <dt>Waiting on</dt><dd id=\"waiting\">{waiting}</dd><dt>Outcome</dt><dd id=\"outcome\">{outcome}</dd>\
-         <dt>Image</dt><dd><code>{image}</code></dd>\
-         <dt>Task definition before</dt><dd><code>{previous}</code></dd>\
-         <dt>Task definition deployed</dt><dd><code>{new}</code></dd></dl></div>",
-        version = r.semver,
-        service = esc(r.service.as_str()),
-        badge = state_badge(r.state),
-        id = esc(r.id.as_str()),
-        kind = r.release_type,
-        commit = esc(&r.commit),
-        author = esc(&r.author),
-        waiting = esc(&waiting_on(config, r)),
-        outcome = opt(&r.outcome),
-        image = esc(&r.image),
-        previous = opt(&r.previous_task_definition),
-        new = opt(&r.new_task_definition),
-    );
-    body.push_str("<h2>Timeline</h2><table id=\"timeline\"><thead><tr><th>When</th><th>Who</th><th>What</th><th>Why</th></tr></thead><tbody>");
-    for e in &r.events {
-        let what = match (e.from, e.to) {
-            (Some(from), Some(to)) => format!("{from} → {to}"),
-            (None, Some(to)) => format!("→ {to}"),
-            _ => e.kind.to_string(),
-        };
-        body.push_str(&format!(
-            "<tr data-kind=\"{kind}\"><td class=\"muted\">{at}</td><td>{actor}</td><td>{what}</td><td>{detail}</td></tr>",
-            kind = esc(e.kind.as_str()),
-            at = e.at.format("%Y-%m-%d %H:%M:%S UTC"),
-            actor = esc(&e.actor),
-            what = esc(&what),
-            detail = esc(&e.detail),
-        ));
-    }
-    body.push_str("</tbody></table>");
-    if let Some(action) = viewer.and_then(|v| rollback_action(&state, r, v)) {
-        body.push_str(&action);
-    }
-    body.push_str(&format!(
-        "<p class=\"muted\">JSON: <a href=\"{href}\">/api/releases/{id}</a></p>",
-        href = esc(&href(
+    let action = viewer.and_then(|v| rollback_action(&state, r, v));
+    let body = html! {
+        (release_facts(&state.deps.config, r))
+        (timeline(&r.events))
+        @if let Some(action) = action { (action) }
+        (json_link(
             viewer,
-            &format!("/api/releases/{}", path_segment(r.id.as_str()))
-        )),
-        id = esc(r.id.as_str())
-    ));
+            &format!("/api/releases/{}", path_segment(r.id.as_str())),
+            &format!("/api/releases/{}", r.id),
+        ))
+    };
     respond_with_home(
         StatusCode::OK,
         &format!("v{} of {}", r.semver, r.service),
-        &body,
+        body,
         &href(viewer, "/"),
     )
 }
 
 /// The Roll back action of a release an approver may roll back: their own rollback link
 /// (the confirmation page asks for a reason; nothing happens before it is sent).
-fn rollback_action(state: &Shared, release: &Release, viewer: &Viewer) -> Option<String> {
+fn rollback_action(state: &Shared, release: &Release, viewer: &Viewer) -> Option<Markup> {
     if !shipgate_core::releases::rollback_possible(release).unwrap_or(false) {
         return None;
     }
@@ -277,14 +313,20 @@ fn rollback_action(state: &Shared, release: &Release, viewer: &Viewer) -> Option
     let path = link
         .find("/rollbacks/")
         .map_or(link.as_str(), |at| &link[at..]);
-    Some(format!(
-        "<h2>Roll back</h2><div class=\"card notice\"><p>Something wrong with this release? \
-         Roll the service back to the task definition it replaced.</p>\
-         <p><a id=\"rollback\" href=\"{}\">Roll back v{}…</a> \
-         <span class=\"muted\">(asks for a reason first)</span></p></div>",
-        esc(path),
-        release.semver
-    ))
+    Some(html! {
+        h2 { "Roll back" }
+        div class="card notice" {
+            p {
+                "Something wrong with this release? "
+                "Roll the service back to the task definition it replaced."
+            }
+            p {
+                a id="rollback" href=(path) { "Roll back v" (release.semver) "…" }
+                " "
+                span class="muted" { "(asks for a reason first)" }
+            }
+        }
+    })
 }
 
 pub async fn api_list(State(state): State<Shared>) -> Response {

@@ -15,10 +15,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use shipgate_core::model::{Contribution, Contributor, NewRelease};
+use shipgate_core::model::{Contribution, Contributor};
+use shipgate_core::policy::window::bypass_trailer;
 use shipgate_core::ports::TriggerRecord;
-use shipgate_core::releases;
-use shipgate_core::semver::next_version;
+use shipgate_core::push::{self, PushOutcome, Pushed};
 use shipgate_core::{GateError, Version};
 use tracing::{info, warn};
 
@@ -73,9 +73,6 @@ pub struct Person {
 pub struct Sender {
     pub login: String,
 }
-
-pub use shipgate_core::commits::{Conventional, conventional, derive};
-pub use shipgate_core::policy::window::bypass_trailer;
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
@@ -299,91 +296,12 @@ fn contributors(push: &Push, head: &Commit) -> Vec<Contributor> {
     out
 }
 
-/// How often a push takes the next version when a concurrent push took the one it chose.
-const VERSION_TRIES: usize = 5;
-
 async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Response> {
-    let mut tries = 0;
-    loop {
-        match try_start(state, push, head).await {
-            Err(StartError::VersionTaken(err)) if tries + 1 < VERSION_TRIES => {
-                tries += 1;
-                info!(error = %err, tries, "version taken meanwhile: taking the next");
-            }
-            Err(StartError::VersionTaken(err)) => return Err(unavailable(err)),
-            Err(StartError::Answer(response)) => return Err(response),
-            Ok(started) => return Ok(started),
-        }
-    }
-}
-
-enum StartError {
-    /// Another commit took the version between reading and writing: read again.
-    VersionTaken(GateError),
-    Answer(Response),
-}
-
-impl From<Response> for StartError {
-    fn from(response: Response) -> Self {
-        StartError::Answer(response)
-    }
-}
-
-async fn try_start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, StartError> {
     let deps = &state.deps;
-    let config = &deps.config;
     let messages: Vec<&str> = if push.commits.is_empty() {
         vec![head.message.as_str()]
     } else {
         push.commits.iter().map(|c| c.message.as_str()).collect()
-    };
-    let (bump, changelog) = derive(messages);
-    let tagged = state
-        .triggers
-        .tag_for(&head.id)
-        .await
-        .map_err(|e| unavailable(e.into()))?;
-    let tagged_version = tagged;
-    let version = match (tagged, bump) {
-        (Some(version), _) => version,
-        (None, None) => {
-            let outcome =
-                "no feat, fix or breaking commit since the last release: nothing to release"
-                    .to_string();
-            return Ok((
-                StatusCode::ACCEPTED,
-                json!({ "status": "ignored", "reason": outcome }),
-                None,
-                outcome,
-            ));
-        }
-        (None, Some(bump)) => {
-            // Two reads, however long the history: the highest version taken and the last
-            // one released (GitHub gives a webhook 10 seconds).
-            let highest = deps
-                .store
-                .highest_version(&config.service.name)
-                .await
-                .map_err(|e| unavailable(e.into()))?;
-            match highest {
-                // This very commit already has its version (a redelivered push).
-                Some((version, commit)) if commit == head.id => version,
-                highest => {
-                    let last = deps
-                        .store
-                        .last_released(&config.service.name)
-                        .await
-                        .map_err(|e| unavailable(e.into()))?
-                        .map(|r| r.semver);
-                    next_version(
-                        bump,
-                        highest.map(|(v, _)| v),
-                        last,
-                        config.service.initial_version,
-                    )
-                }
-            }
-        }
     };
     let author = push
         .pusher
@@ -392,57 +310,59 @@ async fn try_start(state: &Shared, push: &Push, head: &Commit) -> Result<Started
         .or_else(|| head.author.as_ref().and_then(|a| a.email.clone()))
         .or_else(|| push.sender.as_ref().map(|s| s.login.clone()))
         .unwrap_or_else(|| "github".into());
-    let new = NewRelease {
-        service: config.service.name.clone(),
-        version,
-        commit: head.id.clone(),
+    let pushed = Pushed {
+        commit: &head.id,
+        messages,
         author,
-        changelog,
-        release_type: None,
         bypass_reason: bypass_trailer(&head.message),
         contributors: contributors(push, head),
     };
-    match releases::start(deps, new).await {
-        Ok(started) => {
-            let release = &started.release;
-            info!(release_id = %release.id, created = started.created, "release started from a push");
-            let outcome = if started.created {
-                format!(
-                    "started release {} ({} {})",
-                    release.id, release.release_type, release.semver
-                )
-            } else {
-                format!("release {} already existed", release.id)
-            };
-            Ok((
-                if started.created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                json!({
-                    "status": if started.created { "started" } else { "duplicate" },
-                    "release_id": release.id,
-                    "version": release.semver,
-                    "type": release.release_type,
-                    "execution_id": started.execution_id,
-                    "release": release_link(state, config, &release.id),
-                }),
-                Some(release.id.clone()),
+    let started = match push::release(deps, state.triggers.as_ref(), pushed).await {
+        Ok(PushOutcome::Started(started)) => started,
+        Ok(PushOutcome::NothingToRelease) => {
+            let outcome = PushOutcome::NOTHING_TO_RELEASE.to_string();
+            return Ok((
+                StatusCode::ACCEPTED,
+                json!({ "status": "ignored", "reason": outcome }),
+                None,
                 outcome,
-            ))
-        }
-        Err(err @ GateError::VersionTaken { .. }) if tagged_version.is_none() => {
-            Err(StartError::VersionTaken(err))
+            ));
         }
         Err(err @ (GateError::InvalidInput(_) | GateError::VersionTaken { .. })) => {
-            Err(StartError::Answer(answer(
+            return Err(answer(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({ "error": err.to_string() }),
-            )))
+            ));
         }
-        Err(err) => Err(StartError::Answer(unavailable(err))),
-    }
+        Err(err) => return Err(unavailable(err)),
+    };
+    let release = &started.release;
+    info!(release_id = %release.id, created = started.created, "release started from a push");
+    let outcome = if started.created {
+        format!(
+            "started release {} ({} {})",
+            release.id, release.release_type, release.semver
+        )
+    } else {
+        format!("release {} already existed", release.id)
+    };
+    Ok((
+        if started.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        json!({
+            "status": if started.created { "started" } else { "duplicate" },
+            "release_id": release.id,
+            "version": release.semver,
+            "type": release.release_type,
+            "execution_id": started.execution_id,
+            "release": release_link(state, &deps.config, &release.id),
+        }),
+        Some(release.id.clone()),
+        outcome,
+    ))
 }
 
 /// Where GitHub's delivery log points a reader: the release's page where the dashboard is
@@ -461,23 +381,5 @@ fn release_link(
             "approvers were sent their personal links to {}/releases/{id}; anyone with AWS access: shipgate --stack NAME release show {id}",
             config.web.public_url()
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_hotfix_bypass_trailer_asks_for_the_bypass_with_its_reason() {
-        assert_eq!(
-            super::bypass_trailer(
-                "fix: SSO login\n\nHotfix-Bypass: SSO logins failing for all customers\n"
-            ),
-            Some("SSO logins failing for all customers".into())
-        );
-        assert_eq!(
-            super::bypass_trailer("fix: SSO login\n\nHotfix-Bypass:   \n"),
-            None
-        );
-        assert_eq!(super::bypass_trailer("fix: bypass the cache"), None);
     }
 }

@@ -1,25 +1,17 @@
-//! Server-rendered pages: escaping, one layout, one small style sheet. No scripts; readable
-//! at 3 AM (follows the system's dark mode, large type, high contrast).
+//! Server-rendered pages: one layout, one small style sheet. No scripts; readable at 3 AM
+//! (follows the system's dark mode, large type, high contrast). Pages are [`maud`]
+//! templates: every value spliced in is escaped; only the constant style sheet is not.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use shipgate_core::ReleaseState;
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// `text` as the pages render it (maud escapes `&`, `<`, `>` and `"`): what to look for in
+/// a page. Pages never build markup from it; they splice text into [`html!`].
+pub fn escaped(text: &str) -> String {
+    html! { (text) }.into_string()
 }
 
 /// Percent-encodes text for one segment of a URL path (everything but letters, digits
@@ -69,31 +61,42 @@ ul.check { list-style: none; padding-left: 0; } ul.check li::before { content: "
 "#;
 
 /// A whole page.
-pub fn page(title: &str, body: &str) -> String {
+pub fn page(title: &str, body: Markup) -> Markup {
     page_with_home(title, body, "/")
 }
 
 /// A whole page whose header links to `home` (the dashboard, with a viewer's access).
-pub fn page_with_home(title: &str, body: &str, home: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · shipgate</title><style>{STYLE}</style></head>\
-         <body><main><header class=\"top\"><a href=\"{}\">shipgate</a>\
-         <span class=\"muted\">releases</span></header>{body}</main></body></html>",
-        esc(title),
-        esc(home)
-    )
+pub fn page_with_home(title: &str, body: Markup, home: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · shipgate" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                main {
+                    header class="top" {
+                        a href=(home) { "shipgate" }
+                        span class="muted" { "releases" }
+                    }
+                    (body)
+                }
+            }
+        }
+    }
 }
 
 /// An HTML response that no cache keeps and no referrer leaks (links carry tokens).
-pub fn respond(status: StatusCode, title: &str, body: &str) -> Response {
+pub fn respond(status: StatusCode, title: &str, body: Markup) -> Response {
     respond_with_home(status, title, body, "/")
 }
 
 /// [`respond`], the header linking to `home`.
-pub fn respond_with_home(status: StatusCode, title: &str, body: &str, home: &str) -> Response {
-    let mut response = (status, page_with_home(title, body, home)).into_response();
+pub fn respond_with_home(status: StatusCode, title: &str, body: Markup, home: &str) -> Response {
+    let mut response = (status, page_with_home(title, body, home).into_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -112,15 +115,15 @@ pub fn problem(status: StatusCode, title: &str, message: &str) -> Response {
     respond(
         status,
         title,
-        &format!(
-            "<h1>{}</h1><div class=\"card error\"><p>{}</p></div>",
-            esc(title),
-            esc(message)
-        ),
+        html! {
+            h1 { (title) }
+            div class="card error" { p { (message) } }
+        },
     )
 }
 
-pub fn state_badge(state: ReleaseState) -> String {
+/// A release's state, coloured by how it stands.
+pub fn state_badge(state: ReleaseState) -> Markup {
     let class = match state {
         ReleaseState::Succeeded => "s-ok",
         ReleaseState::Rejected
@@ -137,7 +140,9 @@ pub fn state_badge(state: ReleaseState) -> String {
         // Finished without deploying, and nothing went wrong: a newer version shipped.
         ReleaseState::Superseded => "muted",
     };
-    format!("<span class=\"state {class}\" data-state=\"{state}\">{state}</span>")
+    html! {
+        span class={ "state " (class) } data-state=(state) { (state) }
+    }
 }
 
 #[cfg(test)]
@@ -145,15 +150,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_is_escaped_for_content_and_attributes() {
+    fn given_markup_in_text_when_escaped_then_it_is_safe_for_content_and_attributes() {
         assert_eq!(
-            esc("<a href=\"x\">O'Neil & co</a>"),
-            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+            escaped("<a href=\"x\">O'Neil & co</a>"),
+            "&lt;a href=&quot;x&quot;&gt;O'Neil &amp; co&lt;/a&gt;"
         );
     }
 
     #[test]
-    fn a_path_segment_keeps_its_slashes_and_marks_encoded() {
+    fn given_markup_in_a_title_and_home_link_when_the_page_renders_then_both_are_escaped() {
+        let page =
+            page_with_home("<b>\"x\"</b>", html! { p { "body" } }, "/?a=1&b=\"2\"").into_string();
+        assert!(
+            page.starts_with("<!DOCTYPE html><html lang=\"en\">"),
+            "{page}"
+        );
+        assert!(page.contains("<title>&lt;b&gt;&quot;x&quot;&lt;/b&gt; · shipgate</title>"));
+        assert!(page.contains("<a href=\"/?a=1&amp;b=&quot;2&quot;\">shipgate</a>"));
+        assert!(page.contains("</header><p>body</p></main>"));
+    }
+
+    #[test]
+    fn given_a_release_state_when_rendered_as_a_badge_then_it_carries_the_state_and_class() {
+        assert_eq!(
+            state_badge(ReleaseState::RolledBack).into_string(),
+            "<span class=\"state s-bad\" data-state=\"RolledBack\">RolledBack</span>"
+        );
+    }
+
+    #[test]
+    fn given_a_path_segment_when_encoded_then_unreserved_marks_stay_and_slashes_are_escaped() {
         assert_eq!(path_segment("api-5xx_rate.v2~"), "api-5xx_rate.v2~");
         assert_eq!(path_segment("a/b?c#d é"), "a%2Fb%3Fc%23d%20%C3%A9");
     }

@@ -241,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn only_loopback_callers_addressing_a_loopback_name_are_local() {
+    fn given_requests_when_checked_then_only_loopback_callers_to_a_loopback_name_are_local() {
         for (peer, host) in [
             ("127.0.0.1:50000", "127.0.0.1:8080"),
             ("127.0.0.1:50000", "localhost:8080"),
@@ -271,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn the_token_is_long_matches_only_itself_and_never_prints() {
+    fn given_a_local_token_when_used_then_it_is_long_matches_only_itself_and_never_prints() {
         assert!(matches!(LocalToken::new("short"), Err(WeakToken)));
         let token = LocalToken::new("a".repeat(64)).unwrap();
         assert!(token.matches(&"a".repeat(64)));
@@ -282,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn the_token_is_read_from_a_form_only_when_the_body_is_a_form() {
+    fn given_a_body_when_the_token_is_read_then_only_a_form_body_gives_it() {
         let mut headers = HeaderMap::new();
         assert_eq!(form_field(&headers, b"token=abc", TOKEN_FIELD), None);
         headers.insert(

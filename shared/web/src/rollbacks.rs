@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use maud::{Markup, html};
 use serde::Deserialize;
 use shipgate_core::GateError;
 use shipgate_core::links::{Grant, LinkError};
@@ -21,7 +22,7 @@ use tracing::{info, warn};
 use crate::Shared;
 use crate::access::personal_href;
 use crate::approvals::{Opened, open_link};
-use crate::html::{esc, path_segment, problem, respond_with_home, state_badge};
+use crate::html::{path_segment, problem, respond_with_home, state_badge};
 
 /// Where the rollback was asked from, in the release's timeline.
 pub const VIA_LINK: &str = "their rollback link";
@@ -51,65 +52,51 @@ fn home_of(state: &Shared, opened: &Opened) -> String {
 }
 
 /// What rolling `release` back does, in words.
-fn what_happens(state: &Shared, release: &Release) -> String {
+fn what_happens(state: &Shared, release: &Release) -> Markup {
     let config = &state.deps.config;
-    let mut out = String::from("<div class=\"card\"><dl>");
-    out.push_str(&format!(
-        "<dt>Release</dt><dd><code>{}</code> {}</dd>",
-        esc(release.id.as_str()),
-        state_badge(release.state)
-    ));
-    let td = |v: &Option<String>| {
-        v.as_deref()
-            .map(|t| esc(family_revision(t)))
-            .unwrap_or_else(|| "—".into())
-    };
-    out.push_str(&format!(
-        "<dt>Deployed</dt><dd><code>{}</code></dd><dt>Goes back to</dt><dd id=\"restores\"><code>{}</code></dd>",
-        td(&release.new_task_definition),
-        td(&release.previous_task_definition)
-    ));
+    let revision = |v: &Option<String>| v.as_deref().map_or("—", family_revision).to_string();
     let migration_ran = release
         .migration
         .as_ref()
         .is_some_and(|m| m.exit_code == 0 && !m.reversed);
-    if let (true, Some(m)) = (migration_ran, &config.service.migration) {
-        out.push_str(&format!(
-            "<dt>Database</dt><dd>the reverse migration <code>{}</code> runs</dd>",
-            esc(&m.reverse_command.join(" "))
-        ));
+    let reverse = config.service.migration.as_ref().filter(|_| migration_ran);
+    html! {
+        div class="card" {
+            dl {
+                dt { "Release" }
+                dd { code { (release.id.as_str()) } " " (state_badge(release.state)) }
+                dt { "Deployed" }
+                dd { code { (revision(&release.new_task_definition)) } }
+                dt { "Goes back to" }
+                dd id="restores" { code { (revision(&release.previous_task_definition)) } }
+                @if let Some(m) = reverse {
+                    dt { "Database" }
+                    dd { "the reverse migration " code { (m.reverse_command.join(" ")) } " runs" }
+                }
+            }
+        }
     }
-    out.push_str("</dl></div>");
-    out
 }
 
-fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> String {
+fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> Markup {
     let release = &opened.release;
-    let mut body = format!(
-        "<h1>Roll back v{} of {}?</h1><p>You are <strong>{}</strong>. Opening this page changed \
-         nothing; the rollback starts only when you send the form below.</p>",
-        release.semver,
-        esc(release.service.as_str()),
-        esc(&opened.approver.name)
-    );
-    if let Some(error) = error {
-        body.push_str(&format!(
-            "<div class=\"card error\"><p>{}</p></div>",
-            esc(error)
-        ));
+    html! {
+        h1 { "Roll back v" (release.semver) " of " (release.service.as_str()) "?" }
+        p {
+            "You are " strong { (opened.approver.name) } ". Opening this page changed "
+            "nothing; the rollback starts only when you send the form below."
+        }
+        @if let Some(error) = error {
+            div class="card error" { p { (error) } }
+        }
+        (what_happens(state, release))
+        form method="post" class="card" {
+            label for="reason" { "Why roll back? (required, announced with the rollback)" }
+            textarea id="reason" name="reason" required {}
+            p { button type="submit" class="reject" id="rollback" { "Roll back now" } }
+        }
+        p class="muted" { a href=(page_of(state, opened)) { "The release's page" } }
     }
-    body.push_str(&what_happens(state, release));
-    body.push_str(
-        "<form method=\"post\" class=\"card\">\
-         <label for=\"reason\">Why roll back? (required, announced with the rollback)</label>\
-         <textarea id=\"reason\" name=\"reason\" required></textarea>\
-         <p><button type=\"submit\" class=\"reject\" id=\"rollback\">Roll back now</button></p></form>",
-    );
-    body.push_str(&format!(
-        "<p class=\"muted\"><a href=\"{}\">The release's page</a></p>",
-        esc(&page_of(state, opened))
-    ));
-    body
 }
 
 /// The page of a release that is already rolling back or rolled back.
@@ -123,15 +110,29 @@ fn already(state: &Shared, opened: &Opened) -> Response {
     respond_with_home(
         StatusCode::OK,
         "Already rolled back",
-        &format!(
-            "<h1>v{} {doing}</h1><div class=\"card done\" id=\"result\"><p>{}</p>\
-             <p>Nothing more was asked. <a href=\"{}\">Follow it on the release's page.</a></p></div>",
-            release.semver,
-            esc(release.outcome.as_deref().unwrap_or("")),
-            esc(&page_of(state, opened))
-        ),
+        html! {
+            h1 { "v" (release.semver) " " (doing) }
+            div class="card done" id="result" {
+                p { (release.outcome.as_deref().unwrap_or("")) }
+                p {
+                    "Nothing more was asked. "
+                    a href=(page_of(state, opened)) { "Follow it on the release's page." }
+                }
+            }
+        },
         &home_of(state, opened),
     )
+}
+
+/// The page of a rollback just asked for: `title`, then what happens now (`text`).
+fn asked_page(state: &Shared, opened: &Opened, title: &str, text: &str) -> Markup {
+    html! {
+        h1 { (title) }
+        div class="card done" id="result" {
+            p { (text) }
+            p { a href=(page_of(state, opened)) { "Follow it on the release's page." } }
+        }
+    }
 }
 
 /// `GET|HEAD /rollbacks/{link}`: shows, changes nothing.
@@ -144,7 +145,7 @@ pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Res
         Ok(true) => respond_with_home(
             StatusCode::OK,
             &format!("Roll back v{}", opened.release.semver),
-            &confirmation(&state, &opened, None),
+            confirmation(&state, &opened, None),
             &home_of(&state, &opened),
         ),
         Ok(false) => already(&state, &opened),
@@ -179,7 +180,7 @@ pub async fn roll_back(
         return respond_with_home(
             StatusCode::UNPROCESSABLE_ENTITY,
             "A reason is needed",
-            &confirmation(
+            confirmation(
                 &state,
                 &opened,
                 Some("A rollback needs a reason: it is announced, and the team needs to know why."),
@@ -227,12 +228,7 @@ pub async fn roll_back(
             respond_with_home(
                 status,
                 title,
-                &format!(
-                    "<h1>{title}</h1><div class=\"card done\" id=\"result\"><p>{}</p>\
-                     <p><a href=\"{}\">Follow it on the release's page.</a></p></div>",
-                    esc(&text),
-                    esc(&page_of(&state, &opened))
-                ),
+                asked_page(&state, &opened, title, &text),
                 &home_of(&state, &opened),
             )
         }

@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::Value;
-use shipgate_web::github::{Push, bypass_trailer, conventional, derive};
+use shipgate_core::commits::{conventional, derive};
+use shipgate_core::policy::window::bypass_trailer;
+use shipgate_web::github::Push;
 use shipgate_web::signature::{github_signature, slack_signature, verify_github, verify_slack};
 use shipgate_web::slack::parse_interaction;
 
@@ -81,7 +83,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
 }
 
 #[test]
-fn the_real_payloads_parse() {
+fn given_real_github_and_slack_payloads_when_parsed_then_they_parse() {
     let push: Push = serde_json::from_str(PUSH).unwrap();
     assert_eq!(push.repository.full_name, "roleferry/roleferry-api");
     let body = serde_urlencoded::to_string([("payload", SLACK)]).unwrap();
@@ -93,19 +95,21 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_bytes_are_not_a_push(body in prop::collection::vec(any::<u8>(), 0..512)) {
+    fn given_arbitrary_bytes_when_parsed_then_they_are_not_a_push(
+        body in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
         prop_assert!(serde_json::from_slice::<Push>(&body).is_err());
     }
 
     #[test]
-    fn arbitrary_json_is_not_a_push(value in json()) {
+    fn given_arbitrary_json_when_parsed_then_it_is_not_a_push(value in json()) {
         // A push needs `ref` and `repository.full_name`; arbitrary keys never give both.
         let bytes = serde_json::to_vec(&value).unwrap_or_default();
         prop_assert!(serde_json::from_slice::<Push>(&bytes).is_err());
     }
 
     #[test]
-    fn a_push_with_any_part_replaced_parses_or_is_refused_without_panicking(
+    fn given_a_push_with_any_part_replaced_when_read_then_parsed_or_refused_without_panic(
         which in any::<prop::sample::Index>(),
         with in json(),
     ) {
@@ -120,7 +124,7 @@ proptest! {
     }
 
     #[test]
-    fn any_commit_message_is_read_without_panicking(message in any::<String>()) {
+    fn given_any_commit_message_when_read_then_nothing_panics(message in any::<String>()) {
         let read = conventional(&message);
         if let Some(c) = &read {
             prop_assert!(!c.kind.is_empty() && !c.description.is_empty());
@@ -133,18 +137,20 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_are_not_an_interaction(body in prop::collection::vec(any::<u8>(), 0..512)) {
+    fn given_arbitrary_bytes_when_parsed_then_they_are_not_an_interaction(
+        body in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
         prop_assert!(parse_interaction(&body).is_err());
     }
 
     #[test]
-    fn an_arbitrary_payload_field_is_refused(payload in any::<String>()) {
+    fn given_an_arbitrary_payload_field_when_parsed_then_it_is_refused(payload in any::<String>()) {
         let body = serde_urlencoded::to_string([("payload", payload)]).unwrap_or_default();
         prop_assert!(parse_interaction(body.as_bytes()).is_err());
     }
 
     #[test]
-    fn an_interaction_with_any_part_replaced_parses_or_is_refused_without_panicking(
+    fn given_an_interaction_with_any_part_replaced_when_read_then_parsed_or_refused_without_panic(
         which in any::<prop::sample::Index>(),
         with in json(),
     ) {
@@ -154,7 +160,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_signature_headers_are_refused(
+    fn given_arbitrary_signature_headers_when_verified_then_they_are_refused(
         body in prop::collection::vec(any::<u8>(), 0..256),
         header in any::<String>(),
         timestamp in any::<String>(),

@@ -88,7 +88,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_that_never_finishes_its_head_is_closed() {
+async fn given_a_connection_never_finishing_its_head_when_the_timeout_passes_then_it_is_closed() {
     let server = start(ServeOptions {
         header_read_timeout: Duration::from_secs(1),
         ..ServeOptions::default()
@@ -117,7 +117,7 @@ async fn a_connection_that_never_finishes_its_head_is_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_keep_alive_connection_is_closed_too() {
+async fn given_an_idle_keep_alive_connection_when_the_timeout_passes_then_it_is_closed_too() {
     let server = start(ServeOptions {
         header_read_timeout: Duration::from_secs(1),
         ..ServeOptions::default()
@@ -138,7 +138,7 @@ async fn an_idle_keep_alive_connection_is_closed_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_connection_more_than_the_cap_is_closed_and_served_again_once_one_ends() {
+async fn given_connections_at_the_cap_when_one_more_comes_then_it_is_closed_until_one_ends() {
     let server = start(ServeOptions {
         header_read_timeout: Duration::from_secs(60),
         max_connections: 2,
@@ -185,7 +185,7 @@ async fn one_connection_more_than_the_cap_is_closed_and_served_again_once_one_en
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_request_knows_its_peer() {
+async fn given_a_request_when_served_then_it_knows_its_peer() {
     let server = start(ServeOptions::default()).await;
     let addr = server.addr;
     let answer = blocking(move || get_once(addr, "/peer")).await.unwrap();
@@ -195,7 +195,7 @@ async fn each_request_knows_its_peer() {
 }
 
 #[tokio::test]
-async fn limits_that_serve_nobody_are_refused() {
+async fn given_limits_that_serve_nobody_when_serving_then_they_are_refused() {
     for options in [
         ServeOptions {
             max_connections: 0,
