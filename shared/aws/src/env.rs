@@ -52,10 +52,6 @@ pub enum EnvError {
 }
 
 impl Env {
-    pub fn from_env() -> Result<Self, EnvError> {
-        Self::from_map(&std::env::vars().collect())
-    }
-
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, EnvError> {
         let get = |name: &str| {
             vars.get(name)
@@ -119,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn the_missing_variable_is_named() {
+    fn given_a_required_variable_missing_when_read_then_the_error_names_it() {
         let err = Env::from_map(&vars(&[("SHIPGATE_CONFIG", "x")])).unwrap_err();
         assert_eq!(err, EnvError::Missing("SHIPGATE_TABLE"));
         let err = Env::from_map(&vars(&[("SHIPGATE_TABLE", "t")])).unwrap_err();
@@ -127,7 +123,7 @@ mod tests {
     }
 
     #[test]
-    fn optional_parts_need_their_companions() {
+    fn given_an_optional_part_without_its_companion_when_read_then_the_companion_is_named() {
         let base = [
             ("SHIPGATE_CONFIG_PARAMETER", "/shipgate/config"),
             ("SHIPGATE_TABLE", "t"),

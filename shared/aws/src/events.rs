@@ -93,7 +93,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_rollback_request_event_is_told_apart_and_read() {
+    fn given_events_of_several_kinds_when_read_then_a_rollback_request_is_told_apart_and_read() {
         let request = RollbackRequest {
             release_id: "api-1.3.0-abc1234".parse().unwrap(),
             actor: "lee".into(),

@@ -15,10 +15,12 @@ pub mod notify;
 pub mod operator;
 pub mod probe;
 pub mod scheduler;
+pub mod sdk;
 pub mod sent;
 pub mod sfn;
 pub mod ssm;
 pub mod triggers;
 pub mod wiring;
 
-pub use wiring::{Web, Wiring, WiringError, sdk_config};
+pub use sdk::sdk_config;
+pub use wiring::{Web, Wiring, WiringError};

@@ -14,7 +14,8 @@ use shipgate_core::ports::RollbackRequests;
 
 use crate::env::Env;
 use crate::events::EventBridgeRollbacks;
-use crate::wiring::{BoxError, Wiring, sdk_config};
+use crate::sdk::sdk_config;
+use crate::wiring::{BoxError, Wiring};
 
 /// The stack outputs the CLI reads, and the function environment variable each stands for.
 pub const OUTPUT_VARIABLES: [(&str, &str); 7] = [
@@ -294,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_gets_no_secret_parameters() {
+    fn given_read_access_when_the_environment_is_built_then_it_has_no_secret_parameters() {
         let all: Vec<&str> = OUTPUT_VARIABLES.iter().map(|(o, _)| *o).collect();
         let read = environment("s", &outputs(&all), Access::Read).unwrap();
         assert!(!read.contains_key("SHIPGATE_LINK_KEY_PARAMETER"));
@@ -310,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn an_older_stack_is_named_with_the_output_it_lacks() {
+    fn given_an_older_stack_when_its_environment_is_built_then_the_output_it_lacks_is_named() {
         let err = environment(
             "shipgate",
             &outputs(&["ReleaseTableName", "StateMachineArn"]),

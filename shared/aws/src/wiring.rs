@@ -5,14 +5,12 @@
 //! The configuration and every secret a function's environment names are read in one
 //! `GetParameters` call.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use shipgate_core::config::{ConfigError, Secret};
 use shipgate_core::ports::{
@@ -30,36 +28,13 @@ use crate::events::EventBridgeRollbacks;
 use crate::notify::{AwsNotifier, SesEmail, SlackApi, StatusPageApi, http_client};
 use crate::probe::HttpsProbe;
 use crate::scheduler::EventBridgeScheduler;
+use crate::sdk::function_sdk_config;
 use crate::sent::SentMarks;
 use crate::sfn::StepFunctions;
 use crate::ssm::{SecretError, SsmSecrets};
 use crate::triggers::DynamoTriggerLog;
 
 pub use shipgate_core::ports::BoxError;
-
-/// The SDK configuration every client shares: rustls with ring (no second TLS stack),
-/// a timeout on every call, and the standard retry mode (throttling is retried with backoff).
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(sdk_http_client())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(30))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
-        .load()
-        .await
-}
-
-/// The SDK's HTTP client: hyper with rustls and ring.
-pub fn sdk_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
-}
 
 pub struct SystemClock;
 
@@ -118,8 +93,9 @@ pub struct Wiring {
 impl Wiring {
     /// From the function's environment: the configuration and secrets in one SSM call.
     pub async fn from_env() -> Result<Self, WiringError> {
-        let env = Env::from_env()?;
-        let sdk = sdk_config().await;
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        let env = Env::from_map(&vars)?;
+        let sdk = function_sdk_config(&vars)?;
         Self::new(env, sdk).await
     }
 
@@ -416,7 +392,7 @@ impl Wiring {
 mod tests {
     use std::collections::HashMap;
 
-    use aws_config::Region;
+    use aws_config::{BehaviorVersion, Region};
     use shipgate_core::Port;
 
     use super::*;
@@ -450,7 +426,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_gate_function_wires_exactly_the_ports_its_gate_declares() {
+    async fn given_each_gate_function_when_wired_then_it_has_exactly_the_ports_its_gate_declares() {
         let wiring = wiring().await;
         for gate in Gate::ALL {
             let deps = wiring.gate(gate).unwrap();
@@ -459,7 +435,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_web_functions_wire_only_what_their_routes_use() {
+    async fn given_the_web_functions_when_wired_then_they_have_only_what_their_routes_use() {
         let wiring = wiring().await;
         let trigger = wiring.trigger();
         assert_eq!(trigger.deps.wired(), [Port::Store, Port::Executions]);

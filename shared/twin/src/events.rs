@@ -66,7 +66,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn an_alarm_state_change_matches_the_rule_of_its_alarm_only() {
+    fn given_an_alarm_state_change_when_matched_then_only_the_rule_of_its_alarm_matches() {
         let pattern = json!({
             "source": ["aws.cloudwatch"],
             "detail-type": ["CloudWatch Alarm State Change"],
@@ -85,7 +85,7 @@ mod tests {
     }
 
     #[test]
-    fn content_filters() {
+    fn given_content_filters_when_matched_then_prefix_anything_but_exists_and_numeric_apply() {
         let event = json!({"detail": {"name": "roleferry-api-5xx", "n": 3}});
         assert!(matches(
             &json!({"detail": {"name": [{"prefix": "roleferry-"}]}}),

@@ -157,7 +157,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_entry_becomes_the_event_rules_match_or_fails_as_eventbridge_says() {
+    fn given_an_entry_when_put_then_it_is_the_event_rules_match_or_fails_as_eventbridge_does() {
         let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
         let entry = json!({
             "Source": "shipgate",

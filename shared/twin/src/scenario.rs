@@ -91,7 +91,7 @@ async fn drive(scenario: &Scenario, stack: &Stack) -> Result<TwinReport, TwinErr
 async fn admin_sdk(stack: &Stack) -> aws_config::SdkConfig {
     let admin = &stack.manifest.admin;
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(shipgate_aws::wiring::sdk_http_client())
+        .http_client(shipgate_aws::sdk::sdk_http_client())
         .region(aws_config::Region::new(stack.manifest.region.clone()))
         .endpoint_url(&stack.manifest.endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

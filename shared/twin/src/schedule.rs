@@ -206,7 +206,7 @@ mod tests {
     }
 
     #[test]
-    fn the_daily_window_opens_at_three() {
+    fn given_the_daily_window_cron_when_the_next_time_is_asked_then_it_opens_at_three() {
         let e = Expression::parse("cron(0 3 * * ? *)", Some("UTC")).unwrap();
         let start = t("2026-03-10T09:00:00Z");
         assert_eq!(e.next_after(start, start), Some(t("2026-03-11T03:00:00Z")));
@@ -221,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn weekdays_ranges_and_steps() {
+    fn given_a_cron_with_weekdays_ranges_and_steps_when_the_next_time_is_asked_then_all_apply() {
         let e = Expression::parse("cron(*/15 9-10 ? * MON-FRI *)", None).unwrap();
         // 2026-03-14 is a Saturday.
         let after = t("2026-03-13T10:50:00Z");
@@ -229,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn at_and_rate() {
+    fn given_at_and_rate_when_the_next_time_is_asked_then_at_fires_once_and_rate_repeats() {
         let at = Expression::parse("at(2026-03-11T03:00:00)", None).unwrap();
         let start = t("2026-03-10T00:00:00Z");
         assert_eq!(at.next_after(start, start), Some(t("2026-03-11T03:00:00Z")));
@@ -242,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_expressions_are_named() {
+    fn given_bad_expressions_when_parsed_then_each_is_refused() {
         for bad in [
             "cron(0 3 * *)",
             "cron(61 3 * * ? *)",

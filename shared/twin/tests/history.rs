@@ -30,7 +30,7 @@ fn trigger_reads(stack: &Stack) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_push_costs_the_trigger_the_same_with_a_long_history() {
+async fn given_a_long_history_when_a_push_arrives_then_it_costs_the_trigger_the_same() {
     let exe = std::env::current_exe().unwrap();
     let bin_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     assert!(

@@ -67,7 +67,7 @@ async fn approved_release(stack: &Stack) -> Session<'_> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_rollbacks_at_once_run_the_reverse_migration_once_and_both_finish() {
+async fn given_a_migrated_release_when_two_rollbacks_race_then_reversed_once_and_both_finish() {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::up(
         &options("rollbacks", dir.path()),
@@ -168,7 +168,7 @@ async fn two_rollbacks_at_once_run_the_reverse_migration_once_and_both_finish() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_deploy_that_times_out_during_the_migration_is_rolled_back_with_it() {
+async fn given_a_deploy_timed_out_mid_migration_when_rolled_back_then_the_migration_is_too() {
     // A stack whose deploy function gives up (its Timeout) before the migration ends.
     let dir = tempfile::tempdir().unwrap();
     let template = std::fs::read_to_string(repo().join("infra/template.yaml")).unwrap();

@@ -129,7 +129,7 @@ fn error_type(answer: &Answer) -> Option<&str> {
 }
 
 #[tokio::test]
-async fn every_gate_answers_with_the_error_names_the_flow_matches() {
+async fn given_every_gate_when_it_fails_then_it_answers_with_an_error_name_the_flow_matches() {
     let Some(moto) = Moto::start() else { return };
     let env = environment(&moto).await;
     let cases = [
@@ -190,7 +190,7 @@ async fn every_gate_answers_with_the_error_names_the_flow_matches() {
 }
 
 #[tokio::test]
-async fn the_window_gate_answers_a_scheduled_wake_up() {
+async fn given_the_window_gate_when_a_scheduled_wake_up_arrives_then_it_answers() {
     let Some(moto) = Moto::start() else { return };
     let env = environment(&moto).await;
     let answer = invoke("window", json!({"action": "open"}), &env)
@@ -203,7 +203,7 @@ async fn the_window_gate_answers_a_scheduled_wake_up() {
 }
 
 #[tokio::test]
-async fn the_rollback_function_takes_the_eventbridge_alarm_event() {
+async fn given_an_eventbridge_alarm_event_when_the_rollback_function_runs_then_it_takes_it() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/alarm-state-change.json"
@@ -236,7 +236,7 @@ async fn the_rollback_function_takes_the_eventbridge_alarm_event() {
 }
 
 #[tokio::test]
-async fn a_function_missing_its_configuration_names_what_to_set() {
+async fn given_a_function_missing_its_configuration_when_started_then_it_names_what_to_set() {
     let env = vec![
         ("SHIPGATE_CONFIG", config_toml()),
         ("AWS_REGION", "us-east-1".to_string()),
@@ -319,7 +319,7 @@ fn github_signature(secret: &str, body: &str) -> String {
 }
 
 #[tokio::test]
-async fn the_trigger_function_checks_the_github_signature() {
+async fn given_a_github_webhook_when_the_trigger_function_runs_then_it_checks_the_signature() {
     let Some(moto) = Moto::start() else { return };
     let env = web_environment(&moto).await;
     let body = r#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
@@ -344,7 +344,7 @@ async fn the_trigger_function_checks_the_github_signature() {
 }
 
 #[tokio::test]
-async fn the_callback_function_serves_the_dashboard_only_through_a_personal_link() {
+async fn given_the_callback_function_when_the_dashboard_is_asked_then_it_needs_a_personal_link() {
     let Some(moto) = Moto::start() else { return };
     let env = web_environment(&moto).await;
     let damaged = url_request("GET", "/approvals/not-a-link", json!({}), "");

@@ -28,7 +28,7 @@ pub(crate) async fn put_alarm(client: &Client, name: &str) {
 }
 
 #[tokio::test]
-async fn alarms_report_their_state_and_unknown_ones_are_an_error() {
+async fn given_alarms_when_read_then_each_reports_its_state_and_an_unknown_one_is_an_error() {
     let Some(moto) = Moto::start() else { return };
     let client = Client::new(&moto.sdk().await);
     put_alarm(&client, "roleferry-api-5xx-rate").await;
@@ -61,7 +61,7 @@ async fn alarms_report_their_state_and_unknown_ones_are_an_error() {
 }
 
 #[tokio::test]
-async fn error_rate_is_errors_over_requests() {
+async fn given_load_balancer_metrics_when_read_then_the_error_rate_is_errors_over_requests() {
     let Some(moto) = Moto::start() else { return };
     let client = Client::new(&moto.sdk().await);
     let now = Utc::now();

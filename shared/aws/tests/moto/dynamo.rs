@@ -56,7 +56,7 @@ async fn given_a_fresh_table_when_the_contract_runs_then_every_check_holds() {
 }
 
 #[tokio::test]
-async fn a_release_round_trips_with_its_timeline() {
+async fn given_a_release_when_created_and_read_back_then_it_round_trips_with_its_timeline() {
     let Some(moto) = Moto::start() else { return };
     let store = store(&moto).await;
     let r = release("1.3.0", t("2026-03-10T09:00:00Z"));
@@ -73,7 +73,7 @@ async fn a_release_round_trips_with_its_timeline() {
 }
 
 #[tokio::test]
-async fn the_indexes_answer_list_queue_and_last_release() {
+async fn given_queued_releases_when_listed_queued_and_released_then_the_indexes_answer() {
     let Some(moto) = Moto::start() else { return };
     let store = store(&moto).await;
     let mut ids = Vec::new();
@@ -151,7 +151,7 @@ async fn the_indexes_answer_list_queue_and_last_release() {
 }
 
 #[tokio::test]
-async fn the_highest_version_is_one_read_and_compares_versions_not_text() {
+async fn given_versions_when_the_highest_is_asked_then_one_read_compares_versions_not_text() {
     let Some(moto) = Moto::start() else { return };
     let store = store(&moto).await;
     let service = "api".parse().unwrap();
@@ -179,7 +179,7 @@ async fn the_highest_version_is_one_read_and_compares_versions_not_text() {
 }
 
 #[tokio::test]
-async fn the_last_released_is_the_newest_succeeded_among_many() {
+async fn given_many_succeeded_releases_when_the_last_released_is_asked_then_it_is_the_newest() {
     let Some(moto) = Moto::start() else { return };
     let store = store(&moto).await;
     let service = "api".parse().unwrap();

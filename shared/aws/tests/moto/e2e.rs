@@ -137,7 +137,7 @@ async fn emails(moto: &Moto) -> String {
 }
 
 #[tokio::test]
-async fn minor_happy_on_dynamodb_cloudwatch_and_ses() {
+async fn given_dynamodb_cloudwatch_and_ses_when_a_minor_release_is_approved_then_it_succeeds() {
     let Some(moto) = Moto::start() else { return };
     let world = world(&moto).await;
     let id = start_and_approve(&world).await;
@@ -179,7 +179,7 @@ async fn minor_happy_on_dynamodb_cloudwatch_and_ses() {
 }
 
 #[tokio::test]
-async fn alarm_rollback_on_dynamodb_cloudwatch_and_ses() {
+async fn given_dynamodb_cloudwatch_and_ses_when_an_alarm_fires_in_monitoring_then_it_rolls_back() {
     let Some(moto) = Moto::start() else { return };
     let world = world(&moto).await;
     let id = start_and_approve(&world).await;

@@ -76,7 +76,7 @@ fn target() -> DeployTarget {
 }
 
 #[tokio::test]
-async fn deploy_registers_a_copy_with_only_the_image_changed_and_updates_the_service() {
+async fn given_a_service_when_deployed_then_it_is_updated_to_a_copy_with_only_the_image_changed() {
     let Some(moto) = Moto::start() else { return };
     let client = Client::new(&moto.sdk().await);
     let original = setup(&client).await;
@@ -145,7 +145,7 @@ async fn deploy_registers_a_copy_with_only_the_image_changed_and_updates_the_ser
 }
 
 #[tokio::test]
-async fn unknown_services_containers_and_revisions_are_named() {
+async fn given_unknown_services_containers_or_revisions_when_used_then_the_error_names_them() {
     let Some(moto) = Moto::start() else { return };
     let client = Client::new(&moto.sdk().await);
     let original = setup(&client).await;
@@ -185,7 +185,7 @@ async fn unknown_services_containers_and_revisions_are_named() {
 }
 
 #[tokio::test]
-async fn a_migration_runs_as_a_one_off_task_waited_on_until_it_stops() {
+async fn given_a_migration_when_run_then_it_is_a_one_off_task_waited_on_until_it_stops() {
     let Some(moto) = Moto::start() else { return };
     let client = Client::new(&moto.sdk().await);
     let original = setup(&client).await;
@@ -227,7 +227,7 @@ async fn a_migration_runs_as_a_one_off_task_waited_on_until_it_stops() {
 }
 
 #[tokio::test]
-async fn a_retry_finds_what_a_dead_attempt_registered_and_started() {
+async fn given_a_dead_attempt_when_retried_then_it_finds_what_was_registered_and_started() {
     let Some(moto) = Moto::start() else { return };
     let client = Client::new(&moto.sdk().await);
     let original = setup(&client).await;
@@ -287,7 +287,7 @@ fn deployment(
 }
 
 #[test]
-fn stability_comes_from_the_primary_deployment() {
+fn given_rolling_and_settled_deployments_when_read_then_stability_comes_from_the_primary() {
     // Shapes as DescribeServices returns them during and after a rolling deployment.
     let rolling = service_with(vec![
         deployment(
@@ -399,7 +399,7 @@ async fn client_for(url: &str, attempts: u32) -> Client {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(url)
-        .http_client(shipgate_aws::wiring::sdk_http_client())
+        .http_client(shipgate_aws::sdk::sdk_http_client())
         .credentials_provider(aws_sdk_ecs::config::Credentials::new(
             "testing", "testing", None, None, "test",
         ))
@@ -414,7 +414,7 @@ async fn client_for(url: &str, attempts: u32) -> Client {
 }
 
 #[tokio::test]
-async fn throttling_is_retried_and_only_then_reported_unavailable() {
+async fn given_throttling_when_called_then_it_is_retried_and_only_then_reported_unavailable() {
     use std::sync::atomic::Ordering;
     // Two throttles, four attempts: the call succeeds on the third.
     let (url, calls, stop) = throttling_ecs(2).await;

@@ -81,7 +81,7 @@ impl Moto {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
-            .http_client(shipgate_aws::wiring::sdk_http_client())
+            .http_client(shipgate_aws::sdk::sdk_http_client())
             .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
             .load()
             .await

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::helpers::Moto;
 
 #[tokio::test]
-async fn ssm_parameters_are_decrypted_in_one_call_and_every_missing_one_is_named() {
+async fn given_ssm_parameters_when_read_then_decrypted_in_one_call_and_each_missing_one_named() {
     let Some(moto) = Moto::start() else { return };
     let client = aws_sdk_ssm::Client::new(&moto.sdk().await);
     for (name, value) in [
@@ -68,7 +68,7 @@ async fn ssm_parameters_are_decrypted_in_one_call_and_every_missing_one_is_named
 }
 
 #[tokio::test]
-async fn email_goes_through_ses() {
+async fn given_an_email_notification_when_sent_then_it_goes_through_ses() {
     let Some(moto) = Moto::start() else { return };
     let sdk = moto.sdk().await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
@@ -184,7 +184,7 @@ async fn serve(router: Router) -> (String, tokio::sync::oneshot::Sender<()>) {
 }
 
 #[tokio::test]
-async fn slack_posts_updates_retries_a_rate_limit_once_and_reports_refusals() {
+async fn given_slack_posts_and_updates_when_throttled_or_refused_then_retried_once_or_reported() {
     let seen = Seen::default();
     let router = Router::new()
         .route("/api/chat.postMessage", post(slack))
@@ -221,7 +221,7 @@ async fn slack_posts_updates_retries_a_rate_limit_once_and_reports_refusals() {
 }
 
 #[tokio::test]
-async fn a_private_answer_goes_to_the_response_url_else_ephemerally_in_the_conversation() {
+async fn given_a_private_answer_when_sent_then_via_the_response_url_else_an_ephemeral_message() {
     let seen = Seen::default();
     let router = Router::new()
         .route("/api/chat.postEphemeral", post(slack))
@@ -263,7 +263,7 @@ async fn a_private_answer_goes_to_the_response_url_else_ephemerally_in_the_conve
 }
 
 #[tokio::test]
-async fn the_status_page_gets_status_and_message_with_its_token() {
+async fn given_a_status_page_update_when_sent_then_status_and_message_go_with_its_token() {
     let seen = Seen::default();
     let router = Router::new()
         .route(
@@ -313,7 +313,7 @@ async fn the_status_page_gets_status_and_message_with_its_token() {
 }
 
 #[tokio::test]
-async fn a_keyed_message_goes_out_once_across_retries() {
+async fn given_a_keyed_message_when_sent_again_on_retries_then_it_goes_out_once() {
     let Some(moto) = Moto::start() else { return };
     let sdk = moto.sdk().await;
     let store = shipgate_aws::dynamo::DynamoReleaseStore::new(

@@ -13,7 +13,7 @@ use crate::helpers::Moto;
 const DEFINITION: &str = r#"{"StartAt":"Wait","States":{"Wait":{"Type":"Pass","End":true}}}"#;
 
 #[tokio::test]
-async fn starting_twice_with_one_name_returns_the_same_execution() {
+async fn given_an_execution_name_when_started_twice_then_the_same_execution_is_returned() {
     let Some(moto) = Moto::start() else { return };
     let client = Client::new(&moto.sdk().await);
     let machine = client
@@ -82,12 +82,12 @@ async fn token_errors_server() -> (String, tokio::sync::oneshot::Sender<()>) {
 }
 
 #[tokio::test]
-async fn token_errors_are_told_apart() {
+async fn given_task_token_errors_when_answered_then_they_are_told_apart() {
     let (url, stop) = token_errors_server().await;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(&url)
-        .http_client(shipgate_aws::wiring::sdk_http_client())
+        .http_client(shipgate_aws::sdk::sdk_http_client())
         .credentials_provider(aws_sdk_sfn::config::Credentials::new(
             "testing", "testing", None, None, "test",
         ))
@@ -118,7 +118,7 @@ async fn token_errors_are_told_apart() {
 }
 
 #[tokio::test]
-async fn a_window_wake_up_is_a_one_time_utc_schedule_created_once() {
+async fn given_a_window_wake_up_when_scheduled_twice_then_a_single_one_time_utc_schedule_exists() {
     let Some(moto) = Moto::start() else { return };
     let client = SchedulerClient::new(&moto.sdk().await);
     client
