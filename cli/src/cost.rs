@@ -518,14 +518,14 @@ mod tests {
     }
 
     #[test]
-    fn the_built_in_price_table_parses_and_names_every_function() {
+    fn given_the_built_in_price_table_when_parsed_then_it_names_every_function() {
         let prices = Prices::parse(PRICES).unwrap();
         assert_eq!(prices.region, "us-east-1");
         assert_eq!(prices.functions.len(), FUNCTIONS.len());
     }
 
     #[test]
-    fn a_retry_is_a_transition_and_an_invocation() {
+    fn given_a_retried_task_when_counted_then_the_retry_is_a_transition_and_an_invocation() {
         // Given a task state entered once and scheduled twice (one retry), then a Succeed
         let task = json!({"parameters": {"FunctionName": "${DeployFunctionArn}"}});
         let history = vec![
@@ -547,7 +547,7 @@ mod tests {
     }
 
     #[test]
-    fn transactions_cost_double_per_kilobyte_plus_index_writes() {
+    fn given_writes_when_counted_then_transactions_cost_double_per_kilobyte_plus_index_writes() {
         let counts = StoreCounts {
             writes: vec![
                 StoreWrite::Transaction {
@@ -563,7 +563,7 @@ mod tests {
     }
 
     #[test]
-    fn the_bill_multiplies_quantities_by_unit_prices() {
+    fn given_usage_when_priced_then_the_bill_multiplies_quantities_by_unit_prices() {
         let prices = Prices::parse(PRICES).unwrap();
         let usage = Usage {
             state_transitions: 1000,

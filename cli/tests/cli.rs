@@ -50,7 +50,7 @@ fn frozen_config(dir: &Path) -> PathBuf {
 }
 
 #[test]
-fn demo_json_reports_a_scenario_with_every_field() {
+fn given_demo_json_when_a_scenario_runs_then_it_reports_every_field() {
     let dir = tempfile::tempdir().unwrap();
     let out = shipgate(
         dir.path(),
@@ -90,7 +90,7 @@ fn demo_json_reports_a_scenario_with_every_field() {
 }
 
 #[test]
-fn demo_names_the_scenarios_when_one_is_unknown() {
+fn given_an_unknown_scenario_when_the_demo_runs_then_it_names_the_scenarios() {
     let dir = tempfile::tempdir().unwrap();
     let out = shipgate(
         dir.path(),
@@ -102,7 +102,7 @@ fn demo_names_the_scenarios_when_one_is_unknown() {
 }
 
 #[test]
-fn a_release_goes_through_separate_commands() {
+fn given_a_release_when_driven_by_separate_commands_then_it_goes_through() {
     let dir = tempfile::tempdir().unwrap();
     let config = frozen_config(dir.path());
     let data = dir.path().join("data");
@@ -207,7 +207,7 @@ fn a_release_goes_through_separate_commands() {
 }
 
 #[test]
-fn bad_input_gets_a_clear_error() {
+fn given_bad_input_when_a_command_runs_then_it_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = repo().join("shipgate.toml");
     let out = shipgate(
@@ -253,7 +253,7 @@ fn bad_input_gets_a_clear_error() {
 }
 
 #[test]
-fn window_next_and_plan_preview_without_changing_anything() {
+fn given_window_next_and_plan_when_run_then_they_preview_without_changing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let config = repo().join("shipgate.toml");
     let out = shipgate(dir.path(), &config, &["window", "next", "--count", "3"]);
@@ -268,7 +268,7 @@ fn window_next_and_plan_preview_without_changing_anything() {
 }
 
 #[test]
-fn asl_run_and_validate() {
+fn given_asl_definitions_when_run_or_validated_then_outcomes_and_findings_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let config = repo().join("shipgate.toml");
     let def = dir.path().join("def.json");
@@ -349,7 +349,7 @@ fn asl_run_and_validate() {
 }
 
 #[test]
-fn cost_prints_the_price_of_a_minor_release_below_a_cent() {
+fn given_a_minor_release_when_cost_runs_then_it_prints_a_price_below_a_cent() {
     let dir = tempfile::tempdir().unwrap();
     let config = repo().join("shipgate.toml");
     let out = shipgate(dir.path(), &config, &["cost"]);

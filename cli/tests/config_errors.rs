@@ -48,7 +48,7 @@ const COMMANDS: &[&[&str]] = &[
 ];
 
 #[test]
-fn hostile_values_stop_every_command_with_the_field_named() {
+fn given_hostile_config_values_when_any_command_runs_then_it_stops_naming_the_field() {
     for (field, from, to) in [
         (
             "approvals.expires_after_hours",
@@ -95,7 +95,7 @@ fn hostile_values_stop_every_command_with_the_field_named() {
 }
 
 #[test]
-fn a_value_out_of_its_type_is_a_parse_error_naming_the_line() {
+fn given_a_value_out_of_its_type_when_parsed_then_the_error_names_the_line() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = hostile_config(
         dir.path(),

@@ -406,7 +406,7 @@ fn assert_crashed_at(names: &[String], points: &[&str]) {
 }
 
 #[test]
-fn a_release_killed_at_any_crash_point_ends_as_if_never_killed() {
+fn given_a_release_killed_at_any_crash_point_when_resumed_then_it_ends_as_if_never_killed() {
     let (names, end) = every_crash_point(&released(), "2026-03-11 04:20:00");
     assert_eq!(end["release"]["state"], "Succeeded", "{end:#}");
     assert_crashed_at(
@@ -431,7 +431,7 @@ fn a_release_killed_at_any_crash_point_ends_as_if_never_killed() {
 }
 
 #[test]
-fn a_rollback_killed_at_any_crash_point_ends_as_if_never_killed() {
+fn given_a_rollback_killed_at_any_crash_point_when_resumed_then_it_ends_as_if_never_killed() {
     let (names, end) = every_crash_point(&rolled_back(), "2026-03-11 03:20:00");
     assert_eq!(end["release"]["state"], "RolledBack", "{end:#}");
     assert_crashed_at(
@@ -441,7 +441,7 @@ fn a_rollback_killed_at_any_crash_point_ends_as_if_never_killed() {
 }
 
 #[test]
-fn a_rejection_killed_at_any_crash_point_ends_as_if_never_killed() {
+fn given_a_rejection_killed_at_any_crash_point_when_resumed_then_it_ends_as_if_never_killed() {
     let (names, end) = every_crash_point(&rejected(), "2026-03-10 14:10:00");
     assert_eq!(end["release"]["state"], "Rejected", "{end:#}");
     assert_eq!(end["release"]["announced"], "Rejected", "{end:#}");
@@ -514,7 +514,7 @@ fn random_kills(steps: &[Step], end: &'static str, seeds: &[u64]) {
 }
 
 #[test]
-fn a_release_killed_at_random_with_sigkill_ends_as_if_never_killed() {
+fn given_a_release_killed_at_random_with_sigkill_when_resumed_then_it_ends_as_if_never_killed() {
     random_kills(
         &released(),
         "2026-03-11 04:20:00",
@@ -523,6 +523,6 @@ fn a_release_killed_at_random_with_sigkill_ends_as_if_never_killed() {
 }
 
 #[test]
-fn a_rollback_killed_at_random_with_sigkill_ends_as_if_never_killed() {
+fn given_a_rollback_killed_at_random_with_sigkill_when_resumed_then_it_ends_as_if_never_killed() {
     random_kills(&rolled_back(), "2026-03-11 03:20:00", &[0x5eed, 0xfeed]);
 }

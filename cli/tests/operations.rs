@@ -95,7 +95,7 @@ fn state(local: &Local, id: &str) -> String {
 }
 
 #[test]
-fn every_local_command_of_the_operations_page_does_what_it_says() {
+fn given_the_operations_page_when_each_local_command_runs_then_it_does_what_it_says() {
     let dir = tempfile::tempdir().unwrap();
     let mut doc = Doc {
         commands: documented(),

@@ -91,7 +91,7 @@ fn request(addr: SocketAddr, head: &str) -> Option<String> {
 }
 
 #[test]
-fn serve_closes_slow_and_surplus_connections_and_guards_local_routes() {
+fn given_slow_and_surplus_connections_when_serving_then_they_close_and_local_routes_are_guarded() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data = dir.path().join("data");
     let server = serve(

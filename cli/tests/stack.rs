@@ -150,7 +150,7 @@ async fn release(session: &Session<'_>, n: usize) -> Release {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn people_read_decide_and_roll_back_on_the_deployed_stack_with_their_own_credentials() {
+async fn given_own_credentials_when_people_use_the_stack_then_they_read_decide_and_roll_back() {
     let dir = tempfile::tempdir().unwrap();
     let approver_arn = format!("arn:aws:iam::123456789012:user/{APPROVER}");
     let stack = Stack::up(
@@ -416,7 +416,7 @@ fn env_file(path: &Path) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn a_newcomer_brings_the_twin_up_pushes_and_approves_from_another_terminal() {
+async fn given_a_newcomer_when_the_twin_is_up_then_they_push_and_approve_from_another_terminal() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let mut up = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))

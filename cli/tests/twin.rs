@@ -47,7 +47,7 @@ fn approvals(report: &Value) -> Vec<(String, String)> {
 }
 
 #[test]
-fn every_scenario_ends_on_the_twin_as_it_does_locally_with_no_call_denied() {
+fn given_every_scenario_when_run_on_the_twin_then_it_ends_as_locally_with_no_call_denied() {
     let dir = tempfile::tempdir().unwrap();
     let demo = shipgate(dir.path(), &["demo", "--json"]);
     assert!(
@@ -124,7 +124,7 @@ fn every_scenario_ends_on_the_twin_as_it_does_locally_with_no_call_denied() {
 }
 
 #[test]
-fn a_template_missing_a_permission_fails_and_names_the_denied_call() {
+fn given_a_template_missing_a_permission_when_the_twin_runs_then_it_fails_naming_the_denied_call() {
     // The window function may no longer resume the queued release's task token.
     let template = std::fs::read_to_string(repo().join("infra/template.yaml")).unwrap();
     let statement = "            - Sid: ResumeQueuedRelease\n              Effect: Allow\n              Action:\n                - states:SendTaskSuccess\n";

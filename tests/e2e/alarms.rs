@@ -10,7 +10,7 @@ use crate::helpers::{approve, at, load, runtime_in, start};
 const SEED: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/roleferry-api:41";
 
 #[tokio::test]
-async fn an_alarm_event_rolls_back_the_live_release_exactly_once() {
+async fn given_a_live_release_when_its_alarm_event_repeats_then_it_rolls_back_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = runtime_in(&dir, at("2026-03-10T09:00:00Z")).await;
     let id = start(&runtime, "1.3.0", "alex").await;
@@ -58,7 +58,7 @@ async fn an_alarm_event_rolls_back_the_live_release_exactly_once() {
 }
 
 #[tokio::test]
-async fn an_alarm_shipgate_does_not_watch_changes_nothing() {
+async fn given_a_live_release_when_an_unwatched_alarm_fires_then_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = runtime_in(&dir, at("2026-03-10T09:00:00Z")).await;
     let id = start(&runtime, "1.3.0", "alex").await;
@@ -75,7 +75,7 @@ async fn an_alarm_shipgate_does_not_watch_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_manual_rollback_of_a_succeeded_release_restores_and_announces() {
+async fn given_a_succeeded_release_when_rolled_back_manually_then_it_is_restored_and_announced() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = runtime_in(&dir, at("2026-03-10T09:00:00Z")).await;
     let id = start(&runtime, "1.3.0", "alex").await;

@@ -6,7 +6,7 @@ use shipgate_core::ReleaseState;
 use crate::helpers::{approve, at, load, runtime_in, start};
 
 #[tokio::test]
-async fn a_release_started_in_one_process_finishes_in_another() {
+async fn given_a_release_started_in_one_process_when_another_resumes_it_then_it_finishes() {
     let dir = tempfile::tempdir().unwrap();
 
     // Given a release started and left waiting for approval
@@ -39,7 +39,7 @@ async fn a_release_started_in_one_process_finishes_in_another() {
 }
 
 #[tokio::test]
-async fn a_second_trigger_for_the_same_commit_starts_nothing_new() {
+async fn given_a_started_release_when_its_commit_triggers_again_then_nothing_new_starts() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = runtime_in(&dir, at("2026-03-10T09:00:00Z")).await;
     let a = start(&runtime, "1.3.0", "alex").await;
@@ -57,7 +57,7 @@ async fn a_second_trigger_for_the_same_commit_starts_nothing_new() {
 }
 
 #[tokio::test]
-async fn a_version_older_than_the_last_release_is_refused() {
+async fn given_a_last_release_when_an_older_version_starts_then_it_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = runtime_in(&dir, at("2026-03-10T09:00:00Z")).await;
     let id = start(&runtime, "1.3.0", "alex").await;

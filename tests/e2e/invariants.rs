@@ -284,14 +284,16 @@ proptest! {
     })]
 
     #[test]
-    fn random_histories_keep_every_promise(ops in proptest::collection::vec(op(), 5..40)) {
+    fn given_random_histories_when_run_then_every_promise_holds(
+        ops in proptest::collection::vec(op(), 5..40),
+    ) {
         run(ops);
     }
 }
 
 /// The history that once deployed 0.3.0 over 0.4.0: both approved, the older one last.
 #[test]
-fn an_older_version_approved_last_never_deploys_over_a_newer_one() {
+fn given_two_versions_when_the_older_is_approved_last_then_it_never_deploys_over_the_newer() {
     run(vec![
         Op::Push {
             version: (1, 4, 0),

@@ -42,7 +42,7 @@ fn approvers(report: &ScenarioReport) -> Vec<(String, String, Decision)> {
 }
 
 #[tokio::test]
-async fn minor_happy_deploys_at_three_and_announces_in_the_procedures_format() {
+async fn given_a_minor_release_when_approved_then_it_ships_at_three_announced_per_the_procedures() {
     let report = run("minor-happy").await;
     assert_eq!(report.deploy_started_at, Some(at("2026-03-11T03:00:00Z")));
     assert_eq!(report.previous_task_definition.as_deref(), Some(SEED));
@@ -84,7 +84,7 @@ async fn minor_happy_deploys_at_three_and_announces_in_the_procedures_format() {
 }
 
 #[tokio::test]
-async fn major_needs_the_ceo_and_the_cto() {
+async fn given_a_major_release_when_approved_then_it_needs_the_ceo_and_the_cto() {
     let report = run("major-quorum").await;
     assert_eq!(
         approvers(&report),
@@ -97,7 +97,7 @@ async fn major_needs_the_ceo_and_the_cto() {
 }
 
 #[tokio::test]
-async fn an_author_cannot_approve_their_own_release() {
+async fn given_an_author_when_approving_their_own_release_then_it_is_refused() {
     let report = run("self-approval-refused").await;
     assert_eq!(
         approvers(&report),
@@ -106,7 +106,7 @@ async fn an_author_cannot_approve_their_own_release() {
 }
 
 #[tokio::test]
-async fn a_rejection_deploys_nothing_and_says_why() {
+async fn given_a_release_when_rejected_then_nothing_deploys_and_it_says_why() {
     let report = run("rejected").await;
     assert_eq!(report.deploy_started_at, None);
     assert_eq!(report.previous_task_definition, None);
@@ -121,7 +121,7 @@ async fn a_rejection_deploys_nothing_and_says_why() {
 }
 
 #[tokio::test]
-async fn an_unapproved_release_expires_after_a_day() {
+async fn given_an_unapproved_release_when_a_day_passes_then_it_expires() {
     let report = run("expired").await;
     assert_eq!(report.deploy_started_at, None);
     assert_eq!(
@@ -137,7 +137,7 @@ async fn an_unapproved_release_expires_after_a_day() {
 }
 
 #[tokio::test]
-async fn an_alarm_during_monitoring_rolls_back_to_the_recorded_revision() {
+async fn given_a_monitored_release_when_an_alarm_fires_then_it_returns_to_the_recorded_revision() {
     let report = run("alarm-rollback").await;
     assert_eq!(report.previous_task_definition.as_deref(), Some(SEED));
     assert_eq!(report.serving_task_definition.as_deref(), Some(SEED));
@@ -157,7 +157,7 @@ async fn an_alarm_during_monitoring_rolls_back_to_the_recorded_revision() {
 }
 
 #[tokio::test]
-async fn a_failing_critical_path_rolls_back() {
+async fn given_a_failing_critical_path_when_health_checked_then_the_release_rolls_back() {
     let report = run("health-rollback").await;
     assert_eq!(report.serving_task_definition.as_deref(), Some(SEED));
     let outcome = report.releases[0].outcome.clone().unwrap();
@@ -165,7 +165,7 @@ async fn a_failing_critical_path_rolls_back() {
 }
 
 #[tokio::test]
-async fn a_rollback_after_a_migration_reverses_it() {
+async fn given_a_migration_that_ran_when_the_release_rolls_back_then_it_is_reversed() {
     let report = run("migration-rollback").await;
     assert_eq!(report.serving_task_definition.as_deref(), Some(SEED));
     assert_eq!(
@@ -183,7 +183,7 @@ async fn a_rollback_after_a_migration_reverses_it() {
 }
 
 #[tokio::test]
-async fn a_hotfix_with_a_reason_bypasses_the_window_and_says_so() {
+async fn given_a_hotfix_with_a_reason_when_approved_then_it_bypasses_the_window_and_says_so() {
     let report = run("hotfix-bypass").await;
     assert_eq!(report.deploy_started_at, Some(at("2026-03-10T14:00:00Z")));
     assert_eq!(
@@ -198,19 +198,19 @@ async fn a_hotfix_with_a_reason_bypasses_the_window_and_says_so() {
 }
 
 #[tokio::test]
-async fn a_release_approved_too_late_in_the_window_waits_for_the_next() {
+async fn given_a_release_approved_too_late_in_a_window_when_scheduled_then_it_waits_for_the_next() {
     let report = run("window-fit").await;
     assert_eq!(report.deploy_started_at, Some(at("2026-03-11T03:00:00Z")));
 }
 
 #[tokio::test]
-async fn frozen_windows_are_skipped() {
+async fn given_frozen_windows_when_a_release_is_scheduled_then_they_are_skipped() {
     let report = run("freeze").await;
     assert_eq!(report.deploy_started_at, Some(at("2026-03-13T03:00:00Z")));
 }
 
 #[tokio::test]
-async fn one_release_per_service_at_a_time() {
+async fn given_two_releases_of_a_service_when_approved_then_they_deploy_one_at_a_time() {
     let report = run("one-at-a-time").await;
     let [first, second] = &report.releases[..] else {
         panic!("two releases expected")

@@ -21,13 +21,13 @@ fn states(def: &Value) -> Vec<(String, Value)> {
 }
 
 #[test]
-fn the_definition_is_valid() {
+fn given_the_definition_when_validated_then_it_is_valid() {
     let findings = shipgate_asl::validate(STATEMACHINE);
     assert!(findings.is_empty(), "{findings:?}");
 }
 
 #[test]
-fn every_matched_error_name_is_one_the_code_can_raise() {
+fn given_the_definition_when_its_matched_error_names_are_read_then_the_code_can_raise_each() {
     let known: BTreeSet<&str> = GateError::ERROR_TYPES.iter().copied().collect();
     let mut matched = BTreeSet::new();
     for (name, state) in states(&definition()) {
@@ -59,7 +59,7 @@ fn every_matched_error_name_is_one_the_code_can_raise() {
 }
 
 #[test]
-fn every_task_calls_a_gate_and_catches_everything() {
+fn given_the_definition_when_its_tasks_are_read_then_each_calls_a_gate_and_catches_everything() {
     let placeholders: BTreeSet<&str> = Gate::ALL.iter().map(|g| g.placeholder()).collect();
     let mut used = BTreeSet::new();
     for (name, state) in states(&definition()) {
@@ -85,7 +85,7 @@ fn every_task_calls_a_gate_and_catches_everything() {
 }
 
 #[test]
-fn every_gate_after_deploy_starts_is_caught_into_rollback() {
+fn given_the_gates_after_deploy_starts_when_they_fail_then_each_is_caught_into_rollback() {
     let def = definition();
     for name in ["Deploy", "CheckStable", "HealthCheck", "Monitor"] {
         let state = &def["States"][name];
@@ -100,7 +100,7 @@ fn every_gate_after_deploy_starts_is_caught_into_rollback() {
 }
 
 #[test]
-fn a_restore_is_verified_before_the_release_is_announced() {
+fn given_a_restore_when_it_runs_then_it_is_verified_before_the_release_is_announced() {
     let def = definition();
     let states = &def["States"];
     // Pointed back but not ended: wait, then verify, until the rollback gate says it ended.
@@ -123,7 +123,7 @@ fn a_restore_is_verified_before_the_release_is_announced() {
 }
 
 #[test]
-fn approval_waits_for_a_token_with_a_timeout_that_expires_the_release() {
+fn given_the_approval_state_when_it_waits_for_a_token_then_a_timeout_expires_the_release() {
     let def = definition();
     let approval = &def["States"]["RequestApproval"];
     assert_eq!(

@@ -31,14 +31,14 @@ fn problems(template: &str, definition: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_template_passes_the_project_check() {
+fn given_the_template_when_the_project_check_runs_then_it_passes() {
     assert_eq!(functions().len(), 9, "{:?}", functions());
     let problems = problems(&template(), &definition());
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
-fn the_template_substitutes_exactly_the_gates() {
+fn given_the_template_when_it_substitutes_placeholders_then_they_are_exactly_the_gates() {
     let wanted = check::placeholders(&definition());
     let gates: BTreeSet<String> = shipgate_core::Gate::ALL
         .iter()
@@ -130,7 +130,7 @@ fn broken_copies() -> Vec<(&'static str, String, String, &'static str)> {
 }
 
 #[test]
-fn the_project_check_fails_on_broken_copies() {
+fn given_broken_copies_when_the_project_check_runs_then_it_fails_on_each() {
     for (what, template, definition, says) in broken_copies() {
         let problems = problems(&template, &definition);
         assert!(
@@ -141,7 +141,7 @@ fn the_project_check_fails_on_broken_copies() {
 }
 
 #[test]
-fn the_raw_text_check_sees_comments_above_and_beside() {
+fn given_wildcard_resources_when_the_raw_text_check_runs_then_it_sees_comments_above_and_beside() {
     let text = "\
 A:
   # why
@@ -177,7 +177,7 @@ fn indent(text: &str) -> String {
 }
 
 #[test]
-fn short_form_tags_become_their_long_form() {
+fn given_short_form_tags_when_the_template_is_parsed_then_they_become_their_long_form() {
     let value = check::parse_template(
         "a: !GetAtt Fn.Arn\nb: !Ref Thing\nc: !Sub \"x-${AWS::Region}\"\nd: !If [Cond, 1, 2]\n",
     )
@@ -208,7 +208,7 @@ fn fails(command: &mut Command) -> bool {
 }
 
 #[test]
-fn cfn_lint_passes_the_template_and_fails_a_broken_copy() {
+fn given_the_template_and_a_broken_copy_when_cfn_lint_runs_then_only_the_copy_fails() {
     let Some(cfn_lint) = tool("cfn-lint", PathBuf::from("cfn-lint")) else {
         return;
     };
@@ -231,7 +231,7 @@ fn cfn_lint_passes_the_template_and_fails_a_broken_copy() {
 }
 
 #[test]
-fn asl_validators_pass_the_definition_and_fail_a_broken_copy() {
+fn given_the_definition_and_a_broken_copy_when_asl_validators_run_then_only_the_copy_fails() {
     let mut broken: serde_json::Value = serde_json::from_str(&definition()).unwrap();
     broken["States"]["Deploy"]["Next"] = "Nowhere".into();
     let broken = serde_json::to_string_pretty(&broken).unwrap();

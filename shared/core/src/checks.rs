@@ -2,6 +2,8 @@
 //! judged against its expected status: the health-check gate's work, and the rollback's
 //! proof that the restored version answers.
 
+#![warn(missing_docs)]
+
 use serde::Serialize;
 
 use crate::deps::Deps;
@@ -9,10 +11,16 @@ use crate::deps::Deps;
 /// One critical path's answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
+    /// The check's configured name.
     pub name: String,
+    /// The HTTP status it answered with; `None` when it did not answer.
     pub status: Option<u16>,
+    /// How long the answer took, in milliseconds; `None` when it did not answer.
     pub millis: Option<u64>,
+    /// Whether it answered with its expected status.
     pub ok: bool,
+    /// What happened, in one line: the request, the status against the expected one and the
+    /// time, or why there was no answer.
     pub detail: String,
 }
 

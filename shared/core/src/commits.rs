@@ -1,14 +1,20 @@
 //! What the commits of a push ask for, read as conventional commits: the bump (a breaking
 //! change is major, a feature minor, a fix a hotfix) and the changelog.
 
+#![warn(missing_docs)]
+
 use crate::model::Changelog;
 use crate::semver::ReleaseType;
 
 /// What one commit message says, read as a conventional commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conventional {
+    /// The type before the colon, lowercased, without scope or `!` (`feat`, `fix`, `chore`).
     pub kind: String,
+    /// Marked breaking: a `!` before the colon, or a line after the first that starts with
+    /// `BREAKING CHANGE:` (or `BREAKING-CHANGE:`).
     pub breaking: bool,
+    /// The text after the colon, trimmed.
     pub description: String,
 }
 
@@ -82,7 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn conventional_commits_are_read_with_scope_bang_and_footer() {
+    fn given_commits_when_read_then_conventional_ones_are_read_with_scope_bang_and_footer() {
         assert_eq!(
             conventional("feat(scoring): weight recent applications"),
             Some(Conventional {
@@ -102,7 +108,7 @@ mod tests {
     }
 
     #[test]
-    fn the_biggest_change_decides_the_bump_and_the_changelog_lists_features_and_fixes() {
+    fn given_commits_when_derived_then_the_biggest_bumps_and_features_and_fixes_are_listed() {
         let (bump, log) = derive([
             "feat(scoring): weight recent applications higher",
             "fix(enrichment): time out slow providers after 5 s (#234)",

@@ -428,7 +428,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_example_configuration_is_valid() {
+    fn given_the_example_configuration_when_loaded_then_it_is_valid_and_read_as_written() {
         let config = example();
         assert_eq!(config.service.name.as_str(), "api");
         assert_eq!(config.service.cluster, "roleferry-prod");
@@ -440,14 +440,14 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_unknown_field_is_named() {
+    fn given_an_unknown_field_when_loaded_then_the_error_names_it() {
         let text = EXAMPLE.replace("[window]", "[window]\nstrat = \"03:00\"");
         let err = Config::from_toml_str(&text).unwrap_err().to_string();
         assert!(err.contains("strat"), "{err}");
     }
 
     #[test]
-    fn an_aws_caller_is_the_approver_who_lists_its_principal() {
+    fn given_an_aws_caller_when_matched_then_it_is_the_approver_who_lists_its_principal() {
         let mut config = example();
         config.approvers[1].aws_principals =
             vec!["arn:aws:iam::123456789012:role/ops/Release".into()];
@@ -479,7 +479,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_malformed_or_shared_principal_is_refused_with_its_field() {
+    fn given_a_malformed_or_shared_principal_when_validated_then_it_is_refused_naming_its_field() {
         let mut config = example();
         config.approvers[1].aws_principals = vec![
             "taylor".into(),
@@ -508,7 +508,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_role_nobody_holds_is_refused() {
+    fn given_a_required_role_nobody_holds_when_validated_then_it_is_refused_by_name() {
         let mut config = example();
         config
             .approvals
@@ -519,7 +519,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_new_fields_have_defaults_so_older_files_keep_working() {
+    fn given_the_example_configuration_when_loaded_then_the_newer_fields_have_defaults() {
         let config = example();
         assert_eq!(config.service.initial_version, Version::new(0, 1, 0));
         assert_eq!(config.web.branch, "main");
@@ -528,7 +528,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_backup_must_hold_the_role_it_backs_up() {
+    fn given_a_backup_without_the_role_it_backs_up_when_validated_then_it_is_refused() {
         let mut config = example();
         config.approvals.backup.insert("CEO".into(), "lee".into());
         let err = config.validate().unwrap_err().to_string();
@@ -536,7 +536,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn secrets_from_the_environment_win_and_never_print() {
+    fn given_a_secret_in_the_environment_when_loaded_then_it_wins_and_never_prints() {
         let config = example()
             .with_secrets_from(|name| (name == LINK_KEY_ENV).then(|| "from-env".to_string()));
         assert_eq!(
@@ -547,7 +547,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_backwards_window_is_refused() {
+    fn given_a_window_ending_before_it_starts_when_validated_then_it_is_refused() {
         let mut config = example();
         std::mem::swap(&mut config.window.start, &mut config.window.end);
         assert!(config.validate().is_err());

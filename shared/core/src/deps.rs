@@ -3,6 +3,8 @@
 //! ([`crate::Gate::ports`]); an unwired port answers every call with a misconfiguration
 //! error (and logs it), so reaching one is loud, never silent.
 
+#![warn(missing_docs)]
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -19,16 +21,27 @@ use crate::semver::Version;
 /// Everything a gate may use, as trait objects.
 #[derive(Clone)]
 pub struct Deps {
+    /// The configuration (`shipgate.toml`).
     pub config: Arc<Config>,
+    /// The clock every gate reads the time from ([`Deps::now`]).
     pub clock: Arc<dyn Clock>,
+    /// This process's worker id and who is known to be gone ([`UnknownWorkers`] unless set).
     pub workers: Arc<dyn Workers>,
+    /// The release records and the deploy locks.
     pub store: Arc<dyn ReleaseStore>,
+    /// The ECS service and its task definitions.
     pub deployer: Arc<dyn Deployer>,
+    /// The critical paths' probe.
     pub health: Arc<dyn HealthProbe>,
+    /// Alarms and the service's request metrics.
     pub alarms: Arc<dyn Alarms>,
+    /// Slack, email, the status page and pages.
     pub notifier: Arc<dyn Notifier>,
+    /// Answers to the flow's waiting tasks.
     pub tokens: Arc<dyn TaskTokens>,
+    /// Starts executions of the flow.
     pub executions: Arc<dyn Executions>,
+    /// One-time wake-ups of gates.
     pub scheduler: Arc<dyn WindowScheduler>,
     wired: Vec<Port>,
     reached: Reached,
@@ -72,46 +85,56 @@ impl Deps {
         self
     }
 
+    /// Sets the worker registry ([`UnknownWorkers`] by default). Not a port: every gate has
+    /// one, so it is never unwired.
     pub fn with_workers(mut self, workers: Arc<dyn Workers>) -> Self {
         self.workers = workers;
         self
     }
 
+    /// Wires [`Port::Store`] to `store` (it joins [`Deps::wired`]).
     pub fn with_store(mut self, store: Arc<dyn ReleaseStore>) -> Self {
         self.store = store;
         self.wire(Port::Store)
     }
 
+    /// Wires [`Port::Deployer`] to `deployer` (it joins [`Deps::wired`]).
     pub fn with_deployer(mut self, deployer: Arc<dyn Deployer>) -> Self {
         self.deployer = deployer;
         self.wire(Port::Deployer)
     }
 
+    /// Wires [`Port::Health`] to `health` (it joins [`Deps::wired`]).
     pub fn with_health(mut self, health: Arc<dyn HealthProbe>) -> Self {
         self.health = health;
         self.wire(Port::Health)
     }
 
+    /// Wires [`Port::Alarms`] to `alarms` (it joins [`Deps::wired`]).
     pub fn with_alarms(mut self, alarms: Arc<dyn Alarms>) -> Self {
         self.alarms = alarms;
         self.wire(Port::Alarms)
     }
 
+    /// Wires [`Port::Notifier`] to `notifier` (it joins [`Deps::wired`]).
     pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
         self.notifier = notifier;
         self.wire(Port::Notifier)
     }
 
+    /// Wires [`Port::Tokens`] to `tokens` (it joins [`Deps::wired`]).
     pub fn with_tokens(mut self, tokens: Arc<dyn TaskTokens>) -> Self {
         self.tokens = tokens;
         self.wire(Port::Tokens)
     }
 
+    /// Wires [`Port::Executions`] to `executions` (it joins [`Deps::wired`]).
     pub fn with_executions(mut self, executions: Arc<dyn Executions>) -> Self {
         self.executions = executions;
         self.wire(Port::Executions)
     }
 
+    /// Wires [`Port::Scheduler`] to `scheduler` (it joins [`Deps::wired`]).
     pub fn with_scheduler(mut self, scheduler: Arc<dyn WindowScheduler>) -> Self {
         self.scheduler = scheduler;
         self.wire(Port::Scheduler)
@@ -152,10 +175,12 @@ impl Deps {
         self.reached.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// The clock's current instant (UTC).
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
+    /// The configured ECS service: `service.cluster` and `service.name`.
     pub fn target(&self) -> DeployTarget {
         DeployTarget {
             cluster: self.config.service.cluster.clone(),
@@ -163,6 +188,7 @@ impl Deps {
         }
     }
 
+    /// The release `id` as stored; [`GateError::NotFound`] when there is none.
     pub async fn load(&self, id: &ReleaseId) -> Result<Release, GateError> {
         self.store
             .get(id)

@@ -262,7 +262,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_error_type_is_listed_once() {
+    fn given_every_error_type_when_listed_then_it_appears_exactly_once() {
         let mut names = GateError::ERROR_TYPES.to_vec();
         names.sort();
         names.dedup();
@@ -273,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn store_conflicts_keep_their_cause() {
+    fn given_a_store_conflict_when_made_a_gate_error_then_it_keeps_its_cause() {
         let err: GateError = StoreError::Conflict {
             id: "r1".into(),
             expected: 3,

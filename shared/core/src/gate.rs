@@ -2,22 +2,37 @@
 //! only its ports; anything else it reaches is a misconfiguration
 //! ([`crate::deps::Deps::only`]).
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::str::FromStr;
 
 /// The gates as Lambda functions, by the name of their function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Gate {
+    /// `approve`: asks the approvers who can complete the quorum, reminds them and escalates
+    /// while the flow waits for their decision.
     Approve,
+    /// `window`: queues an approved release and lets it through when the window and the
+    /// service's lane allow.
     Window,
+    /// `deploy`: records the task definition the service runs, registers the new one, runs
+    /// the migration and updates the service; then reports the rollout until it is stable.
     Deploy,
+    /// `health-check`: probes the critical paths.
     HealthCheck,
+    /// `monitor`: watches the alarms, error rate and p99 latency for the monitoring period.
     Monitor,
+    /// `rollback`: restores the task definition recorded before the deploy, reverses the
+    /// migration if one ran, and verifies the restore (settled, critical paths answering).
     Rollback,
+    /// `announce`: ends the release, tells people the outcome and frees the service's lane.
     Announce,
 }
 
 impl Gate {
+    /// Every gate, in the order of the flow (the rollback, off the happy path, before the
+    /// announce that ends every path).
     pub const ALL: [Gate; 7] = [
         Gate::Approve,
         Gate::Window,
@@ -102,6 +117,7 @@ pub enum Port {
 }
 
 impl Port {
+    /// Every port, in [`Port`] order.
     pub const ALL: [Port; 8] = [
         Port::Store,
         Port::Deployer,
@@ -113,6 +129,7 @@ impl Port {
         Port::Scheduler,
     ];
 
+    /// The port's name in words, as errors and logs give it (`release store`, `health probe`).
     pub fn name(self) -> &'static str {
         match self {
             Port::Store => "release store",

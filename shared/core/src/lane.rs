@@ -87,14 +87,7 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
     };
     let holder = deps.store.lock_holder(service, now).await?;
     if let Some(holder) = holder.filter(|h| *h != first.id) {
-        note_once(
-            deps,
-            &mut first,
-            "window",
-            EventKind::Waiting,
-            format!("waiting: {holder} is deploying {service}"),
-        )
-        .await?;
+        wait_for(deps, &mut first, &holder, service).await?;
         return Ok(Output::default());
     }
     let bypass_reason = bypass(&deps.config, &first).ok();
@@ -128,14 +121,7 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
         });
     }
     if let LockOutcome::HeldBy(holder) = take(deps, service, &first.id).await? {
-        note_once(
-            deps,
-            &mut first,
-            "window",
-            EventKind::Waiting,
-            format!("waiting: {holder} is deploying {service}"),
-        )
-        .await?;
+        wait_for(deps, &mut first, &holder, service).await?;
         return Ok(Output::default());
     }
     let Some(token) = first.window_token.clone() else {
@@ -181,6 +167,23 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
         dispatched: Some(first.id),
         next_check: None,
     })
+}
+
+/// Notes (once) that `release` waits for `holder`, which is deploying `service`.
+async fn wait_for(
+    deps: &Deps,
+    release: &mut Release,
+    holder: &ReleaseId,
+    service: &ServiceName,
+) -> Result<(), GateError> {
+    note_once(
+        deps,
+        release,
+        "window",
+        EventKind::Waiting,
+        format!("waiting: {holder} is deploying {service}"),
+    )
+    .await
 }
 
 /// Records why a release waits, without repeating the same line on every wake-up.

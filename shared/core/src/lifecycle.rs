@@ -4,17 +4,23 @@
 //! only ways out are forwards or through `RollingBack`: a live release never jumps
 //! straight to `Failed`, so nothing can leave a bad version running unannounced.
 
+#![warn(missing_docs)]
+
 use chrono::{DateTime, Utc};
 
 use crate::model::{AuditEvent, Release, ReleaseState};
 
 use ReleaseState::*;
 
+/// A move [`allowed`] refuses: [`Release::transition`] returns it and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("release {release} cannot move from {from} to {to}")]
 pub struct IllegalTransition {
+    /// The release's id.
     pub release: String,
+    /// The state the release is in.
     pub from: ReleaseState,
+    /// The state asked for.
     pub to: ReleaseState,
 }
 
@@ -94,7 +100,7 @@ mod tests {
     }
 
     #[test]
-    fn the_happy_path_is_allowed() {
+    fn given_a_pending_release_when_it_takes_the_happy_path_then_every_move_is_allowed() {
         let mut r = release();
         for to in [
             AwaitingApproval,
@@ -113,7 +119,7 @@ mod tests {
     }
 
     #[test]
-    fn every_pair_outside_the_table_is_refused() {
+    fn given_every_pair_of_states_when_checked_then_only_pairs_in_the_table_are_allowed() {
         let table = [
             (Pending, AwaitingApproval),
             (Pending, Failed),
@@ -148,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn a_live_release_never_fails_without_rolling_back() {
+    fn given_a_live_release_when_it_fails_then_it_rolls_back_never_straight_to_failed() {
         for live in [Deploying, HealthChecking, Monitoring] {
             assert!(!allowed(live, Failed));
             assert!(allowed(live, RollingBack));
@@ -156,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn terminal_states_have_no_way_out_but_a_manual_rollback() {
+    fn given_a_terminal_state_when_leaving_then_only_a_succeeded_release_may_roll_back() {
         for from in ReleaseState::ALL.into_iter().filter(|s| s.is_terminal()) {
             let exits: Vec<_> = ReleaseState::ALL
                 .into_iter()
@@ -171,7 +177,7 @@ mod tests {
     }
 
     #[test]
-    fn an_illegal_move_changes_nothing() {
+    fn given_an_illegal_move_when_attempted_then_it_is_refused_and_changes_nothing() {
         let mut r = release();
         let before = r.clone();
         let err = r

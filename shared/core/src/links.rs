@@ -434,12 +434,16 @@ mod tests {
             #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
             #[test]
-            fn an_arbitrary_string_is_refused(token in any::<String>()) {
+            fn given_any_string_when_verified_then_it_is_refused(token in any::<String>()) {
                 prop_assert!(LinkSigner::new("k3y").verify(&token, now()).is_err());
             }
 
             #[test]
-            fn three_arbitrary_parts_are_refused(kid in part(), payload in part(), tag in part()) {
+            fn given_three_arbitrary_parts_when_verified_then_refused_as_tampered_or_foreign(
+                kid in part(),
+                payload in part(),
+                tag in part(),
+            ) {
                 let token = format!("{kid}.{payload}.{tag}");
                 let refused = LinkSigner::new("k3y").verify(&token, now());
                 prop_assert!(
@@ -449,7 +453,7 @@ mod tests {
             }
 
             #[test]
-            fn any_payload_signed_with_the_key_is_read_without_panicking(
+            fn given_any_payload_signed_with_the_key_when_verified_then_it_is_read_without_panic(
                 payload in prop_oneof![
                     any::<String>(),
                     (any::<String>(), any::<String>(), any::<i64>())
@@ -467,7 +471,7 @@ mod tests {
             }
 
             #[test]
-            fn a_signed_link_grants_what_it_carries_and_any_change_is_refused(
+            fn given_any_signed_link_when_verified_then_it_grants_its_claims_and_edits_are_refused(
                 approver in any::<String>(),
                 expires in 0i64..253_402_300_799,
                 position in any::<prop::sample::Index>(),

@@ -47,7 +47,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_person_never_covers_two_roles_and_others_are_moved_to_make_room() {
+    fn given_one_person_with_two_roles_when_matched_then_they_cover_one_and_others_make_room() {
         let roles = vec!["CEO".to_string(), "CTO".to_string()];
         // Person 0 holds both, person 1 only CEO: 1 → CEO, 0 → CTO.
         let held = [vec!["CEO", "CTO"], vec!["CEO"]];

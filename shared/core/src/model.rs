@@ -632,7 +632,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn release_id_is_stable_for_one_commit() {
+    fn given_one_commit_when_its_release_id_is_made_twice_then_it_is_the_same() {
         let service: ServiceName = "api".parse().unwrap();
         let version: Version = "1.2.0".parse().unwrap();
         let a = ReleaseId::for_commit(&service, &version, "0123456789abcdef");
@@ -645,7 +645,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_ids_are_refused() {
+    fn given_malformed_ids_when_parsed_then_they_are_refused() {
         assert!("".parse::<ReleaseId>().is_err());
         assert!("api 1".parse::<ReleaseId>().is_err());
         assert!("../etc".parse::<ServiceName>().is_err());
@@ -653,7 +653,7 @@ mod tests {
     }
 
     #[test]
-    fn states_parse_from_their_names() {
+    fn given_release_state_names_when_parsed_then_each_is_its_state() {
         for state in ReleaseState::ALL {
             assert_eq!(state.as_str().parse::<ReleaseState>(), Ok(state));
         }

@@ -1,17 +1,24 @@
 //! Semantic versions (`MAJOR.MINOR.PATCH`, optional leading `v`) and the release type
 //! a bump implies (procedure §5: MAJOR → major, MINOR → minor, PATCH → hotfix).
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Release types of the procedure (§1).
+/// Release types of the procedure (§1), ordered by the size of the change:
+/// `Hotfix < Minor < Major`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReleaseType {
+    /// A PATCH bump (`x.y.Z`), as a fix asks for; the only type that may bypass the deploy
+    /// window (with a stated reason).
     Hotfix,
+    /// A MINOR bump (`x.Y.0`), as a feature asks for.
     Minor,
+    /// A MAJOR bump (`X.0.0`), as a breaking change asks for.
     Major,
 }
 
@@ -39,22 +46,37 @@ impl FromStr for ReleaseType {
     }
 }
 
+/// A version `MAJOR.MINOR.PATCH`. Parsed with or without a leading `v` (`1.4.0`, `v1.4.0`;
+/// no leading zeros, no pre-release or build suffix), shown and serialised without it
+/// (`1.4.0`); ordered numerically, major first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
+    /// Raised for breaking changes.
     pub major: u64,
+    /// Raised for new features; reset by a major bump.
     pub minor: u64,
+    /// Raised for fixes; reset by a major or minor bump.
     pub patch: u64,
 }
 
+/// Why a version was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
+    /// The text, kept as given, is not `MAJOR.MINOR.PATCH` in plain decimal numbers.
     #[error("`{0}` is not a version: expected MAJOR.MINOR.PATCH such as 1.4.0 or v1.4.0")]
     Malformed(String),
+    /// The version is not above the last released one.
     #[error("version {new} is not newer than the last released version {last}")]
-    NotNewer { last: Version, new: Version },
+    NotNewer {
+        /// The last released version.
+        last: Version,
+        /// The version refused.
+        new: Version,
+    },
 }
 
 impl Version {
+    /// The version `major.minor.patch`.
     pub const fn new(major: u64, minor: u64, patch: u64) -> Self {
         Self {
             major,
@@ -171,14 +193,14 @@ mod tests {
     }
 
     #[test]
-    fn parses_plain_and_tagged_versions() {
+    fn given_plain_and_v_tagged_versions_when_parsed_then_they_are_read() {
         assert_eq!(v("1.2.3"), Version::new(1, 2, 3));
         assert_eq!(v("v0.2.0"), Version::new(0, 2, 0));
         assert_eq!(v("10.20.30").to_string(), "10.20.30");
     }
 
     #[test]
-    fn rejects_malformed_versions() {
+    fn given_malformed_versions_when_parsed_then_they_are_rejected() {
         for bad in [
             "", "1", "1.2", "1.2.3.4", "a.b.c", "1.02.3", "1.-2.3", "v", "1.2.x",
         ] {
@@ -187,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn bump_decides_the_release_type() {
+    fn given_a_newer_version_when_compared_with_the_last_then_the_part_bumped_decides_the_type() {
         let last = v("1.4.2");
         assert_eq!(
             v("2.0.0").release_type_since(Some(&last)),
@@ -204,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_not_newer_than_the_last_is_refused() {
+    fn given_a_version_not_newer_than_the_last_when_compared_then_it_is_refused() {
         let last = v("1.4.2");
         assert!(matches!(
             v("1.4.2").release_type_since(Some(&last)),
@@ -214,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn the_next_version_steps_above_everything_taken_and_the_initial_one() {
+    fn given_taken_released_and_initial_versions_when_the_next_is_chosen_then_it_steps_above_all() {
         let initial = v("0.1.0");
         assert_eq!(
             next_version(ReleaseType::Minor, None, None, initial),
@@ -240,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn bumped_gives_the_next_version() {
+    fn given_a_version_when_bumped_then_it_gives_the_next_version_of_that_type() {
         let base = v("1.4.2");
         assert_eq!(base.bumped(ReleaseType::Major), v("2.0.0"));
         assert_eq!(base.bumped(ReleaseType::Minor), v("1.5.0"));
@@ -248,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn versions_round_trip_through_json() {
+    fn given_a_version_when_written_as_json_then_it_reads_back_and_junk_is_refused() {
         let json = serde_json::to_string(&v("3.1.4")).unwrap();
         assert_eq!(json, "\"3.1.4\"");
         assert_eq!(serde_json::from_str::<Version>(&json).unwrap(), v("3.1.4"));

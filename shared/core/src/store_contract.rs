@@ -57,11 +57,13 @@ where
     given_a_lock_when_released_then_only_by_its_holder(&fresh().await).await;
 }
 
-fn time(s: &str) -> DateTime<Utc> {
+/// An RFC 3339 instant.
+pub fn time(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-fn release(service: &str, version: &str, commit: &str, created: &str) -> Release {
+/// A minor release of `service` at `version` from `commit`, opened at `created`.
+pub fn release(service: &str, version: &str, commit: &str, created: &str) -> Release {
     Release::open(
         NewRelease {
             service: service.parse().unwrap(),

@@ -272,7 +272,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn writes_are_counted_with_only_their_new_events() {
+    async fn given_a_counting_store_when_written_then_each_write_counts_only_its_new_events() {
         // Given a counting store over SQLite and a new release with one audit event
         let store = counting();
         let mut release = sample_release();

@@ -146,7 +146,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_live_engine_is_not_dead_and_a_released_one_is() {
+    fn given_live_and_released_engines_when_checked_then_only_the_released_ones_are_dead() {
         let dir = tempfile::tempdir().unwrap();
         let alive = Liveness::claim(dir.path()).unwrap();
         assert!(Liveness::dead_owners(dir.path()).unwrap().is_empty());

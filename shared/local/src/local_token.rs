@@ -72,7 +72,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_data_directory_keeps_one_private_token() {
+    fn given_a_data_directory_when_the_token_is_loaded_twice_then_it_keeps_one_private_token() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let first = load_or_create(&data).unwrap();
@@ -92,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_or_damaged_token_is_replaced() {
+    fn given_an_empty_or_damaged_token_when_loaded_then_it_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
         for damaged in [
             "",

@@ -505,7 +505,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_keyed_message_is_written_once_and_a_half_done_one_is_completed() {
+    async fn given_a_keyed_message_when_resent_then_written_once_and_a_half_done_one_completed() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::new(dir.path().join("outbox"));
         outbox

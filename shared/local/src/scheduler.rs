@@ -226,7 +226,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_due_wake_up_stays_until_it_is_done() {
+    async fn given_a_due_wake_up_when_read_then_it_stays_until_it_is_done() {
         let scheduler = LocalScheduler::new(Db::open_in_memory().unwrap());
         let reminder = WakeUp::ApprovalReminder {
             release_id: "api-1.3.0-0123456".parse().unwrap(),

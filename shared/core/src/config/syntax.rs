@@ -295,7 +295,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_addresses_pass_and_odd_ones_do_not() {
+    fn given_email_addresses_when_checked_then_plain_ones_pass_and_odd_ones_do_not() {
         for ok in [
             "ceo@example.com",
             "first.last+tag@sub.example.co.uk",
@@ -324,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn only_http_and_https_urls_pass() {
+    fn given_urls_when_checked_then_only_http_and_https_ones_pass() {
         for ok in [
             "https://shipgate.example.com",
             "http://127.0.0.1:8080",
@@ -361,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn slack_ids_and_github_logins_have_their_shapes() {
+    fn given_slack_ids_and_github_logins_when_checked_then_only_their_shapes_pass() {
         assert_eq!(slack_user("U0CEO0001"), Ok(()));
         assert_eq!(slack_user("W012ABC"), Ok(()));
         for bad in [
@@ -386,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn methods_paths_and_branches() {
+    fn given_methods_paths_and_branches_when_checked_then_only_well_formed_ones_pass() {
         assert_eq!(http_method("post"), Ok(()));
         assert!(http_method("CONNECT").is_err() && http_method("GE T").is_err());
         assert_eq!(request_path("/jobs?page=1"), Ok(()));

@@ -1,7 +1,7 @@
 //! The approve gate. `request` runs as a `.waitForTaskToken` task: it keeps the token with
 //! the release (it never leaves the backend) and asks every approver who can still complete
 //! the quorum — an email with a link of their own and a Slack message with buttons.
-//! Decisions arrive through [`crate::gates::releases::decide`]. `remind` runs when the
+//! Decisions arrive through [`crate::releases::decide`]. `remind` runs when the
 //! scheduler wakes it: it reminds those who have not answered and, once, escalates each
 //! role still missing to its backup approver. `expire` runs when the wait times out.
 

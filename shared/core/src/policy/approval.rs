@@ -234,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn minor_needs_the_eng_lead() {
+    fn given_a_minor_release_when_approved_then_the_eng_lead_is_needed_and_enough() {
         let config = example();
         let mut r = release(ReleaseType::Minor, "dev");
         assert_eq!(quorum(&config, &r).missing, vec!["Eng Lead"]);
@@ -243,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn hotfix_needs_the_cto_and_nobody_else_will_do() {
+    fn given_a_hotfix_when_the_eng_lead_approves_then_the_role_is_refused_as_not_required() {
         let config = example();
         let r = release(ReleaseType::Hotfix, "dev");
         let err = decide(
@@ -258,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn major_needs_ceo_and_cto_from_two_people() {
+    fn given_a_major_release_when_the_cto_approves_then_it_still_needs_the_ceo() {
         let config = example();
         let mut r = release(ReleaseType::Major, "dev");
         approve(&config, &mut r, "taylor").unwrap();
@@ -270,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn one_person_with_two_roles_covers_only_one() {
+    fn given_one_person_with_two_roles_when_they_approve_then_they_cover_only_one() {
         let mut config = example();
         config.approvers[0].roles = vec!["CEO".into(), "CTO".into()];
         let mut r = release(ReleaseType::Major, "dev");
@@ -283,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn an_author_never_approves_their_own_release() {
+    fn given_a_release_by_an_approver_when_they_approve_it_then_self_approval_is_refused() {
         let config = example();
         for author in ["lee", "eng-lead@example.com", "Lee Larsen (Eng Lead)"] {
             let r = release(ReleaseType::Minor, author);
@@ -303,7 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rejection_without_reason_is_refused() {
+    fn given_a_rejection_without_a_reason_when_decided_then_it_is_refused() {
         let config = example();
         let r = release(ReleaseType::Minor, "dev");
         let err = decide(
@@ -329,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_approvers_are_refused() {
+    fn given_an_unknown_approver_when_deciding_then_it_is_refused() {
         let config = example();
         let r = release(ReleaseType::Minor, "dev");
         assert!(matches!(
@@ -360,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn nobody_who_wrote_committed_or_pushed_approves_by_any_name() {
+    fn given_an_approver_who_wrote_committed_or_pushed_when_approving_then_refused_by_any_name() {
         let mut config = example();
         let lee = config.approvers.iter_mut().find(|a| a.id == "lee").unwrap();
         lee.github = vec!["lee-larsen".into()];
@@ -434,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn contributors_who_are_no_approver_are_named() {
+    fn given_contributors_who_are_no_approver_when_listed_then_they_are_named() {
         let config = example();
         let mut r = release(ReleaseType::Minor, "alex");
         r.contributors = vec![

@@ -148,7 +148,6 @@ impl<'a> WindowPolicy<'a> {
     }
 }
 
-/// Whether `release` may skip the window, by configuration and by its stated reason.
 /// The reason of a `Hotfix-Bypass: <reason>` trailer in a commit message: the push asks
 /// for the window to be bypassed (allowed for hotfixes only, approved with the release,
 /// and announced).
@@ -160,6 +159,7 @@ pub fn bypass_trailer(message: &str) -> Option<String> {
     })
 }
 
+/// Whether `release` may skip the window, by configuration and by its stated reason.
 pub fn bypass(config: &Config, release: &Release) -> Result<String, BypassRefused> {
     if release.release_type != ReleaseType::Hotfix {
         return Err(BypassRefused::NotHotfix(release.release_type));
@@ -183,6 +183,21 @@ pub fn bypass(config: &Config, release: &Release) -> Result<String, BypassRefuse
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn given_a_hotfix_bypass_trailer_when_read_then_it_asks_for_the_bypass_with_its_reason() {
+        assert_eq!(
+            super::bypass_trailer(
+                "fix: SSO login\n\nHotfix-Bypass: SSO logins failing for all customers\n"
+            ),
+            Some("SSO logins failing for all customers".into())
+        );
+        assert_eq!(
+            super::bypass_trailer("fix: SSO login\n\nHotfix-Bypass:   \n"),
+            None
+        );
+        assert_eq!(super::bypass_trailer("fix: bypass the cache"), None);
+    }
+
     use super::*;
     use crate::config::tests::example;
 
@@ -197,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn the_window_opens_at_three_not_a_second_before() {
+    fn given_a_start_at_or_just_before_three_when_checked_then_the_window_opens_at_three() {
         let c = config();
         let p = WindowPolicy::new(&c);
         assert!(matches!(
@@ -208,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn the_fit_rule_stops_late_starts() {
+    fn given_a_start_too_late_to_fit_when_checked_then_the_fit_rule_stops_it() {
         // 15 min deploy + 60 min monitoring + 10 min margin: the last start is 03:35.
         let c = config();
         let p = WindowPolicy::new(&c);
@@ -224,7 +239,7 @@ mod tests {
     }
 
     #[test]
-    fn five_o_clock_is_closed() {
+    fn given_five_o_clock_when_a_start_is_checked_then_the_window_is_closed() {
         let c = config();
         let p = WindowPolicy::new(&c);
         assert!(matches!(
@@ -234,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn next_start_crosses_the_day_boundary() {
+    fn given_a_time_after_the_last_start_when_the_next_start_is_asked_then_it_is_the_next_day() {
         let c = config();
         let p = WindowPolicy::new(&c);
         assert_eq!(
@@ -260,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn a_window_inside_a_freeze_is_skipped() {
+    fn given_a_window_inside_a_freeze_when_starts_are_planned_then_it_is_skipped() {
         let mut c = config();
         c.window.freezes.push(Freeze {
             start: t("2026-03-10T00:00:00Z"),
@@ -282,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn a_freeze_ending_mid_window_allows_a_start_once_it_ends_if_it_still_fits() {
+    fn given_a_freeze_ending_mid_window_when_the_next_start_is_asked_then_it_is_when_it_ends() {
         let mut c = config();
         c.window.freezes.push(Freeze {
             start: t("2026-03-10T00:00:00Z"),
@@ -297,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn upcoming_lists_windows_in_order() {
+    fn given_a_time_in_an_open_window_when_upcoming_ones_are_listed_then_they_come_in_order() {
         let c = config();
         let p = WindowPolicy::new(&c);
         let slots = p.upcoming(t("2026-03-10T04:00:00Z"), 2);

@@ -2,28 +2,10 @@
 //! by processes has to show.
 
 use chrono::Duration;
-use shipgate_core::model::{Changelog, NewRelease, ReleaseType};
+use shipgate_core::store_contract::release;
 
 use super::*;
 use crate::db::tests::time;
-
-fn release(service: &str, version: &str, commit: &str, created: &str) -> Release {
-    Release::open(
-        NewRelease {
-            service: service.parse().unwrap(),
-            version: version.parse().unwrap(),
-            commit: commit.into(),
-            author: "robin".into(),
-            changelog: Changelog::default(),
-            release_type: None,
-            bypass_reason: None,
-            contributors: Vec::new(),
-        },
-        ReleaseType::Minor,
-        format!("registry/{service}:{version}"),
-        time(created),
-    )
-}
 
 fn store() -> SqliteReleaseStore {
     SqliteReleaseStore::new(Db::open_in_memory().unwrap())

@@ -408,13 +408,13 @@ const HOSTILE: &[(&str, &str, &str)] = &[
 ];
 
 #[test]
-fn the_example_has_no_problems() {
+fn given_the_example_configuration_when_checked_then_it_has_no_problems() {
     let problems = example().problems();
     assert!(problems.is_empty(), "{problems}");
 }
 
 #[test]
-fn each_hostile_value_is_refused_with_its_field_named() {
+fn given_each_hostile_value_when_loaded_then_it_is_refused_with_its_field_named() {
     for (field, from, to) in HOSTILE {
         let text = edited(from, to);
         let problems = problems_of(&text);
@@ -426,7 +426,7 @@ fn each_hostile_value_is_refused_with_its_field_named() {
 }
 
 #[test]
-fn every_problem_is_reported_at_once() {
+fn given_several_bad_values_when_loaded_then_every_problem_is_reported_at_once() {
     let mut text = EXAMPLE.to_string();
     for (from, to) in [
         ("expires_after_hours = 24", "expires_after_hours = 0"),
@@ -451,7 +451,7 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
-fn values_serde_cannot_hold_are_refused_at_parse_naming_the_line() {
+fn given_values_serde_cannot_hold_when_loaded_then_refused_at_parse_naming_the_key() {
     for (from, to) in [
         ("expires_after_hours = 24", "expires_after_hours = -1"),
         (
@@ -472,7 +472,7 @@ fn values_serde_cannot_hold_are_refused_at_parse_naming_the_line() {
 }
 
 #[test]
-fn roles_that_only_one_person_holds_cannot_make_a_two_person_quorum() {
+fn given_two_roles_only_one_person_holds_when_checked_then_a_two_person_quorum_is_refused() {
     let mut config = example();
     // Casey is CEO and CTO, Taylor no longer CTO: a major release needs two people and
     // only Casey could give either role.
@@ -484,7 +484,7 @@ fn roles_that_only_one_person_holds_cannot_make_a_two_person_quorum() {
 }
 
 #[test]
-fn rules_between_fields_and_lists_name_their_field() {
+fn given_a_broken_rule_between_fields_or_in_a_list_when_checked_then_its_field_is_named() {
     type Edit = fn(&mut Config);
     let cases: [(&str, Edit); 12] = [
         ("approvers", |c| c.approvers.clear()),
@@ -539,7 +539,7 @@ fn rules_between_fields_and_lists_name_their_field() {
 }
 
 #[test]
-fn a_slack_channel_may_be_a_name_or_an_id() {
+fn given_a_slack_channel_name_or_id_when_checked_then_both_are_accepted() {
     for channel in ["#releases", "#release-notes_2", "C0RELEASES", "G01ABCDEF"] {
         let mut config = example();
         config.notifications.slack_channel = channel.into();
@@ -548,7 +548,7 @@ fn a_slack_channel_may_be_a_name_or_an_id() {
 }
 
 #[test]
-fn the_error_names_fields_in_a_field_by_field_message() {
+fn given_an_out_of_range_value_when_loaded_then_the_error_names_its_field_and_range() {
     let text = edited(
         "expires_after_hours = 24",
         "expires_after_hours = 4294967295",
@@ -559,7 +559,7 @@ fn the_error_names_fields_in_a_field_by_field_message() {
 }
 
 #[test]
-fn existing_rules_keep_their_words() {
+fn given_a_required_role_nobody_holds_when_validated_then_the_error_still_names_it() {
     let mut config = example();
     config
         .approvals
@@ -723,7 +723,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn edits_of_the_example_load_or_are_refused_and_never_panic(
+    fn given_random_edits_of_the_example_when_loaded_then_they_load_or_are_refused_never_panic(
         edits in prop::collection::vec(edit(), 1..4)
     ) {
         let text = edits.iter().fold(EXAMPLE.to_string(), |text, e| apply(&text, e));

@@ -17,7 +17,7 @@ mod restore;
 mod retries;
 
 #[tokio::test]
-async fn deploy_records_the_running_task_definition_before_changing_anything() {
+async fn given_a_release_when_deployed_then_the_running_task_definition_is_recorded_first() {
     let kit = Kit::new("2026-03-11T03:00:00Z");
     let r = kit
         .release_in("1.3.0", ReleaseType::Minor, AwaitingWindow)
@@ -61,7 +61,7 @@ async fn deploy_records_the_running_task_definition_before_changing_anything() {
 }
 
 #[tokio::test]
-async fn a_failed_migration_stops_the_deploy_before_the_service_changes() {
+async fn given_a_failed_migration_when_deploying_then_it_stops_before_the_service_changes() {
     let kit = Kit::new("2026-03-11T03:00:00Z");
     kit.ecs.exit_codes.lock().unwrap().push(3);
     let r = kit
@@ -100,7 +100,7 @@ pub(super) async fn verify_restore(kit: &Kit, id: &crate::model::ReleaseId) -> s
 }
 
 #[tokio::test]
-async fn deploy_refuses_a_release_that_the_window_gate_has_not_let_through() {
+async fn given_a_release_the_window_has_not_let_through_when_deployed_then_it_is_refused() {
     let kit = Kit::new("2026-03-11T03:00:00Z");
     let r = kit
         .release_in("1.3.0", ReleaseType::Minor, AwaitingApproval)
@@ -121,7 +121,7 @@ async fn deploy_refuses_a_release_that_the_window_gate_has_not_let_through() {
 }
 
 #[tokio::test]
-async fn stability_moves_on_when_completed_and_fails_when_the_rollout_fails_or_takes_too_long() {
+async fn given_a_rollout_when_polled_then_completed_moves_on_and_failed_or_too_slow_fails() {
     let kit = Kit::new("2026-03-11T03:00:00Z");
     let r = kit.release_in("1.3.0", ReleaseType::Minor, Deploying).await;
     *kit.ecs.rollout.lock().unwrap() = Rollout::InProgress;
@@ -167,7 +167,7 @@ async fn stability_moves_on_when_completed_and_fails_when_the_rollout_fails_or_t
 }
 
 #[tokio::test]
-async fn a_failing_critical_path_is_named_and_the_release_stays_put() {
+async fn given_a_failing_critical_path_when_checked_then_it_is_named_and_the_release_stays_put() {
     let kit = Kit::new("2026-03-11T03:05:00Z");
     kit.probe
         .statuses
@@ -195,7 +195,7 @@ async fn a_failing_critical_path_is_named_and_the_release_stays_put() {
 }
 
 #[tokio::test]
-async fn monitoring_fails_on_an_alarm_or_a_threshold_and_succeeds_after_the_hour() {
+async fn given_monitoring_when_alarm_or_threshold_trips_then_fails_else_succeeds_after_the_hour() {
     let kit = Kit::new("2026-03-11T03:10:00Z");
     let r = kit
         .release_in("1.3.0", ReleaseType::Minor, Monitoring)
@@ -234,7 +234,7 @@ async fn monitoring_fails_on_an_alarm_or_a_threshold_and_succeeds_after_the_hour
 }
 
 #[tokio::test]
-async fn rollback_returns_to_the_recorded_revision_reverses_the_migration_and_is_idempotent() {
+async fn given_a_rollback_when_run_twice_then_the_recorded_revision_and_down_migration_run_once() {
     let kit = Kit::new("2026-03-11T03:20:00Z");
     let mut r = kit
         .release_in("1.3.0", ReleaseType::Minor, Monitoring)
@@ -288,7 +288,7 @@ async fn rollback_returns_to_the_recorded_revision_reverses_the_migration_and_is
 }
 
 #[tokio::test]
-async fn a_failed_reverse_migration_fails_the_release_loudly() {
+async fn given_a_failed_reverse_migration_when_rolling_back_then_the_release_fails_loudly() {
     let kit = Kit::new("2026-03-11T03:20:00Z");
     let mut r = kit
         .release_in("1.3.0", ReleaseType::Minor, Monitoring)
@@ -319,7 +319,7 @@ async fn a_failed_reverse_migration_fails_the_release_loudly() {
 }
 
 #[tokio::test]
-async fn a_failure_before_deploy_fails_the_release_without_touching_the_service() {
+async fn given_a_failure_before_deploy_when_rolled_back_then_it_fails_with_the_service_untouched() {
     let kit = Kit::new("2026-03-11T03:00:00Z");
     let r = kit
         .release_in("1.3.0", ReleaseType::Minor, AwaitingWindow)
@@ -330,7 +330,7 @@ async fn a_failure_before_deploy_fails_the_release_without_touching_the_service(
 }
 
 #[tokio::test]
-async fn announce_is_said_once_frees_the_service_and_lets_the_next_release_through() {
+async fn given_a_release_holding_the_service_when_announced_then_said_once_the_next_let_through() {
     let kit = Kit::new("2026-03-11T03:00:00Z");
     let first = kit
         .release_in("1.3.0", ReleaseType::Minor, Monitoring)
@@ -407,7 +407,7 @@ async fn announce_is_said_once_frees_the_service_and_lets_the_next_release_throu
 }
 
 #[tokio::test]
-async fn a_hotfix_bypass_needs_a_reason_and_is_announced() {
+async fn given_a_hotfix_off_hours_when_enqueued_then_a_bypass_needs_a_reason_and_is_announced() {
     let kit = Kit::new("2026-03-10T14:00:00Z");
     let mut hotfix = kit
         .release_in("1.2.1", ReleaseType::Hotfix, AwaitingApproval)
@@ -451,7 +451,7 @@ async fn a_hotfix_bypass_needs_a_reason_and_is_announced() {
 }
 
 #[tokio::test]
-async fn decisions_resume_the_approval_only_when_the_quorum_is_met() {
+async fn given_approval_decisions_when_recorded_then_the_approval_resumes_only_at_quorum() {
     let kit = Kit::new("2026-03-10T10:00:00Z");
     let mut r = kit
         .release_in("2.0.0", ReleaseType::Major, AwaitingApproval)
@@ -489,7 +489,7 @@ async fn decisions_resume_the_approval_only_when_the_quorum_is_met() {
 }
 
 #[tokio::test]
-async fn a_rejection_fails_the_approval_task_with_the_reason() {
+async fn given_a_rejection_when_decided_then_the_approval_task_fails_with_its_reason() {
     let kit = Kit::new("2026-03-10T10:00:00Z");
     let mut r = kit
         .release_in("1.3.0", ReleaseType::Minor, AwaitingApproval)
@@ -515,7 +515,7 @@ async fn a_rejection_fails_the_approval_task_with_the_reason() {
 }
 
 #[tokio::test]
-async fn a_racing_write_is_refused_not_overwritten() {
+async fn given_two_racing_writes_when_stored_then_the_second_is_refused_not_overwriting() {
     let kit = Kit::new("2026-03-10T10:00:00Z");
     let r = kit
         .release_in("1.3.0", ReleaseType::Minor, AwaitingApproval)
@@ -532,7 +532,7 @@ async fn a_racing_write_is_refused_not_overwritten() {
 }
 
 #[tokio::test]
-async fn malformed_gate_input_is_a_clear_error() {
+async fn given_malformed_gate_input_when_invoked_then_it_is_a_clear_error() {
     let kit = Kit::new("2026-03-10T10:00:00Z");
     for payload in [
         json!({}),
@@ -554,7 +554,7 @@ async fn malformed_gate_input_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn starting_twice_for_one_commit_opens_one_release() {
+async fn given_one_commit_when_started_twice_then_one_release_opens() {
     let kit = Kit::new("2026-03-10T09:00:00Z");
     let new = crate::model::NewRelease {
         service: "api".parse().unwrap(),

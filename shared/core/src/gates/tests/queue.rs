@@ -13,7 +13,7 @@ use crate::testkit::{Kit, at};
 use ReleaseState::*;
 
 #[tokio::test]
-async fn a_newer_release_shipping_supersedes_the_older_ones_still_waiting() {
+async fn given_releases_waiting_when_a_newer_one_ships_then_the_older_ones_are_superseded() {
     // Given 1.3.0 monitored to success while 1.2.5 awaits approval, 1.2.6 the window, and
     // 1.4.0 (newer) awaits approval too
     let kit = Kit::new("2026-03-11T04:05:00Z");
@@ -60,7 +60,7 @@ async fn a_newer_release_shipping_supersedes_the_older_ones_still_waiting() {
 }
 
 #[tokio::test]
-async fn the_window_never_lets_a_version_below_the_serving_one_deploy() {
+async fn given_a_version_below_the_serving_one_when_the_window_opens_then_it_never_deploys() {
     // Given 1.4.0 serving and 1.3.5 (approved before it, say) queued for the window
     let kit = Kit::new("2026-03-12T03:00:00Z");
     kit.release_in("1.4.0", ReleaseType::Minor, Succeeded).await;
@@ -89,7 +89,7 @@ async fn the_window_never_lets_a_version_below_the_serving_one_deploy() {
 }
 
 #[tokio::test]
-async fn approving_a_hotfix_without_its_bypass_leaves_it_to_the_window() {
+async fn given_a_hotfix_asking_to_bypass_when_approved_without_it_then_it_is_left_to_the_window() {
     // Given a hotfix that asks to bypass the window, at 14:00
     let kit = Kit::new("2026-03-10T14:00:00Z");
     let mut r = kit
@@ -129,7 +129,7 @@ async fn approving_a_hotfix_without_its_bypass_leaves_it_to_the_window() {
 }
 
 #[tokio::test]
-async fn the_window_opening_hands_on_what_a_dead_process_left_undone() {
+async fn given_work_a_dead_process_left_undone_when_the_window_opens_then_it_is_handed_on() {
     // Given a release whose quorum was recorded but never delivered (the process died
     // before SendTaskSuccess), and one created without its execution
     let kit = Kit::new("2026-03-10T15:00:00Z");

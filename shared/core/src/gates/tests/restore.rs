@@ -26,7 +26,7 @@ async fn pointed_back(kit: &Kit) -> crate::model::Release {
 }
 
 #[tokio::test]
-async fn a_restore_still_rolling_out_is_waited_for_then_recorded_once_healthy() {
+async fn given_a_restore_rolling_out_when_verified_then_it_is_awaited_then_recorded_once_healthy() {
     let kit = Kit::new("2026-03-11T03:20:00Z");
     *kit.ecs.rollout.lock().unwrap() = Rollout::InProgress;
     let r = pointed_back(&kit).await;
@@ -56,7 +56,7 @@ async fn a_restore_still_rolling_out_is_waited_for_then_recorded_once_healthy() 
 }
 
 #[tokio::test]
-async fn a_restored_deployment_that_fails_ends_the_release_failed() {
+async fn given_a_restored_deployment_that_fails_when_verified_then_the_release_ends_failed() {
     let kit = Kit::new("2026-03-11T03:20:00Z");
     let r = pointed_back(&kit).await;
     *kit.ecs.rollout.lock().unwrap() = Rollout::Failed;
@@ -81,7 +81,7 @@ async fn a_restored_deployment_that_fails_ends_the_release_failed() {
 }
 
 #[tokio::test]
-async fn a_restore_that_never_settles_fails_after_the_stability_timeout() {
+async fn given_a_restore_that_never_settles_when_the_stability_timeout_passes_then_it_fails() {
     let kit = Kit::new("2026-03-11T03:20:00Z");
     *kit.ecs.rollout.lock().unwrap() = Rollout::InProgress;
     let r = pointed_back(&kit).await;
@@ -100,7 +100,7 @@ async fn a_restore_that_never_settles_fails_after_the_stability_timeout() {
 }
 
 #[tokio::test]
-async fn an_unhealthy_restore_is_retried_then_announced_failed_and_on_call_is_paged() {
+async fn given_an_unhealthy_restore_when_checked_then_retried_announced_failed_and_on_call_paged() {
     let kit = Kit::new("2026-03-11T03:20:00Z");
     let r = pointed_back(&kit).await;
     kit.probe
@@ -152,7 +152,7 @@ async fn an_unhealthy_restore_is_retried_then_announced_failed_and_on_call_is_pa
 }
 
 #[tokio::test]
-async fn a_manual_rollback_of_a_finished_release_starts_an_execution_that_verifies_it() {
+async fn given_a_finished_release_when_rolled_back_by_hand_then_one_verifying_execution_starts() {
     let kit = Kit::new("2026-03-11T09:00:00Z");
     let r = kit.release_in("1.3.0", ReleaseType::Minor, Succeeded).await;
     let release = releases::manual_rollback(&kit.deps, &r.id, "lee", "signups dropped")

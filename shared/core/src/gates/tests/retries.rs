@@ -12,7 +12,7 @@ use crate::testkit::{Kit, at};
 use ReleaseState::*;
 
 #[tokio::test]
-async fn a_reverse_migration_another_rollback_started_is_never_run_twice() {
+async fn given_a_reversal_another_rollback_started_when_rolling_back_then_it_never_runs_twice() {
     // Given a rollback (the alarm's) that claimed the reverse migration and has not
     // recorded its end yet
     let kit = Kit::new("2026-03-11T03:20:00Z");
@@ -44,7 +44,7 @@ async fn a_reverse_migration_another_rollback_started_is_never_run_twice() {
 }
 
 #[tokio::test]
-async fn the_reverse_migration_is_claimed_before_it_starts() {
+async fn given_a_migrated_release_when_rolled_back_then_the_reversal_is_claimed_and_run_once() {
     let kit = Kit::new("2026-03-11T03:20:00Z");
     let mut r = kit
         .release_in("1.3.0", ReleaseType::Minor, Monitoring)
@@ -80,7 +80,7 @@ async fn claimed_migration(kit: &Kit) -> crate::model::Release {
 }
 
 #[tokio::test]
-async fn a_retried_deploy_finds_the_migration_an_attempt_started_but_never_recorded() {
+async fn given_a_migration_started_but_never_recorded_when_the_deploy_retries_then_it_is_found() {
     // Given a deploy that claimed the migration, started its task and died before writing
     // the task's ARN
     let kit = Kit::new("2026-03-11T03:00:30Z");
@@ -113,7 +113,7 @@ async fn a_retried_deploy_finds_the_migration_an_attempt_started_but_never_recor
 }
 
 #[tokio::test]
-async fn a_retried_deploy_starts_a_migration_its_dead_attempt_claimed_but_never_started() {
+async fn given_a_migration_claimed_but_never_started_when_the_deploy_retries_then_it_runs_once() {
     // Given a deploy that claimed the migration and died before starting its task
     let kit = Kit::new("2026-03-11T03:00:30Z");
     let r = claimed_migration(&kit).await;
@@ -133,7 +133,7 @@ async fn a_retried_deploy_starts_a_migration_its_dead_attempt_claimed_but_never_
 }
 
 #[tokio::test]
-async fn a_migration_claimed_too_long_ago_to_tell_is_never_run_again() {
+async fn given_a_migration_claimed_too_long_ago_to_tell_when_the_deploy_retries_then_not_rerun() {
     // Given a claim older than ECS remembers stopped tasks, and no task found
     let kit = Kit::new("2026-03-11T04:30:00Z");
     let r = claimed_migration(&kit).await;
@@ -160,7 +160,7 @@ async fn a_migration_claimed_too_long_ago_to_tell_is_never_run_again() {
 }
 
 #[tokio::test]
-async fn a_second_rollback_waits_for_the_reverse_migration_the_first_started() {
+async fn given_a_reverse_migration_a_rollback_started_when_a_second_runs_then_it_waits_for_it() {
     // Given a rollback that started the reverse migration and recorded its task
     let kit = Kit::new("2026-03-11T03:20:00Z");
     let mut r = kit
@@ -201,7 +201,7 @@ async fn a_second_rollback_waits_for_the_reverse_migration_the_first_started() {
 }
 
 #[tokio::test]
-async fn a_retried_deploy_waits_for_the_migration_an_earlier_attempt_started() {
+async fn given_a_migration_an_earlier_attempt_started_when_the_deploy_retries_then_it_waits() {
     // Given a deploy that started the migration, recorded its task, and timed out waiting
     let kit = Kit::new("2026-03-11T03:00:00Z");
     let mut r = kit.release_in("1.3.0", ReleaseType::Minor, Deploying).await;
@@ -239,7 +239,7 @@ async fn a_retried_deploy_waits_for_the_migration_an_earlier_attempt_started() {
 }
 
 #[tokio::test]
-async fn rollback_reverses_a_migration_the_deploy_started_but_never_recorded() {
+async fn given_a_migration_started_but_never_recorded_when_rolled_back_then_it_is_reversed() {
     // Given a deploy that started the migration, recorded its task, and died waiting
     let kit = Kit::new("2026-03-11T03:10:00Z");
     let mut r = kit.release_in("1.3.0", ReleaseType::Minor, Deploying).await;
