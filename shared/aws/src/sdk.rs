@@ -157,13 +157,7 @@ mod tests {
     use aws_types::service_config::ServiceConfigKey;
 
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::env::tests::vars;
 
     fn endpoint(urls: &EndpointUrls, service_id: &str) -> Option<String> {
         let key = ServiceConfigKey::builder()
