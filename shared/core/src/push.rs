@@ -3,7 +3,8 @@
 //! The version is the one a `vX.Y.Z` tag gave the pushed commit, else the next one after
 //! the highest version taken, bumped as the conventional commits ask ([`crate::commits`]).
 //! A push without a `feat`, `fix` or breaking commit (and without a tag) releases nothing.
-//! Two pushes that chose the same version at once: the one that lost takes the next.
+//! Two pushes that chose the same version at once: the one that lost takes the next, up to
+//! five times; then the push is refused as a conflict, to be sent again.
 
 #![warn(missing_docs)]
 
@@ -13,7 +14,7 @@ use crate::commits::derive;
 use crate::deps::Deps;
 use crate::error::GateError;
 use crate::model::{Contributor, NewRelease};
-use crate::ports::TriggerLog;
+use crate::ports::{StoreError, TriggerLog};
 use crate::releases::{self, Started};
 use crate::semver::{Version, next_version};
 
@@ -85,10 +86,16 @@ pub async fn release(
         match releases::start(deps, new).await {
             Ok(started) => return Ok(PushOutcome::Started(Box::new(started))),
             // A tag names its version: taken is taken. A derived one moves on.
-            Err(err @ GateError::VersionTaken { .. })
-                if tagged.is_none() && tries + 1 < VERSION_TRIES =>
-            {
+            Err(err @ GateError::VersionTaken { .. }) if tagged.is_none() => {
                 tries += 1;
+                if tries == VERSION_TRIES {
+                    // Contention, not a mistake in the push: the webhook answers "try again".
+                    let taken = err.to_string();
+                    return Err(GateError::Conflict(
+                        format!("for commit {}", pushed.commit),
+                        StoreError::AlreadyExists(taken),
+                    ));
+                }
                 info!(error = %err, tries, "version taken meanwhile: taking the next");
             }
             Err(err) => return Err(err),
@@ -132,7 +139,7 @@ mod tests {
 
     use super::*;
     use crate::ReleaseType;
-    use crate::ports::{StoreError, TriggerRecord};
+    use crate::ports::TriggerRecord;
     use crate::testkit::Kit;
 
     #[derive(Default)]
