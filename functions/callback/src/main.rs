@@ -4,7 +4,7 @@ use shipgate_web::{Hooks, WebState};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shipgate_aws::lambda::init_tracing();
     let web = shipgate_aws::Wiring::from_env().await?.callback()?;
     let state = WebState {
         deps: web.deps,

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use lambda_runtime::tracing::subscriber::filter::LevelFilter;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,9 +29,32 @@ impl From<GateFailure> for Diagnostic {
     }
 }
 
-/// JSON logs, as the functions' `LoggingConfig` expects.
+/// Logs as Lambda's logging controls ask: JSON when `AWS_LAMBDA_LOG_FORMAT` is `JSON` (the
+/// template's `LoggingConfig`), at the level of `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else
+/// INFO. A level, not a filter of directives: parsing those links a regular-expression
+/// engine into every function for nothing a function logs.
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    use lambda_runtime::tracing::subscriber::fmt;
+
+    let var = |name| std::env::var(name).ok();
+    let level = log_level(var("AWS_LAMBDA_LOG_LEVEL").or_else(|| var("RUST_LOG")));
+    let logs = fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level);
+    // A subscriber set already (a test) stays.
+    let _ = if var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().try_init()
+    } else {
+        logs.try_init()
+    };
+}
+
+/// The level a function logs at: a level name in any case, else INFO.
+fn log_level(setting: Option<String>) -> LevelFilter {
+    setting
+        .and_then(|level| level.trim().parse().ok())
+        .unwrap_or(LevelFilter::INFO)
 }
 
 /// Serves `handler` on every invocation. A payload that is not an `I` is `Gate.InvalidInput`
@@ -86,4 +110,17 @@ pub async fn rollback(deps: &Deps, payload: Value) -> Result<Value, GateError> {
     let reason = state.reason.clone();
     let rolled = restore::on_alarm(deps, &alarm, &reason).await?;
     Ok(json!({ "rolled_back": rolled.map(|r| r.id), "alarm": alarm }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_lambda_log_settings_when_read_then_a_level_or_info() {
+        assert_eq!(log_level(Some("DEBUG".into())), LevelFilter::DEBUG);
+        assert_eq!(log_level(Some(" warn ".into())), LevelFilter::WARN);
+        assert_eq!(log_level(Some("shipgate=debug".into())), LevelFilter::INFO);
+        assert_eq!(log_level(None), LevelFilter::INFO);
+    }
 }
