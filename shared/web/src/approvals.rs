@@ -21,7 +21,7 @@ use tracing::{info, warn};
 use crate::Shared;
 use crate::access::personal_href;
 use crate::dashboard::waiting_on;
-use crate::html::{path_segment, problem, respond_with_home, state_badge, time};
+use crate::html::{asking, path_segment, problem, respond_with_home, state_badge, time};
 
 /// A personal link that checked out: the release and the approver it is for, and until
 /// when it holds.
@@ -239,14 +239,12 @@ fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> Markup 
     let release = &opened.release;
     let config = &state.deps.config;
     html! {
-        h1 { "Approve v" (release.semver) " of " (release.service.as_str()) "?" }
-        p {
-            "You are " strong { (opened.approver.name) } ". Opening this page changed nothing; "
-            "your decision is recorded only when you press a button."
-        }
-        @if let Some(error) = error {
-            div class="card error" { p { (error) } }
-        }
+        (asking(
+            html! { "Approve v" (release.semver) " of " (release.service.as_str()) "?" },
+            &opened.approver.name,
+            "your decision is recorded only when you press a button.",
+            error,
+        ))
         (summary(state, release, &opened.approver))
         h2 { "Checklist" }
         div class="card" {

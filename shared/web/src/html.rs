@@ -122,6 +122,18 @@ pub fn problem(status: StatusCode, title: &str, message: &str) -> Response {
     )
 }
 
+/// The top of a page that asks a person to decide: the question, who is deciding, that
+/// opening the page changed nothing (`until`: what will), and a previous attempt's error.
+pub fn asking(question: Markup, who: &str, until: &str, error: Option<&str>) -> Markup {
+    html! {
+        h1 { (question) }
+        p { "You are " strong { (who) } ". Opening this page changed nothing; " (until) }
+        @if let Some(error) = error {
+            div class="card error" { p { (error) } }
+        }
+    }
+}
+
 /// A release's state, coloured by how it stands.
 pub fn state_badge(state: ReleaseState) -> Markup {
     let class = match state {

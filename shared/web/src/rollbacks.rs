@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use crate::Shared;
 use crate::access::personal_href;
 use crate::approvals::{Opened, open_link};
-use crate::html::{path_segment, problem, respond_with_home, state_badge};
+use crate::html::{asking, path_segment, problem, respond_with_home, state_badge};
 
 /// Where the rollback was asked from, in the release's timeline.
 pub const VIA_LINK: &str = "their rollback link";
@@ -81,14 +81,12 @@ fn what_happens(state: &Shared, release: &Release) -> Markup {
 fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> Markup {
     let release = &opened.release;
     html! {
-        h1 { "Roll back v" (release.semver) " of " (release.service.as_str()) "?" }
-        p {
-            "You are " strong { (opened.approver.name) } ". Opening this page changed "
-            "nothing; the rollback starts only when you send the form below."
-        }
-        @if let Some(error) = error {
-            div class="card error" { p { (error) } }
-        }
+        (asking(
+            html! { "Roll back v" (release.semver) " of " (release.service.as_str()) "?" },
+            &opened.approver.name,
+            "the rollback starts only when you send the form below.",
+            error,
+        ))
         (what_happens(state, release))
         form method="post" class="card" {
             label for="reason" { "Why roll back? (required, announced with the rollback)" }
