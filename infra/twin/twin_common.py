@@ -66,6 +66,7 @@ SSM_PARAMETERS = {
     "SlackBotTokenParameterName": ("slack_bot_token", "SecureString"),
     "LinkKeyParameterName": ("link_key", "SecureString"),
     "StatusPageTokenParameterName": ("status_page_token", "SecureString"),
+    "GitHubTokenParameterName": ("github_token", "SecureString"),
 }
 # The IAM prefix of a service whose signing name (moto's action prefix) differs from it.
 IAM_PREFIX = {"monitoring": "cloudwatch"}

@@ -185,6 +185,8 @@ class Provisioner:
                 log(f"parameter {param} names an SSM parameter the seed has no value for; not created")
                 continue
             field, kind = SSM_PARAMETERS[param]
+            if not self.r.params[param]:
+                continue  # an optional parameter left empty: nothing to create
             if secrets.get(field) is None:
                 log(f"seed has no {field}; SSM parameter {self.r.params[param]} not created")
                 continue

@@ -26,6 +26,10 @@ pub struct Env {
     pub link_key_parameter: Option<String>,
     /// The callback function's URL, which approval links start with.
     pub public_url: Option<String>,
+    /// GitHub's REST API (`https://api.github.com` unless set).
+    pub github_api_url: String,
+    /// The SSM parameter holding the GitHub token; none: GitHub is not called.
+    pub github_token_parameter: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +103,9 @@ impl Env {
             slack_signing_secret_parameter: get("SHIPGATE_SLACK_SIGNING_SECRET_PARAMETER"),
             link_key_parameter: get("SHIPGATE_LINK_KEY_PARAMETER"),
             public_url: get("SHIPGATE_PUBLIC_URL"),
+            github_api_url: get("SHIPGATE_GITHUB_API_URL")
+                .unwrap_or_else(|| "https://api.github.com".into()),
+            github_token_parameter: get("SHIPGATE_GITHUB_TOKEN_PARAMETER"),
         })
     }
 }

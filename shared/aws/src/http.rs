@@ -86,6 +86,18 @@ impl HttpsClient {
         bearer: Option<&str>,
         json: Option<&Value>,
     ) -> Result<HttpResponse, HttpError> {
+        self.send_with(method, url, bearer, &[], json).await
+    }
+
+    /// Like [`HttpsClient::send`], with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+        json: Option<&Value>,
+    ) -> Result<HttpResponse, HttpError> {
         let request_err = |message: String| HttpError::Request {
             url: url.to_string(),
             message,
@@ -93,6 +105,9 @@ impl HttpsClient {
         let mut builder = Request::builder().method(method).uri(url);
         if let Some(token) = bearer {
             builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let body = match json {
             Some(value) => {

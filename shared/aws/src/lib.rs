@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod ecs;
 pub mod env;
 pub mod events;
+pub mod github;
 pub mod http;
 pub mod lambda;
 pub mod notify;

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use shipgate_core::config::{ConfigError, Secret};
+use shipgate_core::github::GitHub;
 use shipgate_core::ports::{
     Alarms, Clock, Deployer, HealthProbe, Notifier, ReleaseStore, RollbackRequests, TriggerLog,
     WindowScheduler, WorkflowError,
@@ -25,6 +26,7 @@ use crate::dynamo::DynamoReleaseStore;
 use crate::ecs::EcsDeployer;
 use crate::env::{ConfigSource, Env, EnvError};
 use crate::events::EventBridgeRollbacks;
+use crate::github::GitHubApi;
 use crate::notify::{AwsNotifier, SesEmail, SlackApi, StatusPageApi, http_client};
 use crate::probe::HttpsProbe;
 use crate::scheduler::EventBridgeScheduler;
@@ -88,6 +90,7 @@ pub struct Wiring {
     config: Arc<Config>,
     slack_token: Option<String>,
     status_page_token: Option<String>,
+    github_token: Option<String>,
 }
 
 impl Wiring {
@@ -110,6 +113,7 @@ impl Wiring {
                 &env.slack_signing_secret_parameter,
                 &env.link_key_parameter,
                 &env.slack_token_parameter,
+                &env.github_token_parameter,
             ]
             .into_iter()
             .flatten()
@@ -149,12 +153,14 @@ impl Wiring {
         }
         let slack_token = take(&env.slack_token_parameter);
         let status_page_token = take(&env.status_page.as_ref().map(|(_, t)| t.clone()));
+        let github_token = take(&env.github_token_parameter);
         Ok(Wiring {
             env,
             sdk,
             config: Arc::new(config),
             slack_token,
             status_page_token,
+            github_token,
         })
     }
 
@@ -232,6 +238,21 @@ impl Wiring {
         }))
     }
 
+    /// GitHub's REST API on `service.repository`, with the token from SSM (without one,
+    /// every call is answered 401 and nothing is sent).
+    pub fn github(&self) -> Result<Arc<dyn GitHub>, WiringError> {
+        let http = http_client(Duration::from_secs(10)).map_err(|source| WiringError::Client {
+            what: "HTTPS",
+            source,
+        })?;
+        Ok(Arc::new(GitHubApi::new(
+            http,
+            &self.env.github_api_url,
+            &self.config.service.repository,
+            self.github_token.clone(),
+        )))
+    }
+
     /// Task tokens and executions: one Step Functions client.
     pub fn workflow(&self) -> Arc<StepFunctions> {
         Arc::new(StepFunctions::new(
@@ -279,7 +300,8 @@ impl Wiring {
             .base()
             .with_store(self.store())
             .with_notifier(self.notifier()?)
-            .with_scheduler(self.scheduler()))
+            .with_scheduler(self.scheduler())
+            .with_github(self.github()?))
     }
 
     pub fn window(&self) -> Result<Deps, WiringError> {
@@ -298,7 +320,8 @@ impl Wiring {
             .base()
             .with_store(self.store())
             .with_deployer(self.deployer())
-            .with_notifier(self.notifier()?))
+            .with_notifier(self.notifier()?)
+            .with_github(self.github()?))
     }
 
     pub fn health_check(&self) -> Result<Deps, WiringError> {
@@ -321,7 +344,8 @@ impl Wiring {
             .with_store(self.store())
             .with_deployer(self.deployer())
             .with_health(self.health()?)
-            .with_executions(self.workflow()))
+            .with_executions(self.workflow())
+            .with_github(self.github()?))
     }
 
     pub fn announce(&self) -> Result<Deps, WiringError> {
@@ -330,7 +354,8 @@ impl Wiring {
             .with_store(self.store())
             .with_deployer(self.deployer())
             .with_notifier(self.notifier()?)
-            .with_tokens(self.workflow()))
+            .with_tokens(self.workflow())
+            .with_github(self.github()?))
     }
 
     /// The GitHub webhook: opens releases and starts their executions.
@@ -371,7 +396,8 @@ impl Wiring {
             .with_notifier(self.notifier()?)
             .with_tokens(workflow.clone())
             .with_executions(workflow)
-            .with_scheduler(self.scheduler()))
+            .with_scheduler(self.scheduler())
+            .with_github(self.github()?))
     }
 
     /// The wiring of `gate`'s function, by name (for tests; a function calls its own).

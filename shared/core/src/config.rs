@@ -29,6 +29,72 @@ pub struct Config {
     /// The HTTP entry points: where approval links point, which branch releases, secrets.
     #[serde(default)]
     pub web: WebConfig,
+    /// The record kept on GitHub: the release ticket, the tag, the GitHub Release, the
+    /// CHANGELOG entry, the merge back into `develop`, post-mortems. Absent: none of it.
+    #[serde(default)]
+    pub github: Option<GitHubConfig>,
+}
+
+/// How the CHANGELOG entry of a release reaches the repository.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangelogMode {
+    /// A commit on a branch `changelog/vX.Y.Z` with a pull request into the main branch.
+    #[default]
+    PullRequest,
+    /// A commit on the main branch itself.
+    Direct,
+    /// No entry.
+    Off,
+}
+
+/// What shipgate records on GitHub, on `service.repository` (see [`Config::github`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubConfig {
+    /// The branch the main branch (`web.branch`) is merged back into after a release.
+    #[serde(default = "default_develop_branch")]
+    pub develop_branch: String,
+    /// Opens a release ticket when a release starts, comments on it as the release moves,
+    /// and closes it with the outcome.
+    #[serde(default = "default_true")]
+    pub ticket: bool,
+    /// The ticket's labels.
+    #[serde(default = "default_ticket_labels")]
+    pub ticket_labels: Vec<String>,
+    /// How the CHANGELOG entry lands.
+    #[serde(default)]
+    pub changelog: ChangelogMode,
+    /// The changelog's path in the repository.
+    #[serde(default = "default_changelog_path")]
+    pub changelog_path: String,
+    /// The labels of a post-mortem issue.
+    #[serde(default = "default_postmortem_labels")]
+    pub postmortem_labels: Vec<String>,
+    /// The on-call engineers' GitHub logins: post-mortems are assigned to them and to the
+    /// release's author.
+    #[serde(default)]
+    pub on_call: Vec<String>,
+}
+
+fn default_develop_branch() -> String {
+    "develop".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_ticket_labels() -> Vec<String> {
+    vec!["release".into()]
+}
+
+fn default_changelog_path() -> String {
+    "CHANGELOG.md".into()
+}
+
+fn default_postmortem_labels() -> Vec<String> {
+    vec!["post-mortem".into()]
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

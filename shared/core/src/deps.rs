@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::config::{Config, HealthCheck};
 use crate::error::GateError;
 use crate::gate::Port;
+use crate::github::{GitHub, GitHubAnswer, GitHubCall, GitHubError};
 use crate::model::{Release, ReleaseId, ServiceName};
 use crate::ports::*;
 use crate::semver::Version;
@@ -43,6 +44,8 @@ pub struct Deps {
     pub executions: Arc<dyn Executions>,
     /// One-time wake-ups of gates.
     pub scheduler: Arc<dyn WindowScheduler>,
+    /// GitHub's REST API.
+    pub github: Arc<dyn GitHub>,
     wired: Vec<Port>,
     reached: Reached,
 }
@@ -72,6 +75,7 @@ impl Deps {
             tokens: unwired(Port::Tokens),
             executions: unwired(Port::Executions),
             scheduler: unwired(Port::Scheduler),
+            github: unwired(Port::GitHub),
             wired: Vec::new(),
             reached,
         }
@@ -140,6 +144,12 @@ impl Deps {
         self.wire(Port::Scheduler)
     }
 
+    /// Wires [`Port::GitHub`] to `github` (it joins [`Deps::wired`]).
+    pub fn with_github(mut self, github: Arc<dyn GitHub>) -> Self {
+        self.github = github;
+        self.wire(Port::GitHub)
+    }
+
     /// The ports wired to an adapter, in [`Port`] order.
     pub fn wired(&self) -> &[Port] {
         &self.wired
@@ -164,6 +174,7 @@ impl Deps {
                 Port::Tokens => deps.tokens = unwired(port),
                 Port::Executions => deps.executions = unwired(port),
                 Port::Scheduler => deps.scheduler = unwired(port),
+                Port::GitHub => deps.github = unwired(port),
             }
         }
         deps.wired.retain(|p| ports.contains(p));
@@ -423,5 +434,12 @@ impl WindowScheduler for Unwired {
     }
     async fn schedule(&self, _: &WakeUp, _: DateTime<Utc>) -> Result<(), WorkflowError> {
         Err(WorkflowError::Backend(self.backend()))
+    }
+}
+
+#[async_trait]
+impl GitHub for Unwired {
+    async fn call(&self, _: &GitHubCall) -> Result<GitHubAnswer, GitHubError> {
+        Err(GitHubError::Unreachable(self.backend()))
     }
 }

@@ -61,13 +61,13 @@ impl Gate {
     pub fn ports(self) -> &'static [Port] {
         use Port::*;
         match self {
-            Gate::Approve => &[Store, Notifier, Scheduler],
+            Gate::Approve => &[Store, Notifier, Scheduler, GitHub],
             Gate::Window => &[Store, Notifier, Scheduler, Tokens, Executions],
-            Gate::Deploy => &[Store, Deployer, Notifier],
+            Gate::Deploy => &[Store, Deployer, Notifier, GitHub],
             Gate::HealthCheck => &[Store, Health],
             Gate::Monitor => &[Store, Alarms],
-            Gate::Rollback => &[Store, Deployer, Health, Executions],
-            Gate::Announce => &[Store, Deployer, Notifier, Tokens],
+            Gate::Rollback => &[Store, Deployer, Health, Executions, GitHub],
+            Gate::Announce => &[Store, Deployer, Notifier, Tokens, GitHub],
         }
     }
 
@@ -114,11 +114,13 @@ pub enum Port {
     Executions,
     /// One-time wake-ups (EventBridge Scheduler).
     Scheduler,
+    /// GitHub's REST API: the release ticket, tags, releases, the changelog, post-mortems.
+    GitHub,
 }
 
 impl Port {
     /// Every port, in [`Port`] order.
-    pub const ALL: [Port; 8] = [
+    pub const ALL: [Port; 9] = [
         Port::Store,
         Port::Deployer,
         Port::Health,
@@ -127,6 +129,7 @@ impl Port {
         Port::Tokens,
         Port::Executions,
         Port::Scheduler,
+        Port::GitHub,
     ];
 
     /// The port's name in words, as errors and logs give it (`release store`, `health probe`).
@@ -140,6 +143,7 @@ impl Port {
             Port::Tokens => "task tokens",
             Port::Executions => "executions",
             Port::Scheduler => "scheduler",
+            Port::GitHub => "GitHub",
         }
     }
 }

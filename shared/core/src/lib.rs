@@ -13,7 +13,8 @@
 //!   service), [`order`] (versions only go up), [`restore`] (rolling back and verifying),
 //!   [`checks`] (the critical paths), [`messages`] (what people are told), [`releases`]
 //!   (what the webhook, links, Slack and the CLI call), [`push`] (the version a push
-//!   releases).
+//!   releases); [`ticket`] and [`postrelease`] (the record kept on GitHub, through
+//!   [`github`]).
 
 pub mod checks;
 pub mod commits;
@@ -22,6 +23,7 @@ pub mod deps;
 pub mod error;
 pub mod gate;
 pub mod gates;
+pub mod github;
 pub mod lane;
 pub mod lifecycle;
 pub mod links;
@@ -31,6 +33,7 @@ pub mod model;
 pub mod order;
 pub mod policy;
 pub mod ports;
+pub mod postrelease;
 pub mod push;
 pub mod releases;
 pub mod restore;
@@ -39,6 +42,7 @@ pub mod semver;
 pub mod store_contract;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod ticket;
 
 pub use config::Config;
 pub use deps::Deps;

@@ -42,6 +42,11 @@ fn changelog_lines(release: &Release) -> Vec<String> {
     lines
 }
 
+/// A plain post in the releases channel about `release`.
+pub fn channel_post(config: &Config, release: &Release, text: String) -> Notification {
+    slack(config, release, text)
+}
+
 fn slack(config: &Config, release: &Release, text: String) -> Notification {
     let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
     Notification::Slack {

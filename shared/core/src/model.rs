@@ -305,6 +305,9 @@ pub enum EventKind {
     RollbackRefused,
     /// The outcome was announced.
     Announced,
+    /// Something was recorded on GitHub (a tag, a release, the changelog, a post-mortem),
+    /// or GitHub refused it.
+    Recorded,
     /// A kind this version does not know.
     Other(String),
 }
@@ -332,6 +335,7 @@ impl EventKind {
             EventKind::RollbackRequested => "rollback-requested",
             EventKind::RollbackRefused => "rollback-refused",
             EventKind::Announced => "announced",
+            EventKind::Recorded => "recorded",
             EventKind::Other(name) => name,
         }
     }
@@ -360,6 +364,7 @@ impl From<String> for EventKind {
             "rollback-requested" => EventKind::RollbackRequested,
             "rollback-refused" => EventKind::RollbackRefused,
             "announced" => EventKind::Announced,
+            "recorded" => EventKind::Recorded,
             _ => EventKind::Other(name),
         }
     }
@@ -468,6 +473,47 @@ pub struct Release {
     /// The terminal state last announced, so an outcome is announced exactly once.
     pub announced: Option<ReleaseState>,
     pub events: Vec<AuditEvent>,
+    /// What was recorded on GitHub for the release (ticket, tag, changelog, post-mortem).
+    #[serde(default, skip_serializing_if = "GitHubRecord::is_empty")]
+    pub github: GitHubRecord,
+}
+
+/// What shipgate recorded on GitHub for a release, so a step replayed after a crash or a
+/// retry does not do it twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitHubRecord {
+    /// The release ticket's issue number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<u64>,
+    /// How many timeline entries the ticket's comments have told.
+    #[serde(default)]
+    pub told: usize,
+    /// The steps done after the release ended: `changelog`, `tag`, `release`,
+    /// `merge-back`, `post-mortem`, `closed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<String>,
+    /// The post-mortem's issue number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postmortem: Option<u64>,
+    /// How `main` went back into `develop`: `merged`, `up to date`, or the pull request
+    /// opened on a conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_back: Option<String>,
+    /// The pull request that carries the CHANGELOG entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog_pull: Option<u64>,
+}
+
+impl GitHubRecord {
+    /// Nothing recorded yet.
+    pub fn is_empty(&self) -> bool {
+        self == &GitHubRecord::default()
+    }
+
+    /// Whether `step` is done.
+    pub fn did(&self, step: &str) -> bool {
+        self.done.iter().any(|d| d == step)
+    }
 }
 
 /// What a caller supplies to open a release.
@@ -598,6 +644,7 @@ impl Release {
                 to: Some(ReleaseState::Pending),
                 detail: format!("release opened as {release_type}"),
             }],
+            github: GitHubRecord::default(),
         }
     }
 

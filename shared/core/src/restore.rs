@@ -26,6 +26,7 @@ pub async fn roll_back(
         release.outcome = Some(why.to_string());
         release.transition(ReleaseState::RollingBack, actor, why, now)?;
         release = deps.save(&release).await?;
+        release = crate::ticket::keep(deps, release).await;
     }
     if release.reversal_task_arn.is_none()
         && release.migration.as_ref().is_some_and(|m| !m.reversed)

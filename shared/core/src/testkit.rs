@@ -382,8 +382,126 @@ impl WindowScheduler for Recorder {
     }
 }
 
+/// GitHub as the gates see it: issues and pull requests numbered from 1, files by branch,
+/// every request recorded; `refuse` answers the calls whose `METHOD path` contains its
+/// text with its status instead (a 503, a 403; `""` for every call); `merge_status` is what
+/// a merge answers (201 merged, 204 up to date, 409 conflict).
+pub(crate) struct FakeGitHub {
+    pub requests: Mutex<Vec<crate::github::GitHubRequest>>,
+    pub refuse: Mutex<Option<(String, u16)>>,
+    pub merge_status: Mutex<u16>,
+    pub files: Mutex<BTreeMap<(String, String), String>>,
+    next: Mutex<u64>,
+}
+
+impl Default for FakeGitHub {
+    fn default() -> Self {
+        FakeGitHub {
+            requests: Mutex::default(),
+            refuse: Mutex::default(),
+            merge_status: Mutex::new(201),
+            files: Mutex::default(),
+            next: Mutex::new(1),
+        }
+    }
+}
+
+impl FakeGitHub {
+    /// `METHOD path` of every request, in order.
+    pub(crate) fn calls(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
+    /// The body of the last request whose `METHOD path` contains `what`.
+    pub(crate) fn body_of(&self, what: &str) -> Value {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|r| format!("{} {}", r.method, r.path).contains(what))
+            .and_then(|r| r.body.clone())
+            .unwrap_or(Value::Null)
+    }
+}
+
+#[async_trait]
+impl crate::github::GitHub for FakeGitHub {
+    async fn call(
+        &self,
+        call: &crate::github::GitHubCall,
+    ) -> Result<crate::github::GitHubAnswer, crate::github::GitHubError> {
+        use crate::github::{GitHubAnswer, GitHubCall};
+        use base64::Engine as _;
+        use serde_json::json;
+        let request = call.request("roleferry/roleferry-api");
+        let line = format!("{} {}", request.method, request.path);
+        self.requests.lock().unwrap().push(request);
+        let answer = |status: u16, body: Value| Ok(GitHubAnswer { status, body });
+        let refused = self.refuse.lock().unwrap().clone();
+        if let Some((_, status)) = refused.filter(|(what, _)| line.contains(what)) {
+            return answer(status, json!({ "message": "refused by the test" }));
+        }
+        let next = || {
+            let mut n = self.next.lock().unwrap();
+            *n += 1;
+            *n - 1
+        };
+        match call {
+            GitHubCall::OpenIssue { .. } | GitHubCall::OpenPull { .. } => {
+                answer(201, json!({ "number": next() }))
+            }
+            GitHubCall::Comment { .. } => answer(201, json!({ "id": next() })),
+            GitHubCall::CloseIssue { issue, .. } => {
+                answer(200, json!({ "number": issue, "state": "closed" }))
+            }
+            GitHubCall::CreateTag { .. } => answer(201, json!({ "sha": "tagobject" })),
+            GitHubCall::CreateRef { .. } | GitHubCall::CreateRelease { .. } => {
+                answer(201, json!({}))
+            }
+            GitHubCall::GetBranch { .. } => answer(200, json!({ "object": { "sha": "mainhead" } })),
+            GitHubCall::GetFile { path, branch } => {
+                match self
+                    .files
+                    .lock()
+                    .unwrap()
+                    .get(&(branch.clone(), path.clone()))
+                {
+                    Some(text) => answer(
+                        200,
+                        json!({
+                            "content": base64::engine::general_purpose::STANDARD.encode(text),
+                            "sha": "blob",
+                        }),
+                    ),
+                    None => answer(404, json!({ "message": "Not Found" })),
+                }
+            }
+            GitHubCall::PutFile {
+                path,
+                branch,
+                content,
+                ..
+            } => {
+                self.files
+                    .lock()
+                    .unwrap()
+                    .insert((branch.clone(), path.clone()), content.clone());
+                answer(201, json!({}))
+            }
+            GitHubCall::Merge { .. } => answer(*self.merge_status.lock().unwrap(), json!({})),
+        }
+    }
+}
+
 pub(crate) struct Kit {
     pub deps: Deps,
+    pub github: Arc<FakeGitHub>,
     pub store: Arc<MemoryStore>,
     pub ecs: Arc<FakeDeployer>,
     pub probe: Arc<FakeProbe>,
@@ -425,7 +543,9 @@ impl Kit {
         let alarms = Arc::new(FakeAlarms::default());
         let rec = Arc::new(Recorder::default());
         let clock = Arc::new(TestClock(Mutex::new(at(now))));
+        let github = Arc::new(FakeGitHub::default());
         let deps = Deps::new(Arc::new(config), clock.clone())
+            .with_github(github.clone())
             .with_store(store.clone())
             .with_deployer(ecs.clone())
             .with_health(probe.clone())
@@ -436,6 +556,7 @@ impl Kit {
             .with_scheduler(rec.clone());
         Kit {
             deps,
+            github,
             store,
             ecs,
             probe,

@@ -9,6 +9,7 @@ pub mod db;
 pub mod demo;
 pub mod demo_service;
 pub mod ecs;
+pub mod github;
 pub mod liveness;
 pub mod local_token;
 pub mod outbox;

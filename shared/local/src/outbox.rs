@@ -25,6 +25,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use shipgate_core::ports::{Notification, Notifier, NotifyError, Posted};
 
+/// The services whose calls the outbox records beside the notifications.
+pub const RECORD_CHANNELS: [&str; 2] = ["github", "pagerduty"];
+
 /// The last timestamp this process used for a name; names take `max(now, last + 1)`.
 static LAST_NANOS: AtomicU64 = AtomicU64::new(0);
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -169,7 +172,7 @@ fn newest_in(dir: &Path) -> u64 {
 }
 
 /// The file name of the next message in `dir`: send order, unique across processes.
-fn next_name(dir: &Path, scanned: &std::sync::OnceLock<()>, message: &Notification) -> String {
+fn next_name(dir: &Path, scanned: &std::sync::OnceLock<()>, channel: &str) -> String {
     // Once per outbox, not per message: a directory of thousands of messages is not
     // listed again for every new one.
     scanned.get_or_init(|| {
@@ -180,7 +183,7 @@ fn next_name(dir: &Path, scanned: &std::sync::OnceLock<()>, message: &Notificati
         name_nanos(),
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed),
-        message.channel()
+        channel
     )
 }
 
@@ -208,7 +211,10 @@ impl Outbox {
 
     /// Writes `message` as the next file; returns its path.
     pub fn write(&self, message: &Notification) -> Result<PathBuf, OutboxError> {
-        self.write_named(&next_name(&self.dir, &self.scanned, message), message)
+        self.write_named(
+            &next_name(&self.dir, &self.scanned, message.channel()),
+            message,
+        )
     }
 
     /// Writes `message` unless a message with `key` was written before; returns the path
@@ -225,7 +231,7 @@ impl Outbox {
         let name = match fs::read_to_string(&marker) {
             Ok(name) => name,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let name = next_name(&self.dir, &self.scanned, message);
+                let name = next_name(&self.dir, &self.scanned, message.channel());
                 fs::create_dir_all(&marks).map_err(write_err(&marks))?;
                 let tmp = marks.join(format!(
                     ".{}-{}.tmp",
@@ -261,11 +267,18 @@ impl Outbox {
         self.dir.with_file_name(name)
     }
 
+    /// Writes a record of a call to another service (`github`, `pagerduty`) as the next
+    /// file, `<n>-<channel>.json`, with `sent_at` added; [`Outbox::read_records`] reads
+    /// them back, [`Outbox::read_all`] leaves them out.
+    pub fn write_record(&self, channel: &str, record: &Value) -> Result<PathBuf, OutboxError> {
+        let mut doc = record.clone();
+        if let Some(object) = doc.as_object_mut() {
+            object.insert("sent_at".into(), Value::String(Utc::now().to_rfc3339()));
+        }
+        self.write_doc(&next_name(&self.dir, &self.scanned, channel), &doc)
+    }
+
     fn write_named(&self, name: &str, message: &Notification) -> Result<PathBuf, OutboxError> {
-        let write_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| OutboxError::Write { path, source }
-        };
         let mut doc = serde_json::to_value(message).map_err(|e| OutboxError::Write {
             path: self.dir.clone(),
             source: std::io::Error::other(e),
@@ -276,6 +289,14 @@ impl Outbox {
                 .or_insert_with(|| Value::Array(Vec::new()));
             object.insert("sent_at".into(), Value::String(Utc::now().to_rfc3339()));
         }
+        self.write_doc(name, &doc)
+    }
+
+    fn write_doc(&self, name: &str, doc: &Value) -> Result<PathBuf, OutboxError> {
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OutboxError::Write { path, source }
+        };
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| OutboxError::Write {
             path: self.dir.clone(),
             source: std::io::Error::other(e),
@@ -296,8 +317,28 @@ impl Outbox {
         Ok(path)
     }
 
-    /// Every message in `dir`, in send order. A missing directory holds no messages.
-    pub fn read_all(dir: &Path) -> Result<Vec<OutboxMessage>, OutboxError> {
+    /// Every record of calls to `channel` (`github`, `pagerduty`) in `dir`, in send order.
+    pub fn read_records(dir: &Path, channel: &str) -> Result<Vec<Value>, OutboxError> {
+        let suffix = format!("-{channel}.json");
+        let mut records = Vec::new();
+        for name in Self::names(dir)? {
+            if name.ends_with(&suffix) {
+                let path = dir.join(&name);
+                let text = fs::read(&path).map_err(|source| OutboxError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                records.push(
+                    serde_json::from_slice(&text)
+                        .map_err(|source| OutboxError::Parse { path, source })?,
+                );
+            }
+        }
+        Ok(records)
+    }
+
+    /// The message files in `dir`, sorted (send order).
+    fn names(dir: &Path) -> Result<Vec<String>, OutboxError> {
         let read_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| OutboxError::Read { path, source }
@@ -316,6 +357,24 @@ impl Outbox {
             }
         }
         names.sort();
+        Ok(names)
+    }
+
+    /// Every message in `dir`, in send order (records of calls to other services left
+    /// out). A missing directory holds no messages.
+    pub fn read_all(dir: &Path) -> Result<Vec<OutboxMessage>, OutboxError> {
+        let read_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OutboxError::Read { path, source }
+        };
+        let names: Vec<String> = Self::names(dir)?
+            .into_iter()
+            .filter(|n| {
+                !RECORD_CHANNELS
+                    .iter()
+                    .any(|c| n.ends_with(&format!("-{c}.json")))
+            })
+            .collect();
         let mut messages = Vec::with_capacity(names.len());
         for name in names {
             let path = dir.join(&name);

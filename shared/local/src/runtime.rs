@@ -96,6 +96,7 @@ pub struct PortOverrides {
     pub store: Option<Arc<dyn shipgate_core::ports::ReleaseStore>>,
     pub alarms: Option<Arc<dyn shipgate_core::ports::Alarms>>,
     pub notifier: Option<Arc<dyn shipgate_core::ports::Notifier>>,
+    pub github: Option<Arc<dyn shipgate_core::github::GitHub>>,
 }
 
 pub struct RuntimeOptions {
@@ -229,7 +230,14 @@ impl Runtime {
             )
             .with_tokens(workflow.clone())
             .with_executions(workflow.clone())
-            .with_scheduler(scheduler.clone());
+            .with_scheduler(scheduler.clone())
+            .with_github(overrides.github.unwrap_or_else(|| {
+                Arc::new(crate::github::LocalGitHub::new(
+                    &config.service.repository,
+                    data_dir.join("github.json"),
+                    Outbox::new(data_dir.join("outbox")),
+                ))
+            }));
         let mut registry = LambdaRegistry::new();
         for gate in Gate::ALL {
             registry.register(

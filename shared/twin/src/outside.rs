@@ -2,6 +2,8 @@
 //! - `/slack/api/{method}`: a Slack Web API double recording `chat.postMessage`,
 //!   `chat.postEphemeral`, `chat.update` and `views.open` (bearer token checked);
 //! - `/status/v1/status`: the status page API;
+//! - `/github/repos/{owner}/{name}/...`: GitHub's REST API on the service's repository
+//!   ([`GitHubWorld`]), token checked, every call recorded;
 //! - `/app/...`: the service itself, as the health checks see it — the demo application's
 //!   critical paths, answering 500 on a path the serving version is set to fail.
 
@@ -16,6 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use serde::Serialize;
 use serde_json::{Value, json};
+
+use shipgate_core::github::GitHubRequest;
+use shipgate_local::demo::GitHubCallView;
+use shipgate_local::github::GitHubWorld;
 
 use crate::launcher::Control;
 
@@ -35,6 +41,11 @@ pub struct Sent {
 pub struct Outside {
     pub slack_token: String,
     pub status_token: String,
+    pub github_token: String,
+    /// The repository GitHub's double holds (`service.repository`).
+    pub repository: String,
+    pub github: Mutex<GitHubWorld>,
+    github_calls: Mutex<Vec<GitHubCallView>>,
     pub control: Control,
     /// Failing paths by image tag.
     pub failing_paths: Mutex<HashMap<String, String>>,
@@ -43,15 +54,33 @@ pub struct Outside {
 }
 
 impl Outside {
-    pub fn new(slack_token: &str, status_token: &str, control: Control) -> Self {
+    pub fn new(
+        slack_token: &str,
+        status_token: &str,
+        github_token: &str,
+        repository: &str,
+        control: Control,
+    ) -> Self {
         Self {
             slack_token: slack_token.into(),
             status_token: status_token.into(),
+            github_token: github_token.into(),
+            repository: repository.into(),
+            github: Mutex::default(),
+            github_calls: Mutex::default(),
             control,
             failing_paths: Mutex::default(),
             sent: Mutex::default(),
             ts: Mutex::new(1_773_100_000),
         }
+    }
+
+    /// The calls GitHub's double received, in order.
+    pub fn github_calls(&self) -> Vec<GitHubCallView> {
+        self.github_calls
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     pub fn sent(&self) -> Vec<Sent> {
@@ -69,6 +98,7 @@ pub fn router(outside: Arc<Outside>) -> Router {
     Router::new()
         .route("/slack/api/{method}", post(slack))
         .route("/status/v1/status", post(status_page))
+        .route("/github/{*path}", any(github))
         .route("/app/{*path}", any(app))
         .with_state(outside)
 }
@@ -183,6 +213,83 @@ async fn status_page(
         ts: None,
     });
     StatusCode::OK.into_response()
+}
+
+/// GitHub's REST API: `Authorization: Bearer <token>` (or `token <token>`), JSON bodies,
+/// answers from the repository's [`GitHubWorld`].
+async fn github(
+    State(outside): State<Arc<Outside>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        });
+    if token != Some(outside.github_token.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": "Bad credentials"})),
+        )
+            .into_response();
+    }
+    if headers.get("user-agent").is_none() {
+        // GitHub refuses requests without a User-Agent.
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"message": "Request forbidden: a User-Agent header is required"})),
+        )
+            .into_response();
+    }
+    let body = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(body) => Some(body),
+            Err(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"message": "Problems parsing JSON"})),
+                )
+                    .into_response();
+            }
+        }
+    };
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or_default()
+        .strip_prefix("/github")
+        .unwrap_or_default()
+        .to_string();
+    let request = GitHubRequest {
+        method: method.to_string(),
+        path,
+        body,
+    };
+    let answer = match outside.github.lock() {
+        Ok(mut world) => world.answer(&outside.repository, &request),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    if let Ok(mut calls) = outside.github_calls.lock() {
+        calls.push(GitHubCallView {
+            method: request.method,
+            path: request.path,
+            status: answer.status,
+            body: request.body.unwrap_or(Value::Null),
+        });
+    }
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if answer.body.is_null() {
+        status.into_response()
+    } else {
+        (status, axum::Json(answer.body)).into_response()
+    }
 }
 
 async fn app(State(outside): State<Arc<Outside>>, method: Method, uri: Uri) -> Response {

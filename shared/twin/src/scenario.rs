@@ -338,6 +338,14 @@ impl<'a> Session<'a> {
                 }
                 Ok(())
             }
+            Action::ExpectGitHub { method, path, says } => {
+                self.stack.settle().await?;
+                let calls = self.stack.outside.github_calls();
+                self.problems.extend(shipgate_local::demo::github_problem(
+                    &calls, method, path, says,
+                ));
+                Ok(())
+            }
             Action::ExpectState { release, state } => {
                 self.stack.settle().await?;
                 let current = self.release(*release).await?;
@@ -605,6 +613,7 @@ impl<'a> Session<'a> {
                 announcements,
                 releases: reports,
                 tasks_run,
+                github: stack.outside.github_calls(),
             },
             aws_calls: stack.calls.all(),
             denied,

@@ -55,6 +55,7 @@ pub struct Secrets {
     pub slack_bot_token: String,
     pub link_key: String,
     pub status_page_token: String,
+    pub github_token: String,
 }
 
 impl Secrets {
@@ -66,6 +67,7 @@ impl Secrets {
             slack_bot_token: format!("xoxb-{}", r()),
             link_key: r(),
             status_page_token: r(),
+            github_token: format!("ghp_{}", r()),
         }
     }
 }
@@ -221,6 +223,7 @@ impl Stack {
                 "slack_bot_token": secrets.slack_bot_token,
                 "link_key": secrets.link_key,
                 "status_page_token": secrets.status_page_token,
+                "github_token": secrets.github_token,
             },
             "ecs": {
                 "cluster": service.cluster,
@@ -250,7 +253,10 @@ impl Stack {
             edge_url: edge_url.clone(),
             clock_file: clock.file().to_path_buf(),
             stack_name: options.stack_name.clone(),
-            overrides: vec![("StatusPageUrl".into(), format!("{outside_url}/status"))],
+            overrides: vec![
+                ("StatusPageUrl".into(), format!("{outside_url}/status")),
+                ("GitHubApiUrl".into(), format!("{outside_url}/github")),
+            ],
             log: options.work_dir.join("launcher.log"),
         })
         .await?;
@@ -329,6 +335,8 @@ impl Stack {
         let outside = Arc::new(Outside::new(
             &secrets.slack_bot_token,
             &secrets.status_page_token,
+            &secrets.github_token,
+            &config.service.repository,
             control.clone(),
         ));
         let problems: Arc<Mutex<Vec<String>>> = Arc::default();

@@ -73,6 +73,7 @@ async fn world(moto: &Moto) -> World {
                 status_page: None,
                 sent: None,
             })),
+            github: None,
         },
     )
     .await

@@ -4,6 +4,7 @@ mod cloudwatch;
 mod dynamo;
 mod e2e;
 mod ecs;
+mod github;
 mod helpers;
 mod messaging;
 mod sfn;

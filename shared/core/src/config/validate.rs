@@ -163,6 +163,7 @@ impl Config {
         check_monitor(&self.monitor, &mut found);
         self.check_notifications(&mut found);
         self.check_web(&mut found);
+        self.check_github(&mut found);
         Problems(found.0)
     }
 
@@ -587,6 +588,68 @@ impl Config {
                 found.fail(
                     field,
                     format!("`{address}` is also notifications.email_to[{first}]"),
+                );
+            }
+        }
+    }
+
+    fn check_github(&self, found: &mut Found) {
+        let Some(github) = &self.github else { return };
+        found.check(
+            "github.develop_branch",
+            &github.develop_branch,
+            syntax::branch(&github.develop_branch),
+        );
+        if github.develop_branch == self.web.branch {
+            found.fail(
+                "github.develop_branch",
+                format!(
+                    "is web.branch (`{}`): it cannot be merged into itself",
+                    self.web.branch
+                ),
+            );
+        }
+        let path = &github.changelog_path;
+        if path.is_empty()
+            || path.starts_with('/')
+            || path
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..")
+            || path.chars().any(|c| c.is_control())
+        {
+            found.fail(
+                "github.changelog_path",
+                format!(
+                    "`{}` is not a file path in the repository (like `CHANGELOG.md`)",
+                    path.escape_debug()
+                ),
+            );
+        }
+        for (field, labels) in [
+            ("github.ticket_labels", &github.ticket_labels),
+            ("github.postmortem_labels", &github.postmortem_labels),
+        ] {
+            for (i, label) in labels.iter().enumerate() {
+                if label.trim().is_empty() || label.chars().count() > 50 || label.contains(',') {
+                    found.fail(
+                        format!("{field}[{i}]"),
+                        format!(
+                            "`{}` is not a label: 1 to 50 characters, no comma",
+                            label.escape_debug()
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, login) in github.on_call.iter().enumerate() {
+            let valid = !login.is_empty()
+                && login.len() <= 39
+                && !login.starts_with('-')
+                && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                found.fail(
+                    format!("github.on_call[{i}]"),
+                    format!("`{}` is not a GitHub login", login.escape_debug()),
                 );
             }
         }

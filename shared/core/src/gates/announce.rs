@@ -9,36 +9,67 @@ use serde::{Deserialize, Serialize};
 use crate::deps::Deps;
 use crate::error::GateError;
 use crate::gates::CaughtError;
-use crate::model::EventKind;
-use crate::model::{Release, ReleaseId, ReleaseState};
-use crate::{lane, messages, order, restore};
+use crate::model::{EventKind, GitHubRecord, Release, ReleaseId, ReleaseState};
+use crate::{lane, messages, order, postrelease, restore};
+
+/// What the announce function is asked: `announce` (the default, as executions started
+/// before `record` existed ask it) ends the release and tells people; `record`, once the
+/// lane is free, leaves the release's record on GitHub ([`postrelease`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    #[default]
+    Announce,
+    Record,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Input {
+    #[serde(default)]
+    pub action: Action,
     pub release_id: ReleaseId,
     #[serde(default)]
     pub error: Option<CaughtError>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Output {
-    pub state: ReleaseState,
-    pub outcome: Option<String>,
-    pub announced: usize,
+#[serde(untagged)]
+pub enum Output {
+    Announced {
+        state: ReleaseState,
+        outcome: Option<String>,
+        announced: usize,
+    },
+    Recorded {
+        state: ReleaseState,
+        github: GitHubRecord,
+    },
 }
 
-#[tracing::instrument(skip(deps), fields(release_id = %input.release_id))]
+#[tracing::instrument(skip(deps), fields(release_id = %input.release_id, action = ?input.action))]
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
-    let before = deps.load(&input.release_id).await?;
+    let Input {
+        action,
+        release_id,
+        error,
+    } = input;
+    if action == Action::Record {
+        let release = postrelease::record(deps, &release_id).await?;
+        return Ok(Output::Recorded {
+            state: release.state,
+            github: release.github,
+        });
+    }
+    let before = deps.load(&release_id).await?;
     let already = before.announced == Some(before.state);
-    let release = announce(deps, &input.release_id, input.error).await?;
+    let release = announce(deps, &release_id, error).await?;
     let sent = if already {
         0
     } else {
         messages::outcome(&deps.config, &release).len()
     };
-    Ok(Output {
+    Ok(Output::Announced {
         state: release.state,
         outcome: release.outcome,
         announced: sent,

@@ -266,6 +266,8 @@ async fn request(deps: &Deps, id: &ReleaseId, token: String) -> Result<Output, G
     shipgate_crash::point("approve.requested");
     let posted = ask(deps, &release, &asked, &quorum.missing, Ask::First, "asked").await?;
     let release = remember(deps, release, posted).await?;
+    // The release ticket: opened now, commented as the release moves (best effort).
+    let release = crate::ticket::keep(deps, release).await;
     schedule_next(deps, &release, now).await;
     info!(asked = ?names, "approval requested");
     Ok(Output {

@@ -57,6 +57,7 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         )?;
         release = deps.save(&release).await?;
         shipgate_crash::point("deploy.started");
+        release = crate::ticket::keep(deps, release).await;
     } else if release.state != ReleaseState::Deploying {
         return Err(wrong_state(
             &release,

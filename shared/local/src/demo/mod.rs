@@ -82,6 +82,55 @@ pub enum Action {
         version: &'static str,
         faults: Faults,
     },
+    /// GitHub must have answered a call `method` on a path ending with `path` with a 2xx,
+    /// whose JSON body holds `says`.
+    ExpectGitHub {
+        method: &'static str,
+        path: &'static str,
+        says: &'static str,
+    },
+}
+
+/// One call GitHub received, as the outbox (locally) or the double (on the twin) saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GitHubCallView {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    #[serde(skip)]
+    pub body: serde_json::Value,
+}
+
+/// What is wrong with `calls` for an `ExpectGitHub`, if anything.
+pub fn github_problem(
+    calls: &[GitHubCallView],
+    method: &str,
+    path: &str,
+    says: &str,
+) -> Option<String> {
+    let found = calls.iter().any(|c| {
+        c.method == method
+            && c.path.split('?').next().is_some_and(|p| p.ends_with(path))
+            && (200..300).contains(&c.status)
+            && c.body.to_string().contains(says)
+    });
+    (!found).then(|| format!("GitHub received no {method} …{path} saying {says:?}"))
+}
+
+/// The GitHub calls recorded in an outbox, in order.
+pub fn github_calls(outbox: &Path) -> Result<Vec<GitHubCallView>, crate::outbox::OutboxError> {
+    Ok(Outbox::read_records(outbox, "github")?
+        .into_iter()
+        .map(|r| GitHubCallView {
+            method: r["method"].as_str().unwrap_or_default().to_string(),
+            path: r["path"].as_str().unwrap_or_default().to_string(),
+            status: r["status"]
+                .as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(0),
+            body: r["body"].clone(),
+        })
+        .collect())
 }
 
 /// The newest link under `/rollbacks/` in the text of a message.
@@ -244,6 +293,9 @@ pub struct ScenarioReport {
     pub releases: Vec<ReleaseReport>,
     /// Migrations and reverse migrations run, as `command → exit code`.
     pub tasks_run: Vec<String>,
+    /// The calls GitHub received (the release ticket, tag, release, changelog, merge back,
+    /// post-mortem), in order.
+    pub github: Vec<GitHubCallView>,
 }
 
 impl From<&Release> for ReleaseReport {
@@ -553,6 +605,11 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                     problems.push(format!("alarm {} is in ALARM", alarm.name));
                 }
             }
+            Action::ExpectGitHub { method, path, says } => {
+                runtime.run_due().await?;
+                let calls = github_calls(&runtime.outbox_dir()).map_err(|e| step_err(&e))?;
+                problems.extend(github_problem(&calls, method, path, says));
+            }
             Action::ExpectState { release, state } => {
                 runtime.run_due().await?;
                 let current = deps
@@ -680,6 +737,7 @@ async fn report(
         )));
     };
     problems.extend(state_problems(scenario, &reports));
+    let github = github_calls(&runtime.outbox_dir()).map_err(|e| DemoError::Step(e.to_string()))?;
     Ok(ScenarioReport {
         scenario: scenario.name.to_string(),
         summary: scenario.summary.to_string(),
@@ -694,5 +752,6 @@ async fn report(
         announcements,
         releases: reports,
         tasks_run,
+        github,
     })
 }

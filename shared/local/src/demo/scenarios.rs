@@ -15,6 +15,7 @@ pub fn scenarios() -> Vec<Scenario> {
     use Action::*;
     let day = "2026-03-10";
     let t = |time: &str| at(&format!("{day}T{time}Z"));
+    let next_day = |time: &str| at(&format!("2026-03-11T{time}Z"));
     let minor = StartSpec::new("1.3.0");
     vec![
         Scenario {
@@ -517,6 +518,129 @@ pub fn scenarios() -> Vec<Scenario> {
                 ),
             ],
             expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "post-release-github",
+            summary: "a release ticket opens when approval is asked; after the release, GitHub has the changelog, the tag, the release notes, main merged into develop, and the ticket closed",
+            start: t("09:00:00"),
+            steps: vec![
+                (t("09:00:00"), Start(minor.clone())),
+                (
+                    t("09:00:01"),
+                    ExpectGitHub {
+                        method: "POST",
+                        path: "/issues",
+                        says: "Release v1.3.0 of api (minor)",
+                    },
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "PUT",
+                        path: "/contents/CHANGELOG.md",
+                        says: "changelog/v1.3.0",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "POST",
+                        path: "/pulls",
+                        says: "Changelog for v1.3.0",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "POST",
+                        path: "/git/refs",
+                        says: "refs/tags/v1.3.0",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "POST",
+                        path: "/releases",
+                        says: "Release v1.3.0 deployed to production",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "POST",
+                        path: "/merges",
+                        says: "\"base\":\"develop\"",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "PATCH",
+                        path: "/issues/1",
+                        says: "\"state_reason\":\"completed\"",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::Succeeded,
+            configure: keep,
+        },
+        Scenario {
+            name: "rollback-opens-postmortem",
+            summary: "the 5xx alarm fires during monitoring: the rollback opens a post-mortem on GitHub with what fired and the revisions, and closes the ticket",
+            start: t("09:00:00"),
+            steps: vec![
+                (
+                    t("09:00:00"),
+                    Start(StartSpec {
+                        faults: Faults {
+                            alarm_after_minutes: Some(("roleferry-api-5xx-rate".into(), 20)),
+                            ..Faults::default()
+                        },
+                        ..minor.clone()
+                    }),
+                ),
+                (
+                    t("14:00:00"),
+                    Approve {
+                        release: 0,
+                        who: "lee",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "POST",
+                        path: "/issues",
+                        says: "Post-mortem: v1.3.0 of api rolled back",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "POST",
+                        path: "/issues",
+                        says: "roleferry-api-5xx-rate",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectGitHub {
+                        method: "PATCH",
+                        path: "/issues/1",
+                        says: "\"state_reason\":\"not_planned\"",
+                    },
+                ),
+            ],
+            expected_state: ReleaseState::RolledBack,
             configure: keep,
         },
     ]

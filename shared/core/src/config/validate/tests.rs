@@ -405,6 +405,47 @@ const HOSTILE: &[(&str, &str, &str)] = &[
         "reverse_command = [\"alembic\", \"downgrade\", \"-1\"]",
         "reverse_command = []",
     ),
+    // The record on GitHub: branches, paths, labels and logins GitHub would refuse.
+    (
+        "github.develop_branch",
+        "develop_branch = \"develop\"",
+        "develop_branch = \"main\"",
+    ),
+    (
+        "github.develop_branch",
+        "develop_branch = \"develop\"",
+        "develop_branch = \"de..velop\"",
+    ),
+    (
+        "github.changelog_path",
+        "changelog_path = \"CHANGELOG.md\"",
+        "changelog_path = \"../CHANGELOG.md\"",
+    ),
+    (
+        "github.changelog_path",
+        "changelog_path = \"CHANGELOG.md\"",
+        "changelog_path = \"/CHANGELOG.md\"",
+    ),
+    (
+        "github.ticket_labels[0]",
+        "ticket_labels = [\"release\"]",
+        "ticket_labels = [\" \"]",
+    ),
+    (
+        "github.postmortem_labels[0]",
+        "postmortem_labels = [\"post-mortem\"]",
+        "postmortem_labels = [\"a,b\"]",
+    ),
+    (
+        "github.on_call[0]",
+        "on_call = [\"roleferry-oncall\"]",
+        "on_call = [\"-oncall\"]",
+    ),
+    (
+        "github.on_call[0]",
+        "on_call = [\"roleferry-oncall\"]",
+        "on_call = [\"on call\"]",
+    ),
 ];
 
 #[test]
@@ -733,4 +774,14 @@ proptest! {
             Err(ConfigError::Parse(_)) => {}
         }
     }
+}
+
+#[test]
+fn given_no_github_section_when_loaded_then_nothing_is_recorded_on_github() {
+    let start = EXAMPLE.find("[github]").unwrap();
+    let config = Config::from_toml_str(&EXAMPLE[..start]).unwrap();
+    assert_eq!(config.github, None);
+    let github = example().github.unwrap();
+    assert_eq!(github.develop_branch, "develop");
+    assert_eq!(github.changelog, crate::config::ChangelogMode::PullRequest);
 }

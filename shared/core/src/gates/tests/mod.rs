@@ -12,6 +12,7 @@ use crate::testkit::{Kit, at};
 
 use ReleaseState::*;
 
+mod github;
 mod queue;
 mod restore;
 mod retries;
