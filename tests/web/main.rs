@@ -13,3 +13,4 @@ mod local;
 mod refusals;
 mod rollbacks;
 mod slack;
+mod versions;

@@ -46,6 +46,26 @@ pub fn conventional(message: &str) -> Option<Conventional> {
     })
 }
 
+/// The version a merge of a release branch names (procedure §2 Step 3: `release/vX.Y.Z`),
+/// read from the merge commit's first line as Git and GitHub write it: `Merge branch
+/// 'release/v1.3.0'`, `Merge pull request #12 from acme/release/v1.3.0`, `Merge
+/// remote-tracking branch 'origin/release/v1.3.0'`.
+pub fn merged_release_branch(message: &str) -> Option<crate::semver::Version> {
+    let header = message.lines().next()?.trim();
+    if !header.starts_with("Merge ") {
+        return None;
+    }
+    let (_, rest) = header.split_once("release/")?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    if !name.starts_with('v') {
+        return None;
+    }
+    name.parse().ok()
+}
+
 fn sentence(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -120,5 +140,31 @@ mod tests {
         assert_eq!(derive(["fix: a"]).0, Some(ReleaseType::Hotfix));
         assert_eq!(derive(["fix: a", "feat!: b"]).0, Some(ReleaseType::Major));
         assert_eq!(derive(["docs: a", "Update README"]).0, None);
+    }
+
+    #[test]
+    fn given_merges_of_release_branches_when_read_then_the_branch_names_the_version() {
+        use super::merged_release_branch;
+        let v = |s: &str| s.parse::<crate::semver::Version>().ok();
+        assert_eq!(
+            merged_release_branch("Merge branch 'release/v1.3.0'"),
+            v("1.3.0")
+        );
+        assert_eq!(
+            merged_release_branch("Merge branch 'release/v1.3.0' into main\n\nShip it"),
+            v("1.3.0")
+        );
+        assert_eq!(
+            merged_release_branch("Merge pull request #12 from acme/release/v2.0.0"),
+            v("2.0.0")
+        );
+        assert_eq!(
+            merged_release_branch("Merge remote-tracking branch 'origin/release/v0.2.1'"),
+            v("0.2.1")
+        );
+        assert_eq!(merged_release_branch("Merge branch 'feature/x'"), None);
+        assert_eq!(merged_release_branch("Merge branch 'release/next'"), None);
+        assert_eq!(merged_release_branch("Merge branch 'release/v1.3'"), None);
+        assert_eq!(merged_release_branch("feat: release/v1.3.0 notes"), None);
     }
 }

@@ -1,8 +1,10 @@
 //! A push to the release branch: which version it releases, and starting that release.
 //!
-//! The version is the one a `vX.Y.Z` tag gave the pushed commit, else the next one after
-//! the highest version taken, bumped as the conventional commits ask ([`crate::commits`]).
-//! A push without a `feat`, `fix` or breaking commit (and without a tag) releases nothing.
+//! The version is the one a `vX.Y.Z` tag gave the pushed commit, else the one a merged
+//! `release/vX.Y.Z` branch names (the procedure's release branch, whose merge commit is not
+//! a conventional commit), else the next one after the highest version taken, bumped as
+//! the conventional commits ask ([`crate::commits`]). A push with none of these releases
+//! nothing.
 //! Two pushes that chose the same version at once: the one that lost takes the next, up to
 //! five times; then the push is refused as a conflict, to be sent again.
 
@@ -10,7 +12,7 @@
 
 use tracing::info;
 
-use crate::commits::derive;
+use crate::commits::{derive, merged_release_branch};
 use crate::deps::Deps;
 use crate::error::GateError;
 use crate::model::{Contributor, NewRelease};
@@ -62,7 +64,14 @@ pub async fn release(
     pushed: Pushed<'_>,
 ) -> Result<PushOutcome, GateError> {
     let (bump, changelog) = derive(pushed.messages.iter().copied());
-    let tagged = triggers.tag_for(pushed.commit).await?;
+    let tagged = match triggers.tag_for(pushed.commit).await? {
+        Some(version) => Some(version),
+        None => pushed
+            .messages
+            .iter()
+            .rev()
+            .find_map(|m| merged_release_branch(m)),
+    };
     if tagged.is_none() && bump.is_none() {
         return Ok(PushOutcome::NothingToRelease);
     }
@@ -85,7 +94,8 @@ pub async fn release(
         };
         match releases::start(deps, new).await {
             Ok(started) => return Ok(PushOutcome::Started(Box::new(started))),
-            // A tag names its version: taken is taken. A derived one moves on.
+            // A tag or a release branch names its version: taken is taken. A derived one
+            // moves on.
             Err(err @ GateError::VersionTaken { .. }) if tagged.is_none() => {
                 tries += 1;
                 if tries == VERSION_TRIES {
@@ -257,5 +267,22 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, GateError::VersionTaken { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn given_a_merge_of_a_release_branch_when_pushed_then_the_branch_names_the_version() {
+        let kit = Kit::new("2026-03-10T09:00:00Z");
+        let triggers = Tags::default();
+        let commit = sha(7);
+        let outcome = release(
+            &kit.deps,
+            &triggers,
+            pushed(&commit, &["docs: notes", "Merge branch 'release/v0.4.0'"]),
+        )
+        .await
+        .unwrap();
+        let started = started(outcome);
+        assert_eq!(started.release.semver.to_string(), "0.4.0");
+        assert_eq!(started.release.release_type, ReleaseType::Minor);
     }
 }

@@ -92,7 +92,20 @@ pub async fn start(deps: &Deps, mut new: NewRelease) -> Result<Started, GateErro
                 .version
                 .release_type_since(last.as_ref().map(|r| &r.semver))
                 .map_err(|e| GateError::InvalidInput(e.to_string()))?;
-            let kind = new.release_type.unwrap_or(derived);
+            // A stated type must be the bump's: a hotfix numbered like a feature would be
+            // approved by the wrong people.
+            let kind = match new.release_type {
+                Some(stated) if stated != derived => {
+                    let bump = match &last {
+                        Some(last) => format!("{} → {}", last.semver, new.version),
+                        None => format!("{} (the first release)", new.version),
+                    };
+                    return Err(GateError::InvalidInput(format!(
+                        "the type {stated} contradicts the version: {bump} is a {derived} release"
+                    )));
+                }
+                _ => derived,
+            };
             let image = format!("{}:{}", config.service.image, new.version);
             let release = Release::open(new, kind, image, deps.now());
             match deps.store.create(&release).await {

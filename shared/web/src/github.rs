@@ -2,11 +2,16 @@
 //! repository starts a release.
 //!
 //! The version is the `vX.Y.Z` tag pushed for the head commit, if shipgate has seen one;
-//! otherwise it is derived from the conventional commits of the push (`feat` → minor,
+//! else the version of a `release/vX.Y.Z` branch the push merges; otherwise it is derived
+//! from the conventional commits of the push (`feat` → minor,
 //! `fix` → patch, `!` or `BREAKING CHANGE` → major), counted from the highest version
 //! shipgate knows for the service (normally the last released one; `service.initial_version`
 //! before any). A push with none of those commits releases nothing and says so. The
 //! changelog's features and fixes are the commits' descriptions.
+//!
+//! A tag pushed on a commit of the release branch (GitHub's `base_ref`) starts the release
+//! as the branch's push would: `git push origin main --tags` sends both pushes, in either
+//! order, and the commit is released once, by whichever comes first.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -33,6 +38,9 @@ pub struct Push {
     pub after: Option<String>,
     #[serde(default)]
     pub deleted: bool,
+    /// For a tag: the branch whose head the tagged commit is, if any.
+    #[serde(default)]
+    pub base_ref: Option<String>,
     pub repository: Repository,
     #[serde(default)]
     pub commits: Vec<Commit>,
@@ -167,8 +175,9 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
             }
         }
     };
+    let branch_ref = format!("refs/heads/{}", config.web.branch);
     if let Some(tag) = push.git_ref.strip_prefix("refs/tags/") {
-        return match tag
+        match tag
             .strip_prefix('v')
             .and_then(|_| tag.parse::<Version>().ok())
         {
@@ -176,16 +185,18 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
                 if let Err(err) = state.triggers.record_tag(&head, &version).await {
                     return unavailable(err.into());
                 }
-                accepted(format!(
-                    "tag {tag} recorded for commit {head}: a push of it to {} releases it as {version}",
-                    config.web.branch
-                ))
+                if push.base_ref.as_deref() != Some(branch_ref.as_str()) {
+                    return accepted(format!(
+                        "tag {tag} recorded for commit {head}: a push of it to {} releases it as {version}",
+                        config.web.branch
+                    ));
+                }
+                // The tagged commit is on the release branch: release it now, unless the
+                // branch's push did already (below, as for a redelivery).
             }
-            _ => accepted(format!("tag {tag} is not a vX.Y.Z release tag")),
-        };
-    }
-    let branch_ref = format!("refs/heads/{}", config.web.branch);
-    if push.git_ref != branch_ref {
+            _ => return accepted(format!("tag {tag} is not a vX.Y.Z release tag")),
+        }
+    } else if push.git_ref != branch_ref {
         return accepted(format!(
             "push to {}; only pushes to {branch_ref} start releases",
             push.git_ref

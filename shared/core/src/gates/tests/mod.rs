@@ -604,3 +604,32 @@ async fn given_one_commit_when_started_twice_then_one_release_opens() {
         "Gate.InvalidInput"
     );
 }
+
+#[tokio::test]
+async fn given_a_stated_type_the_version_contradicts_when_started_then_it_is_refused_naming_the_bump()
+ {
+    let kit = Kit::new("2026-03-10T09:00:00Z");
+    kit.release_in("1.2.0", ReleaseType::Minor, Succeeded).await;
+    let new = |version: &str, kind| crate::model::NewRelease {
+        service: "api".parse().unwrap(),
+        version: version.parse().unwrap(),
+        commit: format!("{:040x}", 0xabc_u32),
+        author: "alex".into(),
+        changelog: crate::model::Changelog::default(),
+        release_type: Some(kind),
+        bypass_reason: None,
+        contributors: Vec::new(),
+    };
+    let err = releases::start(&kit.deps, new("1.3.0", ReleaseType::Hotfix))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "Gate.InvalidInput");
+    assert_eq!(
+        err.to_string(),
+        "invalid gate input: the type hotfix contradicts the version: 1.2.0 → 1.3.0 is a minor release"
+    );
+    let started = releases::start(&kit.deps, new("1.2.1", ReleaseType::Hotfix))
+        .await
+        .unwrap();
+    assert_eq!(started.release.release_type, ReleaseType::Hotfix);
+}
