@@ -67,6 +67,7 @@ SSM_PARAMETERS = {
     "LinkKeyParameterName": ("link_key", "SecureString"),
     "StatusPageTokenParameterName": ("status_page_token", "SecureString"),
     "GitHubTokenParameterName": ("github_token", "SecureString"),
+    "PagerDutyRoutingKeyParameterName": ("pagerduty_routing_key", "SecureString"),
 }
 # The IAM prefix of a service whose signing name (moto's action prefix) differs from it.
 IAM_PREFIX = {"monitoring": "cloudwatch"}

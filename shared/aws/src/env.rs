@@ -30,6 +30,10 @@ pub struct Env {
     pub github_api_url: String,
     /// The SSM parameter holding the GitHub token; none: GitHub is not called.
     pub github_token_parameter: Option<String>,
+    /// PagerDuty's Events API (`https://events.pagerduty.com` unless set).
+    pub pagerduty_events_url: String,
+    /// The SSM parameter holding the PagerDuty routing key; none: no PagerDuty events.
+    pub pagerduty_routing_key_parameter: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +110,9 @@ impl Env {
             github_api_url: get("SHIPGATE_GITHUB_API_URL")
                 .unwrap_or_else(|| "https://api.github.com".into()),
             github_token_parameter: get("SHIPGATE_GITHUB_TOKEN_PARAMETER"),
+            pagerduty_events_url: get("SHIPGATE_PAGERDUTY_EVENTS_URL")
+                .unwrap_or_else(|| "https://events.pagerduty.com".into()),
+            pagerduty_routing_key_parameter: get("SHIPGATE_PAGERDUTY_ROUTING_KEY_PARAMETER"),
         })
     }
 }

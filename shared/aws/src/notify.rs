@@ -271,10 +271,72 @@ impl StatusPageApi {
 }
 
 /// Sends every notification to its channel; a channel left unconfigured is skipped with a log line.
+/// PagerDuty's Events API v2 (`https://events.pagerduty.com`) with the routing key of the
+/// service's integration.
+pub struct PagerDutyEvents {
+    http: HttpsClient,
+    base_url: String,
+    routing_key: String,
+}
+
+impl PagerDutyEvents {
+    pub fn new(http: HttpsClient, base_url: &str, routing_key: impl Into<String>) -> Self {
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            routing_key: routing_key.into(),
+        }
+    }
+
+    /// Sends `event` to `path` (`/v2/enqueue`, `/v2/change/enqueue`) with the routing key;
+    /// PagerDuty accepts it with 202. A 429 is retried once, after a second.
+    pub async fn enqueue(&self, path: &str, event: &Value) -> Result<(), NotifyError> {
+        let mut body = event.clone();
+        if let Some(object) = body.as_object_mut() {
+            object.insert("routing_key".into(), json!(self.routing_key));
+        }
+        let url = format!("{}{path}", self.base_url);
+        for attempt in 0..2 {
+            let response = self
+                .http
+                .send(Method::POST, &url, None, Some(&body))
+                .await
+                .map_err(|e| failed("pagerduty", e))?;
+            if response.status.as_u16() == 429 && attempt == 0 {
+                tokio::time::sleep(Duration::from_secs(
+                    response.retry_after.unwrap_or(1).min(10),
+                ))
+                .await;
+                continue;
+            }
+            if !response.status.is_success() {
+                let answer = response.json().unwrap_or(Value::Null);
+                let why = answer["errors"]
+                    .as_array()
+                    .and_then(|e| e.first())
+                    .and_then(Value::as_str)
+                    .or_else(|| answer["message"].as_str())
+                    .unwrap_or("no reason given")
+                    .to_string();
+                return Err(failed(
+                    "pagerduty",
+                    format!("{path} answered {}: {why}", response.status),
+                ));
+            }
+            return Ok(());
+        }
+        Err(failed(
+            "pagerduty",
+            format!("{path} was rate limited twice"),
+        ))
+    }
+}
+
 pub struct AwsNotifier {
     pub email: Option<SesEmail>,
     pub slack: Option<SlackApi>,
     pub status_page: Option<StatusPageApi>,
+    pub pagerduty: Option<PagerDutyEvents>,
     /// Where keyed messages are remembered; without it `send_once` sends every time.
     pub sent: Option<crate::sent::SentMarks>,
 }
@@ -306,6 +368,25 @@ impl Notifier for AwsNotifier {
 impl AwsNotifier {
     /// Sends `message`; for a Slack post, where it went.
     async fn deliver(&self, message: &Notification) -> Result<Option<Posted>, NotifyError> {
+        if let Notification::PagerDuty {
+            path,
+            event,
+            release_id,
+            ..
+        } = message
+        {
+            match &self.pagerduty {
+                Some(pagerduty) => {
+                    pagerduty.enqueue(path, event).await?;
+                    warn!(release_id, path, "PagerDuty event sent");
+                }
+                None => info!(
+                    channel = message.channel(),
+                    "channel not configured; message not sent"
+                ),
+            }
+            return Ok(None);
+        }
         let mut out = None;
         match (message, &self.email, &self.slack, &self.status_page) {
             (

@@ -27,7 +27,7 @@ use crate::ecs::EcsDeployer;
 use crate::env::{ConfigSource, Env, EnvError};
 use crate::events::EventBridgeRollbacks;
 use crate::github::GitHubApi;
-use crate::notify::{AwsNotifier, SesEmail, SlackApi, StatusPageApi, http_client};
+use crate::notify::{AwsNotifier, PagerDutyEvents, SesEmail, SlackApi, StatusPageApi, http_client};
 use crate::probe::HttpsProbe;
 use crate::scheduler::EventBridgeScheduler;
 use crate::sdk::function_sdk_config;
@@ -91,6 +91,7 @@ pub struct Wiring {
     slack_token: Option<String>,
     status_page_token: Option<String>,
     github_token: Option<String>,
+    pagerduty_routing_key: Option<String>,
 }
 
 impl Wiring {
@@ -114,6 +115,7 @@ impl Wiring {
                 &env.link_key_parameter,
                 &env.slack_token_parameter,
                 &env.github_token_parameter,
+                &env.pagerduty_routing_key_parameter,
             ]
             .into_iter()
             .flatten()
@@ -154,6 +156,7 @@ impl Wiring {
         let slack_token = take(&env.slack_token_parameter);
         let status_page_token = take(&env.status_page.as_ref().map(|(_, t)| t.clone()));
         let github_token = take(&env.github_token_parameter);
+        let pagerduty_routing_key = take(&env.pagerduty_routing_key_parameter);
         Ok(Wiring {
             env,
             sdk,
@@ -161,6 +164,7 @@ impl Wiring {
             slack_token,
             status_page_token,
             github_token,
+            pagerduty_routing_key,
         })
     }
 
@@ -227,10 +231,14 @@ impl Wiring {
             .email_from
             .as_ref()
             .map(|from| SesEmail::new(aws_sdk_sesv2::Client::new(&self.sdk), from));
+        let pagerduty = self.pagerduty_routing_key.as_ref().map(|key| {
+            PagerDutyEvents::new(http.clone(), &self.env.pagerduty_events_url, key.clone())
+        });
         Ok(Arc::new(AwsNotifier {
             email,
             slack,
             status_page,
+            pagerduty,
             sent: Some(SentMarks::new(
                 aws_sdk_dynamodb::Client::new(&self.sdk),
                 &self.env.table,

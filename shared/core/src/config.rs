@@ -353,6 +353,11 @@ pub struct NotificationsConfig {
     /// email addresses, sent as urgent messages.
     #[serde(default)]
     pub on_call: Vec<String>,
+    /// PagerDuty (Events API v2): a change event when a production deploy starts and when
+    /// it ends, and an alert that pages when a rollback fails. The routing key comes from
+    /// SSM on AWS (the template's `PagerDutyRoutingKeyParameterName`).
+    #[serde(default)]
+    pub pagerduty: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -142,6 +142,9 @@ pub fn approval_request(
         config.window.start.format("%H:%M"),
         config.window.end.format("%H:%M")
     ));
+    if let Some(on_call) = on_call(config) {
+        body.push(format!("On call during the deploy: {on_call}."));
+    }
     let page = crate::gates::approve::deadline(config, release)
         .and_then(|until| crate::links::release_page(config, &release.id, &approver.id, until))
         .map(|page| format!("The release's page (your own link): {page}"));
@@ -301,6 +304,9 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
             ));
             lines.extend(changelog_lines(release));
             lines.push(format!("Deployed: {}", when(release)));
+            if let Some(on_call) = on_call(config) {
+                lines.push(format!("On call: {on_call}"));
+            }
             if let Some(prev) = previous {
                 lines.push(format!("Rollback: {}", rollback_command(config, prev)));
             }
@@ -380,7 +386,87 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
             release_id: release.id.to_string(),
         });
     }
+    if act_now && config.notifications.pagerduty {
+        let summary = format!(
+            "{}: rollback failed, the service may not be running the previous version",
+            title(release)
+        );
+        out.push(Notification::PagerDuty {
+            path: "/v2/enqueue".into(),
+            event: json!({
+                "event_action": "trigger",
+                "dedup_key": format!("shipgate/{}", release.id),
+                "payload": {
+                    "summary": summary,
+                    "source": format!("shipgate/{}", release.service),
+                    "severity": "critical",
+                    "component": release.service.as_str(),
+                    "group": config.service.cluster,
+                    "class": "rollback failed",
+                    "custom_details": {
+                        "release": release.id.as_str(),
+                        "outcome": release.outcome,
+                        "previous_task_definition": release.previous_task_definition,
+                        "new_task_definition": release.new_task_definition,
+                        "what to do": text,
+                    },
+                },
+            }),
+            text: summary,
+            release_id: release.id.to_string(),
+        });
+    }
+    if release.deploy_started_at.is_some() {
+        out.extend(deploy_change(config, release, "ended"));
+    }
     out
+}
+
+/// Who is on call, as configured (`notifications.on_call`).
+fn on_call(config: &Config) -> Option<String> {
+    (!config.notifications.on_call.is_empty()).then(|| config.notifications.on_call.join(", "))
+}
+
+/// PagerDuty's change event of a production deploy that `started` or `ended`
+/// (`notifications.pagerduty`).
+pub fn deploy_change(config: &Config, release: &Release, moment: &str) -> Option<Notification> {
+    if !config.notifications.pagerduty {
+        return None;
+    }
+    let summary = match moment {
+        "started" => format!("Deploying {} to {}", title(release), config.service.cluster),
+        _ => match release.state {
+            ReleaseState::Succeeded => format!("{} released", title(release)),
+            ReleaseState::RolledBack => format!("{} rolled back", title(release)),
+            state => format!("{} ended {state}", title(release)),
+        },
+    };
+    let timestamp = if moment == "started" {
+        release.deploy_started_at
+    } else {
+        release.finished_at.or(Some(release.updated_at))
+    };
+    Some(Notification::PagerDuty {
+        path: "/v2/change/enqueue".into(),
+        event: json!({
+            "payload": {
+                "summary": summary,
+                "timestamp": timestamp.map(|t| t.to_rfc3339()),
+                "source": format!("shipgate/{}", release.service),
+                "custom_details": {
+                    "release": release.id.as_str(),
+                    "version": release.semver.to_string(),
+                    "type": release.release_type,
+                    "commit": release.commit,
+                    "state": release.state,
+                    "previous_task_definition": release.previous_task_definition,
+                    "new_task_definition": release.new_task_definition,
+                },
+            },
+        }),
+        text: summary,
+        release_id: release.id.to_string(),
+    })
 }
 
 /// The channel's announcement; a success carries a Roll back button (a channel message

@@ -509,6 +509,20 @@ pub enum Notification {
         /// The release the message is about.
         release_id: String,
     },
+    /// An event for PagerDuty's Events API v2 (`notifications.pagerduty`): at `path`
+    /// `/v2/change/enqueue`, a change event (a production deploy started or ended); at
+    /// `/v2/enqueue`, an alert that pages (a rollback failed). `event` is the documented
+    /// body without `routing_key`, which the adapter adds.
+    PagerDuty {
+        /// `/v2/change/enqueue` or `/v2/enqueue`.
+        path: String,
+        /// The event.
+        event: Value,
+        /// Its summary, for logs and the outbox.
+        text: String,
+        /// The release the event is about.
+        release_id: String,
+    },
     /// Opens a modal for the Slack user `to` who just pressed a button (`views.open` with
     /// the click's `trigger_id`, valid for three seconds): the Roll back button's form.
     SlackModal {
@@ -527,7 +541,7 @@ pub enum Notification {
 
 impl Notification {
     /// The channel's name (`slack`, `email`, `status_page`, `slack_update`, `slack_modal`,
-    /// `page`, `slack_ephemeral`): in [`NotifyError::Delivery`], logs and outbox file names.
+    /// `page`, `slack_ephemeral`, `pagerduty`): in [`NotifyError::Delivery`], logs and outbox file names.
     pub fn channel(&self) -> &'static str {
         match self {
             Notification::Slack { .. } => "slack",
@@ -537,6 +551,7 @@ impl Notification {
             Notification::SlackModal { .. } => "slack_modal",
             Notification::Page { .. } => "page",
             Notification::SlackEphemeral { .. } => "slack_ephemeral",
+            Notification::PagerDuty { .. } => "pagerduty",
         }
     }
 
@@ -549,7 +564,8 @@ impl Notification {
             | Notification::SlackUpdate { text, .. }
             | Notification::SlackModal { text, .. }
             | Notification::Page { text, .. }
-            | Notification::SlackEphemeral { text, .. } => text,
+            | Notification::SlackEphemeral { text, .. }
+            | Notification::PagerDuty { text, .. } => text,
         }
     }
 }

@@ -279,6 +279,25 @@ impl Outbox {
     }
 
     fn write_named(&self, name: &str, message: &Notification) -> Result<PathBuf, OutboxError> {
+        if let Notification::PagerDuty {
+            path,
+            event,
+            text,
+            release_id,
+        } = message
+        {
+            // As PagerDuty receives it, the routing key left to the adapter.
+            let record = serde_json::json!({
+                "channel": "pagerduty",
+                "method": "POST",
+                "path": path,
+                "body": event,
+                "text": text,
+                "release_id": release_id,
+                "sent_at": Utc::now().to_rfc3339(),
+            });
+            return self.write_doc(name, &record);
+        }
         let mut doc = serde_json::to_value(message).map_err(|e| OutboxError::Write {
             path: self.dir.clone(),
             source: std::io::Error::other(e),

@@ -4,6 +4,8 @@
 //! - `/status/v1/status`: the status page API;
 //! - `/github/repos/{owner}/{name}/...`: GitHub's REST API on the service's repository
 //!   ([`GitHubWorld`]), token checked, every call recorded;
+//! - `/pagerduty/v2/enqueue`, `/pagerduty/v2/change/enqueue`: PagerDuty's Events API v2,
+//!   routing key checked, every event recorded;
 //! - `/app/...`: the service itself, as the health checks see it — the demo application's
 //!   critical paths, answering 500 on a path the serving version is set to fail.
 
@@ -20,7 +22,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use shipgate_core::github::GitHubRequest;
-use shipgate_local::demo::GitHubCallView;
+use shipgate_local::demo::CallView;
 use shipgate_local::github::GitHubWorld;
 
 use crate::launcher::Control;
@@ -42,10 +44,12 @@ pub struct Outside {
     pub slack_token: String,
     pub status_token: String,
     pub github_token: String,
+    pub pagerduty_routing_key: String,
+    pagerduty_events: Mutex<Vec<CallView>>,
     /// The repository GitHub's double holds (`service.repository`).
     pub repository: String,
     pub github: Mutex<GitHubWorld>,
-    github_calls: Mutex<Vec<GitHubCallView>>,
+    github_calls: Mutex<Vec<CallView>>,
     pub control: Control,
     /// Failing paths by image tag.
     pub failing_paths: Mutex<HashMap<String, String>>,
@@ -58,6 +62,7 @@ impl Outside {
         slack_token: &str,
         status_token: &str,
         github_token: &str,
+        pagerduty_routing_key: &str,
         repository: &str,
         control: Control,
     ) -> Self {
@@ -65,6 +70,8 @@ impl Outside {
             slack_token: slack_token.into(),
             status_token: status_token.into(),
             github_token: github_token.into(),
+            pagerduty_routing_key: pagerduty_routing_key.into(),
+            pagerduty_events: Mutex::default(),
             repository: repository.into(),
             github: Mutex::default(),
             github_calls: Mutex::default(),
@@ -75,8 +82,16 @@ impl Outside {
         }
     }
 
+    /// The events PagerDuty's double accepted, in order.
+    pub fn pagerduty_events(&self) -> Vec<CallView> {
+        self.pagerduty_events
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
     /// The calls GitHub's double received, in order.
-    pub fn github_calls(&self) -> Vec<GitHubCallView> {
+    pub fn github_calls(&self) -> Vec<CallView> {
         self.github_calls
             .lock()
             .map(|c| c.clone())
@@ -99,6 +114,7 @@ pub fn router(outside: Arc<Outside>) -> Router {
         .route("/slack/api/{method}", post(slack))
         .route("/status/v1/status", post(status_page))
         .route("/github/{*path}", any(github))
+        .route("/pagerduty/v2/{*path}", post(pagerduty))
         .route("/app/{*path}", any(app))
         .with_state(outside)
 }
@@ -277,7 +293,7 @@ async fn github(
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     if let Ok(mut calls) = outside.github_calls.lock() {
-        calls.push(GitHubCallView {
+        calls.push(CallView {
             method: request.method,
             path: request.path,
             status: answer.status,
@@ -290,6 +306,59 @@ async fn github(
     } else {
         (status, axum::Json(answer.body)).into_response()
     }
+}
+
+/// PagerDuty's Events API v2: 202 for an event with the integration's routing key, 400
+/// with `errors` otherwise, as PagerDuty documents.
+async fn pagerduty(
+    State(outside): State<Arc<Outside>>,
+    Path(path): Path<String>,
+    body: Bytes,
+) -> Response {
+    let invalid = |why: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"status": "invalid event", "message": "Event object is invalid", "errors": [why]})),
+        )
+            .into_response()
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return invalid("Malformed JSON");
+    };
+    if body["routing_key"].as_str() != Some(outside.pagerduty_routing_key.as_str()) {
+        return invalid("Invalid routing key");
+    }
+    let summary = body["payload"]["summary"].as_str().unwrap_or_default();
+    let known = match path.as_str() {
+        "enqueue" => matches!(
+            body["event_action"].as_str(),
+            Some("trigger" | "acknowledge" | "resolve")
+        ),
+        "change/enqueue" => true,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    if !known || summary.is_empty() || body["payload"]["source"].as_str().is_none() {
+        return invalid(
+            "'payload.summary', 'payload.source' and a valid 'event_action' are required",
+        );
+    }
+    let mut recorded = body.clone();
+    if let Some(object) = recorded.as_object_mut() {
+        object.remove("routing_key");
+    }
+    if let Ok(mut events) = outside.pagerduty_events.lock() {
+        events.push(CallView {
+            method: "POST".into(),
+            path: format!("/v2/{path}"),
+            status: 202,
+            body: recorded,
+        });
+    }
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]})),
+    )
+        .into_response()
 }
 
 async fn app(State(outside): State<Arc<Outside>>, method: Method, uri: Uri) -> Response {

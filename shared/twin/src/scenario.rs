@@ -341,8 +341,20 @@ impl<'a> Session<'a> {
             Action::ExpectGitHub { method, path, says } => {
                 self.stack.settle().await?;
                 let calls = self.stack.outside.github_calls();
-                self.problems.extend(shipgate_local::demo::github_problem(
-                    &calls, method, path, says,
+                self.problems.extend(shipgate_local::demo::call_problem(
+                    "GitHub", &calls, method, path, says,
+                ));
+                Ok(())
+            }
+            Action::ExpectPagerDuty { path, says } => {
+                self.stack.settle().await?;
+                let events = self.stack.outside.pagerduty_events();
+                self.problems.extend(shipgate_local::demo::call_problem(
+                    "PagerDuty",
+                    &events,
+                    "POST",
+                    path,
+                    says,
                 ));
                 Ok(())
             }
@@ -614,6 +626,7 @@ impl<'a> Session<'a> {
                 releases: reports,
                 tasks_run,
                 github: stack.outside.github_calls(),
+                pagerduty: stack.outside.pagerduty_events(),
             },
             aws_calls: stack.calls.all(),
             denied,

@@ -56,6 +56,7 @@ pub struct Secrets {
     pub link_key: String,
     pub status_page_token: String,
     pub github_token: String,
+    pub pagerduty_routing_key: String,
 }
 
 impl Secrets {
@@ -68,6 +69,7 @@ impl Secrets {
             link_key: r(),
             status_page_token: r(),
             github_token: format!("ghp_{}", r()),
+            pagerduty_routing_key: r(),
         }
     }
 }
@@ -224,6 +226,7 @@ impl Stack {
                 "link_key": secrets.link_key,
                 "status_page_token": secrets.status_page_token,
                 "github_token": secrets.github_token,
+                "pagerduty_routing_key": secrets.pagerduty_routing_key,
             },
             "ecs": {
                 "cluster": service.cluster,
@@ -256,6 +259,10 @@ impl Stack {
             overrides: vec![
                 ("StatusPageUrl".into(), format!("{outside_url}/status")),
                 ("GitHubApiUrl".into(), format!("{outside_url}/github")),
+                (
+                    "PagerDutyEventsUrl".into(),
+                    format!("{outside_url}/pagerduty"),
+                ),
             ],
             log: options.work_dir.join("launcher.log"),
         })
@@ -336,6 +343,7 @@ impl Stack {
             &secrets.slack_bot_token,
             &secrets.status_page_token,
             &secrets.github_token,
+            &secrets.pagerduty_routing_key,
             &config.service.repository,
             control.clone(),
         ));

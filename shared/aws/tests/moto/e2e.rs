@@ -71,6 +71,7 @@ async fn world(moto: &Moto) -> World {
                 email: Some(SesEmail::new(ses, "shipgate@example.com")),
                 slack: None,
                 status_page: None,
+                pagerduty: None,
                 sent: None,
             })),
             github: None,

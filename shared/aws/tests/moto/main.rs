@@ -7,4 +7,5 @@ mod ecs;
 mod github;
 mod helpers;
 mod messaging;
+mod pagerduty;
 mod sfn;

@@ -81,6 +81,7 @@ async fn given_an_email_notification_when_sent_then_it_goes_through_ses() {
         email: Some(SesEmail::new(ses, "shipgate@example.com")),
         slack: None,
         status_page: None,
+        pagerduty: None,
         sent: None,
     };
     notifier
@@ -117,6 +118,7 @@ async fn given_an_email_notification_when_sent_then_it_goes_through_ses() {
         )),
         slack: None,
         status_page: None,
+        pagerduty: None,
         sent: None,
     };
     let err = unverified
@@ -334,6 +336,7 @@ async fn given_a_keyed_message_when_sent_again_on_retries_then_it_goes_out_once(
             "xoxb-test",
         )),
         status_page: None,
+        pagerduty: None,
         sent: Some(shipgate_aws::sent::SentMarks::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             "sent-marks",

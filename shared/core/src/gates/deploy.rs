@@ -71,6 +71,11 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
             &messages::maintenance(&deps.config, &release),
         )
         .await?;
+    if let Some(change) = messages::deploy_change(&deps.config, &release, "started") {
+        deps.notifier
+            .send_once(&format!("{}/pagerduty/started", release.id), &change)
+            .await?;
+    }
     let previous = release.previous_task_definition.clone().ok_or_else(|| {
         wrong_state(
             &release,

@@ -89,11 +89,17 @@ pub enum Action {
         path: &'static str,
         says: &'static str,
     },
+    /// PagerDuty must have received an event at `path` whose JSON body holds `says`.
+    ExpectPagerDuty {
+        path: &'static str,
+        says: &'static str,
+    },
 }
 
-/// One call GitHub received, as the outbox (locally) or the double (on the twin) saw it.
+/// One call GitHub or PagerDuty received, as the outbox (locally) or the double (on the
+/// twin) saw it.
 #[derive(Debug, Clone, Serialize)]
-pub struct GitHubCallView {
+pub struct CallView {
     pub method: String,
     pub path: String,
     pub status: u16,
@@ -101,9 +107,10 @@ pub struct GitHubCallView {
     pub body: serde_json::Value,
 }
 
-/// What is wrong with `calls` for an `ExpectGitHub`, if anything.
-pub fn github_problem(
-    calls: &[GitHubCallView],
+/// What is wrong with `calls` for an `ExpectGitHub` or `ExpectPagerDuty`, if anything.
+pub fn call_problem(
+    service: &str,
+    calls: &[CallView],
     method: &str,
     path: &str,
     says: &str,
@@ -114,20 +121,23 @@ pub fn github_problem(
             && (200..300).contains(&c.status)
             && c.body.to_string().contains(says)
     });
-    (!found).then(|| format!("GitHub received no {method} …{path} saying {says:?}"))
+    (!found).then(|| format!("{service} received no {method} …{path} saying {says:?}"))
 }
 
-/// The GitHub calls recorded in an outbox, in order.
-pub fn github_calls(outbox: &Path) -> Result<Vec<GitHubCallView>, crate::outbox::OutboxError> {
-    Ok(Outbox::read_records(outbox, "github")?
+/// The calls to `service` (`github`, `pagerduty`) recorded in an outbox, in order.
+pub fn recorded_calls(
+    outbox: &Path,
+    service: &str,
+) -> Result<Vec<CallView>, crate::outbox::OutboxError> {
+    Ok(Outbox::read_records(outbox, service)?
         .into_iter()
-        .map(|r| GitHubCallView {
+        .map(|r| CallView {
             method: r["method"].as_str().unwrap_or_default().to_string(),
             path: r["path"].as_str().unwrap_or_default().to_string(),
             status: r["status"]
                 .as_u64()
                 .and_then(|s| u16::try_from(s).ok())
-                .unwrap_or(0),
+                .unwrap_or(202),
             body: r["body"].clone(),
         })
         .collect())
@@ -295,7 +305,9 @@ pub struct ScenarioReport {
     pub tasks_run: Vec<String>,
     /// The calls GitHub received (the release ticket, tag, release, changelog, merge back,
     /// post-mortem), in order.
-    pub github: Vec<GitHubCallView>,
+    pub github: Vec<CallView>,
+    /// The events PagerDuty received (change events, alerts), in order.
+    pub pagerduty: Vec<CallView>,
 }
 
 impl From<&Release> for ReleaseReport {
@@ -607,8 +619,15 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
             }
             Action::ExpectGitHub { method, path, says } => {
                 runtime.run_due().await?;
-                let calls = github_calls(&runtime.outbox_dir()).map_err(|e| step_err(&e))?;
-                problems.extend(github_problem(&calls, method, path, says));
+                let calls =
+                    recorded_calls(&runtime.outbox_dir(), "github").map_err(|e| step_err(&e))?;
+                problems.extend(call_problem("GitHub", &calls, method, path, says));
+            }
+            Action::ExpectPagerDuty { path, says } => {
+                runtime.run_due().await?;
+                let calls =
+                    recorded_calls(&runtime.outbox_dir(), "pagerduty").map_err(|e| step_err(&e))?;
+                problems.extend(call_problem("PagerDuty", &calls, "POST", path, says));
             }
             Action::ExpectState { release, state } => {
                 runtime.run_due().await?;
@@ -705,7 +724,8 @@ async fn report(
             Notification::Email { .. }
             | Notification::SlackUpdate { .. }
             | Notification::SlackModal { .. }
-            | Notification::SlackEphemeral { .. } => false,
+            | Notification::SlackEphemeral { .. }
+            | Notification::PagerDuty { .. } => false,
         })
         .map(|m| AnnouncementView {
             channel: m.message.channel().to_string(),
@@ -737,7 +757,10 @@ async fn report(
         )));
     };
     problems.extend(state_problems(scenario, &reports));
-    let github = github_calls(&runtime.outbox_dir()).map_err(|e| DemoError::Step(e.to_string()))?;
+    let github = recorded_calls(&runtime.outbox_dir(), "github")
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    let pagerduty = recorded_calls(&runtime.outbox_dir(), "pagerduty")
+        .map_err(|e| DemoError::Step(e.to_string()))?;
     Ok(ScenarioReport {
         scenario: scenario.name.to_string(),
         summary: scenario.summary.to_string(),
@@ -753,5 +776,6 @@ async fn report(
         releases: reports,
         tasks_run,
         github,
+        pagerduty,
     })
 }

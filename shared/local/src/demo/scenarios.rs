@@ -412,6 +412,14 @@ pub fn scenarios() -> Vec<Scenario> {
                         state: ReleaseState::RollingBack,
                     },
                 ),
+                // The on-call engineer is paged through PagerDuty too.
+                (
+                    next_day("08:00:00"),
+                    ExpectPagerDuty {
+                        path: "/v2/enqueue",
+                        says: "rollback failed, the service may not be running the previous version",
+                    },
+                ),
             ],
             expected_state: ReleaseState::Failed,
             configure: keep,
@@ -535,6 +543,14 @@ pub fn scenarios() -> Vec<Scenario> {
                     },
                 ),
                 (
+                    t("09:00:01"),
+                    ExpectAsked {
+                        release: 0,
+                        who: "lee",
+                        says: "On call during the deploy: oncall@example.com.",
+                    },
+                ),
+                (
                     t("14:00:00"),
                     Approve {
                         release: 0,
@@ -587,6 +603,20 @@ pub fn scenarios() -> Vec<Scenario> {
                         method: "PATCH",
                         path: "/issues/1",
                         says: "\"state_reason\":\"completed\"",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectPagerDuty {
+                        path: "/v2/change/enqueue",
+                        says: "Deploying v1.3.0 of api to roleferry-prod",
+                    },
+                ),
+                (
+                    next_day("06:00:00"),
+                    ExpectPagerDuty {
+                        path: "/v2/change/enqueue",
+                        says: "v1.3.0 of api released",
                     },
                 ),
             ],
