@@ -64,7 +64,7 @@ fn given_every_scenario_when_run_on_the_twin_then_it_ends_as_locally_with_no_cal
         String::from_utf8_lossy(&twin.stderr)
     );
     let demo_reports = lines(&demo);
-    assert_eq!(demo_reports.len(), 17);
+    assert_eq!(demo_reports.len(), 19);
     assert_eq!(twin_reports.len(), demo_reports.len());
     let mut callers = BTreeSet::new();
     for (local, twin) in demo_reports.iter().zip(&twin_reports) {
@@ -99,6 +99,22 @@ fn given_every_scenario_when_run_on_the_twin_then_it_ends_as_locally_with_no_cal
             channels(local),
             "{name}: announcements differ"
         );
+        // GitHub and PagerDuty heard the same, in the same order, whatever ran the stack.
+        let calls = |r: &Value, service: &str| -> Vec<String> {
+            r[service]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| format!("{} {} → {}", c["method"], c["path"], c["status"]))
+                .collect()
+        };
+        for service in ["github", "pagerduty"] {
+            assert_eq!(
+                calls(twin, service),
+                calls(local, service),
+                "{name}: {service} calls differ"
+            );
+        }
         assert_eq!(twin["denied"], Value::Array(vec![]), "{name}");
         for call in twin["aws_calls"].as_array().unwrap() {
             assert_eq!(call["allowed"], true, "{name}: {call}");

@@ -36,6 +36,12 @@ pub enum GitHubCall {
         /// GitHub logins.
         assignees: Vec<String>,
     },
+    /// `GET /repos/{repo}/issues?labels=…&state=all&per_page=100`: the newest issues
+    /// carrying every one of `labels`, open or closed.
+    ListIssues {
+        /// The labels an issue must carry.
+        labels: Vec<String>,
+    },
     /// `POST /repos/{repo}/issues/{issue}/comments`.
     Comment {
         /// The issue's number.
@@ -164,6 +170,14 @@ impl GitHubCall {
                     json!({ "title": title, "body": body, "labels": labels, "assignees": assignees }),
                 ),
             ),
+            GitHubCall::ListIssues { labels } => (
+                "GET",
+                format!(
+                    "{repo}/issues?labels={}&state=all&per_page=100",
+                    encoded(&labels.join(","))
+                ),
+                None,
+            ),
             GitHubCall::Comment { issue, body } => (
                 "POST",
                 format!("{repo}/issues/{issue}/comments"),
@@ -291,6 +305,62 @@ impl GitHubAnswer {
             None => format!("HTTP {}", self.status),
         }
     }
+}
+
+/// The hidden line that marks an issue shipgate opened as `what` of `release` (`ticket`,
+/// `post-mortem`), so a call repeated after a crash finds the issue instead of opening a
+/// second one.
+pub fn marker(release: &str, what: &str) -> String {
+    format!("<!-- shipgate:{release}:{what} -->")
+}
+
+/// The number of the issue among `answer` (a [`GitHubCall::ListIssues`] answer) whose body
+/// carries `marker`.
+pub fn issue_marked(answer: &GitHubAnswer, marker: &str) -> Option<u64> {
+    answer
+        .body
+        .as_array()?
+        .iter()
+        .find(|issue| issue["body"].as_str().is_some_and(|b| b.contains(marker)))
+        .and_then(|issue| issue["number"].as_u64())
+}
+
+/// Sends `call` (an [`GitHubCall::OpenIssue`]) with `marker` appended to its body, unless
+/// an issue carrying its labels and `marker` exists already: then answers as if GitHub had
+/// just opened that one (200, its `number`). If the issues cannot be listed, it opens one.
+pub async fn open_issue_once(
+    github: &dyn GitHub,
+    marker: &str,
+    call: GitHubCall,
+) -> Result<GitHubAnswer, GitHubError> {
+    let GitHubCall::OpenIssue {
+        title,
+        body,
+        labels,
+        assignees,
+    } = call
+    else {
+        return github.call(&call).await;
+    };
+    let listed = github
+        .call(&GitHubCall::ListIssues {
+            labels: labels.clone(),
+        })
+        .await?;
+    if let Some(number) = listed.ok().then(|| issue_marked(&listed, marker)).flatten() {
+        return Ok(GitHubAnswer {
+            status: 200,
+            body: json!({ "number": number }),
+        });
+    }
+    github
+        .call(&GitHubCall::OpenIssue {
+            title,
+            body: format!("{body}\n{marker}\n"),
+            labels,
+            assignees,
+        })
+        .await
 }
 
 /// Why a call did not get an answer.

@@ -30,14 +30,28 @@ enum Step {
 
 /// Sends `call`; a transient failure is an error for the flow to retry.
 async fn send(deps: &Deps, call: &GitHubCall) -> Result<GitHubAnswer, GateError> {
-    let answer = deps
-        .github
-        .call(call)
-        .await
-        .map_err(|err| GateError::Unavailable {
-            what: "GitHub".into(),
-            source: Box::new(err),
-        })?;
+    answered(deps.github.call(call).await)
+}
+
+/// Opens the post-mortem of `release` once, whatever happens between GitHub's answer and
+/// its record.
+async fn open_postmortem(
+    deps: &Deps,
+    release: &Release,
+    call: GitHubCall,
+) -> Result<GitHubAnswer, GateError> {
+    let marker = crate::github::marker(release.id.as_str(), "post-mortem");
+    answered(crate::github::open_issue_once(deps.github.as_ref(), &marker, call).await)
+}
+
+/// GitHub's answer; unreachable, 5xx or 429 as [`GateError::Unavailable`].
+fn answered(
+    sent: Result<GitHubAnswer, crate::github::GitHubError>,
+) -> Result<GitHubAnswer, GateError> {
+    let answer = sent.map_err(|err| GateError::Unavailable {
+        what: "GitHub".into(),
+        source: Box::new(err),
+    })?;
     if answer.status >= 500 || answer.status == 429 {
         return Err(GateError::Unavailable {
             what: "GitHub".into(),
@@ -511,9 +525,10 @@ async fn postmortem(
     );
     let assignees = postmortem_assignees(github, release);
     let body = postmortem_body(deps, release);
-    let mut answer = send(
+    let mut answer = open_postmortem(
         deps,
-        &GitHubCall::OpenIssue {
+        release,
+        GitHubCall::OpenIssue {
             title: title.clone(),
             body: body.clone(),
             labels: github.postmortem_labels.clone(),
@@ -524,9 +539,10 @@ async fn postmortem(
     if answer.status == 422 && !assignees.is_empty() {
         // Someone cannot be assigned here (not a collaborator): name them instead.
         let named: Vec<String> = assignees.iter().map(|a| format!("@{a}")).collect();
-        answer = send(
+        answer = open_postmortem(
             deps,
-            &GitHubCall::OpenIssue {
+            release,
+            GitHubCall::OpenIssue {
                 title,
                 body: format!("{body}\ncc {}\n", named.join(" ")),
                 labels: github.postmortem_labels.clone(),

@@ -26,8 +26,10 @@ pub async fn roll_back(
         release.outcome = Some(why.to_string());
         release.transition(ReleaseState::RollingBack, actor, why, now)?;
         release = deps.save(&release).await?;
-        release = crate::ticket::keep(deps, release).await;
     }
+    // The ticket hears of the rollback (its comments follow the timeline, so a replay
+    // tells the same).
+    release = crate::ticket::keep(deps, release).await;
     if release.reversal_task_arn.is_none()
         && release.migration.as_ref().is_some_and(|m| !m.reversed)
         && claimer_working(deps, &release)

@@ -391,6 +391,8 @@ pub(crate) struct FakeGitHub {
     pub refuse: Mutex<Option<(String, u16)>>,
     pub merge_status: Mutex<u16>,
     pub files: Mutex<BTreeMap<(String, String), String>>,
+    /// The issues opened: number, labels, body.
+    pub issues: Mutex<Vec<(u64, Vec<String>, String)>>,
     next: Mutex<u64>,
 }
 
@@ -401,6 +403,7 @@ impl Default for FakeGitHub {
             refuse: Mutex::default(),
             merge_status: Mutex::new(201),
             files: Mutex::default(),
+            issues: Mutex::default(),
             next: Mutex::new(1),
         }
     }
@@ -453,9 +456,24 @@ impl crate::github::GitHub for FakeGitHub {
             *n - 1
         };
         match call {
-            GitHubCall::OpenIssue { .. } | GitHubCall::OpenPull { .. } => {
-                answer(201, json!({ "number": next() }))
+            GitHubCall::ListIssues { labels } => {
+                let issues = self.issues.lock().unwrap();
+                let listed: Vec<Value> = issues
+                    .iter()
+                    .filter(|(_, l, _)| labels.iter().all(|w| l.contains(w)))
+                    .map(|(n, _, body)| json!({ "number": n, "body": body }))
+                    .collect();
+                answer(200, Value::Array(listed))
             }
+            GitHubCall::OpenIssue { labels, body, .. } => {
+                let n = next();
+                self.issues
+                    .lock()
+                    .unwrap()
+                    .push((n, labels.clone(), body.clone()));
+                answer(201, json!({ "number": n }))
+            }
+            GitHubCall::OpenPull { .. } => answer(201, json!({ "number": next() })),
             GitHubCall::Comment { .. } => answer(201, json!({ "id": next() })),
             GitHubCall::CloseIssue { issue, .. } => {
                 answer(200, json!({ "number": issue, "state": "closed" }))

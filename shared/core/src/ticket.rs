@@ -6,8 +6,8 @@
 //! missed. What was told is recorded on the release after each call.
 
 use crate::deps::Deps;
-use crate::github::{CloseReason, GitHubCall};
-use crate::model::{AuditEvent, Release, ReleaseState};
+use crate::github::{CloseReason, GitHubAnswer, GitHubCall};
+use crate::model::{AuditEvent, EventKind, Release, ReleaseState};
 use crate::policy::approval::required_roles;
 
 /// `v1.3.0 of api`.
@@ -53,8 +53,8 @@ pub fn changelog_markdown(release: &Release) -> String {
 }
 
 /// The ticket's first text: what the release is, who must approve, its changelog and links,
-/// and the timeline so far.
-pub fn body(deps: &Deps, release: &Release) -> String {
+/// and the first `told` entries of its timeline.
+pub fn body(deps: &Deps, release: &Release, told: usize) -> String {
     let config = &deps.config;
     let roles = required_roles(config, release);
     let short: String = release.commit.chars().take(7).collect();
@@ -74,73 +74,124 @@ pub fn body(deps: &Deps, release: &Release) -> String {
         release.id
     ));
     text.push_str("\n**Timeline**\n");
-    for event in &release.events {
+    for event in release.events.iter().take(told) {
         text.push_str(&line(event));
         text.push('\n');
     }
     text
 }
 
-/// Opens the ticket if the release has none, else comments the timeline entries not told
-/// yet. Returns the release as saved (or as given, when nothing was done or GitHub failed).
-pub async fn keep(deps: &Deps, release: Release) -> Release {
-    let Some(github) = deps.config.github.as_ref().filter(|g| g.ticket) else {
-        return release;
+/// Where the story breaks into messages: approval asked, the deploy started, a rollback
+/// started. Comments follow these marks, not the moments a gate happens to run, so a step
+/// replayed after a crash tells the same story in the same messages.
+fn milestone(event: &AuditEvent) -> bool {
+    event.kind == EventKind::Asked
+        || event.to == Some(ReleaseState::Deploying)
+        || event.to == Some(ReleaseState::RollingBack)
+}
+
+/// The ends (exclusive) of the complete parts of the timeline.
+fn part_ends(release: &Release) -> Vec<usize> {
+    release
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| milestone(e))
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+fn lines(events: &[AuditEvent]) -> String {
+    events.iter().map(line).collect::<Vec<_>>().join("\n")
+}
+
+/// Sends `call`; what GitHub answered when it was done, or `None` (logged). The ticket is
+/// opened once, whatever happens between GitHub's answer and its record.
+async fn send(deps: &Deps, release: &Release, call: &GitHubCall) -> Option<GitHubAnswer> {
+    let sent = match call {
+        GitHubCall::OpenIssue { .. } => {
+            let marker = crate::github::marker(release.id.as_str(), "ticket");
+            crate::github::open_issue_once(deps.github.as_ref(), &marker, call.clone()).await
+        }
+        _ => deps.github.call(call).await,
     };
-    let told = release.events.len();
-    let call = match release.github.ticket {
-        None => GitHubCall::OpenIssue {
-            title: title(&release),
-            body: body(deps, &release),
-            labels: github.ticket_labels.clone(),
-            assignees: Vec::new(),
-        },
-        Some(issue) if release.github.told < told => GitHubCall::Comment {
-            issue,
-            body: release.events[release.github.told.min(told)..]
-                .iter()
-                .map(line)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        },
-        Some(_) => return release,
-    };
-    let opened = match deps.github.call(&call).await {
-        Ok(answer) if answer.ok() => answer.number(),
+    match sent {
+        Ok(answer) if answer.ok() => Some(answer),
         Ok(answer) => {
             tracing::warn!(release_id = %release.id, answer = %answer.describe(), "GitHub refused a ticket update");
-            return release;
+            None
         }
         Err(err) => {
             tracing::warn!(release_id = %release.id, error = %err, "the ticket could not be updated");
-            return release;
+            None
         }
-    };
+    }
+}
+
+/// Records what the ticket was told; the release as saved, or as given if that failed.
+async fn told(deps: &Deps, release: Release, ticket: Option<u64>, upto: usize) -> Release {
     let fallback = release.clone();
-    let saved = deps
-        .record(release, |r| {
-            if r.github.ticket.is_none() {
-                r.github.ticket = opened;
-            }
-            r.github.told = r.github.told.max(told);
-        })
-        .await;
-    saved.unwrap_or_else(|err| {
+    deps.record(release, |r| {
+        if r.github.ticket.is_none() {
+            r.github.ticket = ticket;
+        }
+        r.github.told = r.github.told.max(upto);
+    })
+    .await
+    .unwrap_or_else(|err| {
         tracing::warn!(release_id = %fallback.id, error = %err, "what the ticket was told could not be recorded");
         fallback
     })
 }
 
-/// Tells the rest of the timeline and closes the ticket with the release's outcome: after
-/// a success as completed, otherwise as not planned. Returns the release as saved.
-pub async fn close(deps: &Deps, release: Release) -> Release {
-    if deps.config.github.as_ref().is_none_or(|g| !g.ticket) || release.github.did("closed") {
-        return release;
-    }
-    let release = keep(deps, release).await;
-    let Some(issue) = release.github.ticket else {
+/// Opens the ticket once approval has been asked (its text: the release and its timeline
+/// so far), then comments each part of the timeline completed since (see [`milestone`]).
+/// Returns the release as saved (or as given, when nothing was done or GitHub failed).
+pub async fn keep(deps: &Deps, mut release: Release) -> Release {
+    let Some(github) = deps.config.github.as_ref().filter(|g| g.ticket) else {
         return release;
     };
+    for end in part_ends(&release) {
+        if end <= release.github.told && release.github.ticket.is_some() {
+            continue;
+        }
+        let (call, ticket) = match release.github.ticket {
+            None => (
+                GitHubCall::OpenIssue {
+                    title: title(&release),
+                    body: body(deps, &release, end),
+                    labels: github.ticket_labels.clone(),
+                    assignees: Vec::new(),
+                },
+                None,
+            ),
+            Some(issue) => (
+                GitHubCall::Comment {
+                    issue,
+                    body: lines(&release.events[release.github.told.min(end)..end]),
+                },
+                Some(issue),
+            ),
+        };
+        let Some(answer) = send(deps, &release, &call).await else {
+            return release;
+        };
+        release = told(deps, release, ticket.or(answer.number()), end).await;
+    }
+    release
+}
+
+/// Tells the rest of the timeline and closes the ticket with the release's outcome: after
+/// a success as completed, otherwise as not planned. A release that never asked for
+/// approval gets its ticket now, with its whole story. Returns the release as saved.
+pub async fn close(deps: &Deps, release: Release) -> Release {
+    let Some(github) = deps.config.github.as_ref().filter(|g| g.ticket) else {
+        return release;
+    };
+    if release.github.did("closed") {
+        return release;
+    }
+    let mut release = keep(deps, release).await;
     let outcome = match release.state {
         ReleaseState::Succeeded => format!("Released: v{} is in production.", release.semver),
         state => format!(
@@ -148,29 +199,45 @@ pub async fn close(deps: &Deps, release: Release) -> Release {
             release.outcome.clone().unwrap_or_default()
         ),
     };
+    let all = release.events.len();
+    let issue = match release.github.ticket {
+        Some(issue) => {
+            let rest = lines(&release.events[release.github.told.min(all)..]);
+            let text = if rest.is_empty() {
+                outcome
+            } else {
+                format!("{rest}\n\n{outcome}")
+            };
+            let call = GitHubCall::Comment { issue, body: text };
+            if send(deps, &release, &call).await.is_none() {
+                return release;
+            }
+            issue
+        }
+        None => {
+            let call = GitHubCall::OpenIssue {
+                title: title(&release),
+                body: format!("{}\n{outcome}\n", body(deps, &release, all)),
+                labels: github.ticket_labels.clone(),
+                assignees: Vec::new(),
+            };
+            let Some(number) = send(deps, &release, &call).await.and_then(|a| a.number()) else {
+                return release;
+            };
+            number
+        }
+    };
+    release = told(deps, release, Some(issue), all).await;
     let reason = if release.state == ReleaseState::Succeeded {
         CloseReason::Completed
     } else {
         CloseReason::NotPlanned
     };
-    for call in [
-        GitHubCall::Comment {
-            issue,
-            body: outcome,
-        },
-        GitHubCall::CloseIssue { issue, reason },
-    ] {
-        match deps.github.call(&call).await {
-            Ok(answer) if answer.ok() => {}
-            Ok(answer) => {
-                tracing::warn!(release_id = %release.id, answer = %answer.describe(), "GitHub refused to close the ticket");
-                return release;
-            }
-            Err(err) => {
-                tracing::warn!(release_id = %release.id, error = %err, "the ticket could not be closed");
-                return release;
-            }
-        }
+    if send(deps, &release, &GitHubCall::CloseIssue { issue, reason })
+        .await
+        .is_none()
+    {
+        return release;
     }
     let fallback = release.clone();
     deps.record(release, |r| {

@@ -23,6 +23,8 @@ pub const SEED_CHANGELOG: &str = "# Changelog\n\nAll notable changes to this ser
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Issue {
     pub title: String,
+    #[serde(default)]
+    pub body: String,
     pub state: String,
     #[serde(default)]
     pub labels: Vec<String>,
@@ -182,6 +184,7 @@ impl GitHubWorld {
                     number,
                     Issue {
                         title: text(&body, "title").into(),
+                        body: text(&body, "body").into(),
                         state: "open".into(),
                         labels: strings("labels"),
                         assignees: strings("assignees"),
@@ -193,6 +196,36 @@ impl GitHubWorld {
                     201,
                     json!({ "number": number, "state": "open", "html_url": format!("https://github.com/{repository}/issues/{number}") }),
                 )
+            }
+            ("GET", ["issues"]) => {
+                let wanted: Vec<String> = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("labels="))
+                    .map(decoded)
+                    .map(|l| {
+                        l.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let listed: Vec<Value> = self
+                    .issues
+                    .iter()
+                    .rev()
+                    .filter(|(_, i)| wanted.iter().all(|w| i.labels.contains(w)))
+                    .take(100)
+                    .map(|(n, i)| {
+                        json!({
+                            "number": n,
+                            "title": i.title,
+                            "body": i.body,
+                            "state": i.state,
+                            "labels": i.labels.iter().map(|l| json!({ "name": l })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                answer(200, Value::Array(listed))
             }
             ("POST", ["issues", n, "comments"]) => {
                 let id = self.next_object;
@@ -622,8 +655,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(second.number(), Some(2));
+        let listed = again
+            .call(&GitHubCall::ListIssues {
+                labels: vec!["release".into()],
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.status, 200);
+        let numbers: Vec<u64> = listed
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["number"].as_u64())
+            .collect();
+        assert_eq!(numbers, vec![1], "only the issue carrying the label");
         let records = Outbox::read_records(&dir.path().join("outbox"), "github").unwrap();
-        assert_eq!(records.len(), 2);
+        assert_eq!(records.len(), 3);
         assert_eq!(records[0]["method"], "POST");
         assert_eq!(records[0]["path"], "/repos/acme/api/issues");
         assert_eq!(records[0]["body"]["title"], "Release v1.3.0");

@@ -231,6 +231,11 @@ fn decisions(config: &shipgate_core::Config, release: &Release) -> Markup {
             @if let Some(deadline) = deadline {
                 p class="muted" { "Approval closes at " (time(deadline)) "." }
             }
+            @if !config.notifications.on_call.is_empty() {
+                p id="on-call" {
+                    "On call during the deploy: " (config.notifications.on_call.join(", ")) "."
+                }
+            }
         }
     }
 }

@@ -57,13 +57,15 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         )?;
         release = deps.save(&release).await?;
         shipgate_crash::point("deploy.started");
-        release = crate::ticket::keep(deps, release).await;
     } else if release.state != ReleaseState::Deploying {
         return Err(wrong_state(
             &release,
             "deploy starts only after the window gate",
         ));
     }
+    // The ticket hears of the deploy (its comments follow the timeline, so a replay tells
+    // the same).
+    release = crate::ticket::keep(deps, release).await;
     // Once per release, also when a retry or a replay finds the deploy already started.
     deps.notifier
         .send_once(

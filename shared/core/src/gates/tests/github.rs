@@ -36,9 +36,10 @@ async fn given_a_succeeded_release_when_recorded_then_changelog_tag_release_and_
             format!("POST {repo}/git/refs"),
             format!("POST {repo}/releases"),
             format!("POST {repo}/merges"),
-            // The release never had a ticket: it is opened with the whole story, then closed.
+            // The release never asked for approval: its ticket opens with the whole story
+            // and the outcome, and is closed.
+            format!("GET {repo}/issues?labels=release&state=all&per_page=100"),
             format!("POST {repo}/issues"),
-            format!("POST {repo}/issues/2/comments"),
             format!("PATCH {repo}/issues/2"),
         ]
     );
@@ -200,7 +201,12 @@ async fn given_a_rolled_back_release_when_recorded_then_a_postmortem_says_what_f
         !calls.iter().any(|c| c.contains("git/tags")),
         "no tag for a rollback"
     );
-    let issue = kit.github.requests.lock().unwrap()[0].clone();
+    assert_eq!(
+        calls[0],
+        "GET /repos/roleferry/roleferry-api/issues?labels=post-mortem&state=all&per_page=100",
+        "an earlier attempt's post-mortem is looked for first"
+    );
+    let issue = kit.github.requests.lock().unwrap()[1].clone();
     assert!(issue.path.ends_with("/issues"), "{calls:?}");
     let body = issue.body.clone().unwrap();
     assert_eq!(body["title"], "Post-mortem: v1.3.0 of api rolled back");
@@ -216,6 +222,10 @@ async fn given_a_rolled_back_release_when_recorded_then_a_postmortem_says_what_f
         "{text}"
     );
     assert!(text.contains("## Timeline"), "{text}");
+    assert!(
+        text.ends_with(&format!("<!-- shipgate:{}:post-mortem -->\n", r.id)),
+        "{text}"
+    );
     assert_eq!(kit.github.body_of("PATCH")["state_reason"], "not_planned");
     let stored = kit.get(&r.id).await;
     assert_eq!(stored.github.postmortem, Some(1));
@@ -336,4 +346,38 @@ async fn given_github_down_when_approval_is_requested_then_the_release_goes_on_a
     let release = crate::ticket::keep(&kit.deps, kit.get(&r.id).await).await;
     assert_eq!(release.github.ticket, Some(1));
     assert_eq!(kit.get(&r.id).await.github.ticket, Some(1));
+}
+
+#[tokio::test]
+async fn given_a_postmortem_opened_but_not_recorded_when_recorded_again_then_no_second_issue_opens()
+{
+    let kit = Kit::new("2026-03-11T04:00:00Z");
+    let mut r = kit
+        .release_in("1.3.0", ReleaseType::Minor, Monitoring)
+        .await;
+    r.transition(RollingBack, "monitor", "alarm fired", kit.deps.now())
+        .unwrap();
+    r.transition(RolledBack, "rollback", "restored", kit.deps.now())
+        .unwrap();
+    let r = kit.store.update(&r).await.unwrap();
+    record(&kit, &r.id).await.unwrap();
+    // As if the process died between GitHub's answer and the record of it.
+    let mut lost = kit.get(&r.id).await;
+    lost.github = Default::default();
+    kit.store.update(&lost).await.unwrap();
+    record(&kit, &r.id).await.unwrap();
+    let opened: Vec<String> = kit
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("POST") && c.ends_with("/issues"))
+        .collect();
+    assert_eq!(
+        opened.len(),
+        2,
+        "one post-mortem and one ticket: {opened:?}"
+    );
+    let stored = kit.get(&r.id).await;
+    assert_eq!(stored.github.postmortem, Some(1));
+    assert_eq!(stored.github.ticket, Some(2));
 }
