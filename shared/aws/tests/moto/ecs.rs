@@ -381,18 +381,8 @@ async fn throttling_ecs(
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .ok();
-    });
-    (format!("http://{addr}"), calls, stop)
+    let (url, stop) = crate::local_api::serve(router).await;
+    (url, calls, stop)
 }
 
 async fn client_for(url: &str, attempts: u32) -> Client {

@@ -54,18 +54,7 @@ async fn github(
 
 async fn serve(seen: Seen) -> (String, tokio::sync::oneshot::Sender<()>) {
     let router = Router::new().fallback(any(github)).with_state(seen);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .ok();
-    });
-    (format!("http://{addr}"), stop)
+    crate::local_api::serve(router).await
 }
 
 #[tokio::test]
@@ -98,23 +87,14 @@ async fn given_a_token_when_the_release_record_is_written_then_github_gets_each_
         .await
         .unwrap();
     assert_eq!(closed.status, 200);
-    let merged = api
-        .call(&GitHubCall::Merge {
-            base: "develop".into(),
-            head: "main".into(),
-            message: "Merge main into develop after v1.3.0".into(),
-        })
-        .await
-        .unwrap();
+    let merge = GitHubCall::Merge {
+        base: "develop".into(),
+        head: "main".into(),
+        message: "Merge main into develop after v1.3.0".into(),
+    };
+    let merged = api.call(&merge).await.unwrap();
     assert_eq!(merged.status, 201);
-    let again = api
-        .call(&GitHubCall::Merge {
-            base: "develop".into(),
-            head: "main".into(),
-            message: "Merge main into develop after v1.3.0".into(),
-        })
-        .await
-        .unwrap();
+    let again = api.call(&merge).await.unwrap();
     assert_eq!(
         (again.status, again.body.clone()),
         (204, Value::Null),

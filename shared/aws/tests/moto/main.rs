@@ -6,6 +6,7 @@ mod e2e;
 mod ecs;
 mod github;
 mod helpers;
+mod local_api;
 mod messaging;
 mod pagerduty;
 mod sfn;

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use shipgate_aws::notify::{AwsNotifier, SesEmail, SlackApi, StatusPageApi, http_client};
 use shipgate_aws::ssm::{SecretError, SsmSecrets};
 use shipgate_core::ports::{Notification, Notifier, NotifyError};
-use tokio::net::TcpListener;
 
 use crate::helpers::Moto;
+use crate::local_api::serve;
 
 #[tokio::test]
 async fn given_ssm_parameters_when_read_then_decrypted_in_one_call_and_each_missing_one_named() {
@@ -168,21 +168,6 @@ async fn slack(State(seen): State<Seen>, headers: HeaderMap, body: String) -> Re
     }
     axum::Json(json!({ "ok": true, "channel": "C0RELEASES", "ts": "1741600000.000100" }))
         .into_response()
-}
-
-async fn serve(router: Router) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .ok();
-    });
-    (format!("http://{addr}"), stop)
 }
 
 #[tokio::test]

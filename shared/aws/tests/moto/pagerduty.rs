@@ -12,7 +12,6 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use shipgate_aws::notify::{AwsNotifier, PagerDutyEvents, http_client};
 use shipgate_core::ports::{Notification, Notifier};
-use tokio::net::TcpListener;
 
 type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 
@@ -37,18 +36,7 @@ async fn serve(seen: Seen) -> (String, tokio::sync::oneshot::Sender<()>) {
     let router = Router::new()
         .route("/v2/{*path}", post(enqueue))
         .with_state(seen);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .ok();
-    });
-    (format!("http://{addr}"), stop)
+    crate::local_api::serve(router).await
 }
 
 fn notifier(url: &str, key: &str) -> AwsNotifier {

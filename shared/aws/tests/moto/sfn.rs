@@ -67,18 +67,7 @@ async fn token_errors_server() -> (String, tokio::sync::oneshot::Sender<()>) {
             )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .ok();
-    });
-    (format!("http://{addr}"), stop)
+    crate::local_api::serve(router).await
 }
 
 #[tokio::test]
