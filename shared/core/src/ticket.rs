@@ -1,9 +1,13 @@
 //! The release ticket (§2 Step 5, "Close release ticket"): a GitHub issue opened when the
 //! release asks for approval, commented as the release moves, closed with its outcome.
 //!
-//! Keeping it is best effort: GitHub being down never holds a release. Each comment tells
-//! every timeline entry not told yet, so the next step catches up on what a failed call
-//! missed. What was told is recorded on the release after each call.
+//! The ticket opens with the timeline up to the approval request; each comment then tells
+//! the timeline up to the next mark (the deploy started, a rollback started), and the last
+//! one the rest and the outcome. Comments follow these marks, not the moments gates run,
+//! so a step replayed after a crash tells the same story in the same comments. Keeping it
+//! is best effort: GitHub being down never holds a release, and the next step catches up
+//! on what a failed call missed. What was told is recorded on the release after each call;
+//! the ticket carries a hidden marker, so it is opened once.
 
 use crate::deps::Deps;
 use crate::github::{CloseReason, GitHubAnswer, GitHubCall};
