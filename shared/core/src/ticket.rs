@@ -150,39 +150,62 @@ async fn told(deps: &Deps, release: Release, ticket: Option<u64>, upto: usize) -
 
 /// Opens the ticket once approval has been asked (its text: the release and its timeline
 /// so far), then comments each part of the timeline completed since (see [`milestone`]).
-/// Returns the release as saved (or as given, when nothing was done or GitHub failed).
+/// A part is claimed (recorded as told, a conditional write) before it is posted, so two
+/// gates telling the ticket at once (the flow's rollback and the alarm's) post it once; a
+/// part GitHub then refuses is not posted again. Returns the release as saved (or as
+/// given, when nothing was done or the store failed).
 pub async fn keep(deps: &Deps, mut release: Release) -> Release {
     let Some(github) = deps.config.github.as_ref().filter(|g| g.ticket) else {
         return release;
     };
-    for end in part_ends(&release) {
-        if end <= release.github.told && release.github.ticket.is_some() {
-            continue;
-        }
-        let (call, ticket) = match release.github.ticket {
-            None => (
-                GitHubCall::OpenIssue {
+    let mut conflicts = 0;
+    'parts: loop {
+        for end in part_ends(&release) {
+            let Some(issue) = release.github.ticket else {
+                let call = GitHubCall::OpenIssue {
                     title: title(&release),
                     body: body(deps, &release, end),
                     labels: github.ticket_labels.clone(),
                     assignees: Vec::new(),
-                },
-                None,
-            ),
-            Some(issue) => (
-                GitHubCall::Comment {
-                    issue,
-                    body: lines(&release.events[release.github.told.min(end)..end]),
-                },
-                Some(issue),
-            ),
-        };
-        let Some(answer) = send(deps, &release, &call).await else {
-            return release;
-        };
-        release = told(deps, release, ticket.or(answer.number()), end).await;
+                };
+                let Some(number) = send(deps, &release, &call).await.and_then(|a| a.number())
+                else {
+                    return release;
+                };
+                release = told(deps, release, Some(number), end).await;
+                continue;
+            };
+            if end <= release.github.told {
+                continue;
+            }
+            let from = release.github.told;
+            let mut claimed = release.clone();
+            claimed.github.told = end;
+            match deps.save(&claimed).await {
+                Ok(saved) => release = saved,
+                Err(crate::error::GateError::Conflict(..)) if conflicts < 4 => {
+                    conflicts += 1;
+                    match deps.load(&release.id).await {
+                        Ok(fresh) => release = fresh,
+                        Err(_) => return release,
+                    }
+                    continue 'parts;
+                }
+                Err(err) => {
+                    tracing::warn!(release_id = %release.id, error = %err, "the ticket's next part could not be claimed");
+                    return release;
+                }
+            }
+            let call = GitHubCall::Comment {
+                issue,
+                body: lines(&release.events[from..end]),
+            };
+            if send(deps, &release, &call).await.is_none() {
+                return release;
+            }
+        }
+        return release;
     }
-    release
 }
 
 /// Tells the rest of the timeline and closes the ticket with the release's outcome: after

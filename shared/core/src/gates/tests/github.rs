@@ -381,3 +381,29 @@ async fn given_a_postmortem_opened_but_not_recorded_when_recorded_again_then_no_
     assert_eq!(stored.github.postmortem, Some(1));
     assert_eq!(stored.github.ticket, Some(2));
 }
+
+#[tokio::test]
+async fn given_two_rollbacks_telling_the_ticket_at_once_when_kept_then_the_part_is_posted_once() {
+    let kit = Kit::new("2026-03-11T03:20:00Z");
+    let mut r = kit
+        .release_in("1.3.0", ReleaseType::Minor, Monitoring)
+        .await;
+    r.github.ticket = Some(7);
+    r.github.told = r.events.len();
+    r.transition(RollingBack, "monitor", "alarm fired", kit.deps.now())
+        .unwrap();
+    let r = kit.store.update(&r).await.unwrap();
+    // The flow's rollback and the alarm's hold the same record.
+    let (a, b) = (r.clone(), r.clone());
+    let a = crate::ticket::keep(&kit.deps, a).await;
+    let b = crate::ticket::keep(&kit.deps, b).await;
+    let comments: Vec<String> = kit
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.ends_with("/issues/7/comments"))
+        .collect();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert_eq!(a.github.told, r.events.len());
+    assert_eq!(b.github.told, r.events.len());
+}
