@@ -27,6 +27,7 @@ use crate::ecs::EcsDeployer;
 use crate::env::{ConfigSource, Env, EnvError};
 use crate::events::EventBridgeRollbacks;
 use crate::github::GitHubApi;
+use crate::http::HttpsClient;
 use crate::notify::{AwsNotifier, PagerDutyEvents, SesEmail, SlackApi, StatusPageApi, http_client};
 use crate::probe::HttpsProbe;
 use crate::scheduler::EventBridgeScheduler;
@@ -92,6 +93,9 @@ pub struct Wiring {
     status_page_token: Option<String>,
     github_token: Option<String>,
     pagerduty_routing_key: Option<String>,
+    /// The HTTPS client of Slack, the status page, PagerDuty and GitHub: one per process,
+    /// so the trusted roots are read once whichever of them a function calls.
+    http: std::sync::OnceLock<HttpsClient>,
 }
 
 impl Wiring {
@@ -165,6 +169,7 @@ impl Wiring {
             status_page_token,
             github_token,
             pagerduty_routing_key,
+            http: std::sync::OnceLock::new(),
         })
     }
 
@@ -212,10 +217,7 @@ impl Wiring {
     }
 
     pub fn notifier(&self) -> Result<Arc<dyn Notifier>, WiringError> {
-        let http = http_client(Duration::from_secs(10)).map_err(|source| WiringError::Client {
-            what: "HTTPS",
-            source,
-        })?;
+        let http = self.http()?;
         let slack = self
             .slack_token
             .as_ref()
@@ -246,13 +248,22 @@ impl Wiring {
         }))
     }
 
-    /// GitHub's REST API on `service.repository`, with the token from SSM (without one,
-    /// every call is answered 401 and nothing is sent).
-    pub fn github(&self) -> Result<Arc<dyn GitHub>, WiringError> {
+    /// The process's HTTPS client for the APIs outside AWS (built once, shared by clones).
+    fn http(&self) -> Result<HttpsClient, WiringError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http.clone());
+        }
         let http = http_client(Duration::from_secs(10)).map_err(|source| WiringError::Client {
             what: "HTTPS",
             source,
         })?;
+        Ok(self.http.get_or_init(|| http).clone())
+    }
+
+    /// GitHub's REST API on `service.repository`, with the token from SSM (without one,
+    /// every call is answered 401 and nothing is sent).
+    pub fn github(&self) -> Result<Arc<dyn GitHub>, WiringError> {
+        let http = self.http()?;
         Ok(Arc::new(GitHubApi::new(
             http,
             &self.env.github_api_url,
