@@ -310,6 +310,7 @@ fn view(release: &Release) -> serde_json::Value {
     if let Some(map) = value.as_object_mut() {
         map.remove("approval_token");
         map.remove("window_token");
+        map.remove("evidence_token");
     }
     value
 }

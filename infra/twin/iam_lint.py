@@ -68,6 +68,7 @@ ALLOWED = {
     ("WindowFunctionRole", "ResumeQueuedRelease", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("AnnounceFunctionRole", "EndSupersededWaits", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("CallbackFunctionRole", "DecideApproval", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
+    ("TriggerFunctionRole", "WakeEvidenceWait", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("ApproverPolicy", "DecideApproval", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
 }
 

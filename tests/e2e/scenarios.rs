@@ -226,3 +226,46 @@ async fn given_two_releases_of_a_service_when_approved_then_they_deploy_one_at_a
         Some("arn:aws:ecs:us-east-1:123456789012:task-definition/roleferry-api:43")
     );
 }
+
+#[tokio::test]
+async fn given_a_failed_security_scan_when_pushed_then_nobody_is_asked_until_a_rerun_passes() {
+    let report = run("failing-checks-hold-approval").await;
+    let release = &report.releases[0];
+    let asked = release
+        .timeline
+        .iter()
+        .find(|e| e.to == Some(ReleaseState::AwaitingApproval))
+        .map(|e| e.at);
+    assert_eq!(
+        asked,
+        Some(at("2026-03-10T11:05:00Z")),
+        "asked once snyk passed"
+    );
+    let evidence: Vec<&str> = release
+        .timeline
+        .iter()
+        .filter(|e| e.kind == shipgate_core::model::EventKind::Evidence)
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(evidence.len(), 3, "{evidence:?}");
+    assert!(evidence[0].starts_with("Held by snyk — check run failure (https://github.com/"));
+    assert!(evidence[0].ends_with("waiting for perf-regression"));
+    assert!(evidence[2].starts_with("All evidence passed"));
+    // The evidence was read from GitHub's check runs, statuses and reviews, and re-read on
+    // the schedule while held (every 10 minutes from 09:00 to 11:05).
+    let reads = |end: &str| {
+        report
+            .github
+            .iter()
+            .filter(|c| c.method == "GET" && c.path.split('?').next().unwrap().ends_with(end))
+            .count()
+    };
+    assert!(reads("/check-runs") >= 12, "{}", reads("/check-runs"));
+    assert_eq!(reads("/check-runs"), reads("/status"));
+    assert_eq!(reads("/pulls/900/reviews"), reads("/check-runs"));
+    let held: Vec<&str> = slack(&report)
+        .into_iter()
+        .filter(|t| t.contains("is held"))
+        .collect();
+    assert_eq!(held.len(), 1, "told once: {held:?}");
+}

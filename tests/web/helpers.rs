@@ -93,6 +93,15 @@ impl Server {
     }
 
     pub(crate) async fn start_with(now: &str, routes: Routes) -> Server {
+        Self::start_configured(now, routes, |_| {}).await
+    }
+
+    /// Like [`Server::start_with`], with the configuration changed by `configure` first.
+    pub(crate) async fn start_configured(
+        now: &str,
+        routes: Routes,
+        configure: impl FnOnce(&mut shipgate_core::Config),
+    ) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -102,6 +111,7 @@ impl Server {
         config.web.github_webhook_secret = Some(Secret::new(GITHUB_SECRET));
         config.web.slack_signing_secret = Some(Secret::new(SLACK_SECRET));
         config.web.link_key = Some(Secret::new(LINK_KEY));
+        configure(&mut config);
         let runtime = Arc::new(
             Runtime::open(RuntimeOptions {
                 data_dir: dir.path().to_path_buf(),

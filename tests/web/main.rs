@@ -8,6 +8,7 @@ mod browser;
 mod bypass;
 mod concurrency;
 mod e2e;
+mod evidence;
 mod helpers;
 mod local;
 mod refusals;

@@ -379,11 +379,13 @@ impl Wiring {
 
     /// The GitHub webhook: opens releases and starts their executions.
     pub fn trigger(&self) -> Web {
+        let workflow = self.workflow();
         Web {
             deps: self
                 .base()
                 .with_store(self.store())
-                .with_executions(self.workflow()),
+                .with_tokens(workflow.clone())
+                .with_executions(workflow),
             triggers: self.trigger_log(),
             rollbacks: Arc::new(shipgate_core::deps::NotWiredRollbacks),
         }

@@ -75,6 +75,39 @@ pub struct GitHubConfig {
     /// release's author.
     #[serde(default)]
     pub on_call: Vec<String>,
+    /// What GitHub must show on the release commit before approval is asked. Absent:
+    /// approval is asked at once.
+    #[serde(default)]
+    pub evidence: Option<EvidenceConfig>,
+}
+
+/// The evidence of "Code complete" and the Pre-Release checklist (procedure Steps 1 and 4)
+/// that GitHub holds: checks that passed on the release commit and reviews of the pull
+/// requests that brought it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceConfig {
+    /// Check runs (by name) or commit statuses (by context) that must have succeeded on
+    /// the release commit.
+    #[serde(default)]
+    pub required_checks: Vec<String>,
+    /// Approving reviews each pull request merged into the release commit must have, from
+    /// distinct people (0: no review needed, and a commit pushed without a pull request
+    /// passes).
+    #[serde(default = "default_required_approvals")]
+    pub required_approvals: u32,
+    /// How often evidence still pending or failing is read again, in minutes (GitHub's
+    /// `check_suite`, `check_run` and `status` webhooks read it at once).
+    #[serde(default = "default_recheck_minutes")]
+    pub recheck_minutes: u32,
+}
+
+fn default_required_approvals() -> u32 {
+    1
+}
+
+fn default_recheck_minutes() -> u32 {
+    10
 }
 
 fn default_develop_branch() -> String {
@@ -622,5 +655,47 @@ pub(crate) mod tests {
         let mut config = example();
         std::mem::swap(&mut config.window.start, &mut config.window.end);
         assert!(config.validate().is_err());
+    }
+    #[test]
+    fn given_the_commented_evidence_section_when_uncommented_then_it_is_read_as_written() {
+        let text = EXAMPLE
+            .replace("# [github.evidence]", "[github.evidence]")
+            .replace("# required_checks =", "required_checks =")
+            .replace("# required_approvals =", "required_approvals =")
+            .replace("# recheck_minutes =", "recheck_minutes =");
+        let config = Config::from_toml_str(&text).unwrap();
+        config.validate().unwrap();
+        let evidence = config.github.and_then(|g| g.evidence).unwrap();
+        assert_eq!(
+            evidence.required_checks,
+            ["tests", "lint", "snyk", "perf-regression"]
+        );
+        assert_eq!(evidence.required_approvals, 1);
+        assert_eq!(evidence.recheck_minutes, 10);
+    }
+
+    #[test]
+    fn given_bad_evidence_settings_when_validated_then_every_problem_names_its_field() {
+        let mut config = example();
+        config.github.as_mut().unwrap().evidence = Some(EvidenceConfig {
+            required_checks: vec!["tests".into(), "".into(), "tests".into()],
+            required_approvals: 11,
+            recheck_minutes: 0,
+        });
+        let problems = config.problems();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "github.evidence.required_checks[1]",
+                "github.evidence.required_checks[2]",
+                "github.evidence.required_approvals",
+                "github.evidence.recheck_minutes",
+            ],
+            "{problems}"
+        );
+        let text = format!("{EXAMPLE}\n[github.evidence]\nrequired_check = [\"tests\"]\n");
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("required_check"), "{err}");
     }
 }

@@ -115,6 +115,29 @@ pub enum GitHubCall {
         /// The merge commit's message.
         message: String,
     },
+    /// `GET /repos/{repo}/commits/{commit}/check-runs?filter=latest&per_page=100`: the
+    /// newest run of each check on a commit.
+    CheckRuns {
+        /// The full SHA.
+        commit: String,
+    },
+    /// `GET /repos/{repo}/commits/{commit}/status`: the newest commit status of each
+    /// context.
+    CombinedStatus {
+        /// The full SHA.
+        commit: String,
+    },
+    /// `GET /repos/{repo}/commits/{commit}/pulls`: the pull requests that brought a commit.
+    PullsOfCommit {
+        /// The full SHA.
+        commit: String,
+    },
+    /// `GET /repos/{repo}/pulls/{pull}/reviews?per_page=100`: a pull request's reviews,
+    /// oldest first.
+    Reviews {
+        /// The pull request's number.
+        pull: u64,
+    },
     /// `POST /repos/{repo}/pulls`.
     OpenPull {
         /// The pull request's title.
@@ -246,6 +269,29 @@ impl GitHubCall {
                 "POST",
                 format!("{repo}/merges"),
                 Some(json!({ "base": base, "head": head, "commit_message": message })),
+            ),
+            GitHubCall::CheckRuns { commit } => (
+                "GET",
+                format!(
+                    "{repo}/commits/{}/check-runs?filter=latest&per_page=100",
+                    encoded(commit)
+                ),
+                None,
+            ),
+            GitHubCall::CombinedStatus { commit } => (
+                "GET",
+                format!("{repo}/commits/{}/status?per_page=100", encoded(commit)),
+                None,
+            ),
+            GitHubCall::PullsOfCommit { commit } => (
+                "GET",
+                format!("{repo}/commits/{}/pulls", encoded(commit)),
+                None,
+            ),
+            GitHubCall::Reviews { pull } => (
+                "GET",
+                format!("{repo}/pulls/{pull}/reviews?per_page=100"),
+                None,
             ),
             GitHubCall::OpenPull {
                 title,

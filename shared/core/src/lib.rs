@@ -21,6 +21,7 @@ pub mod commits;
 pub mod config;
 pub mod deps;
 pub mod error;
+pub mod evidence;
 pub mod gate;
 pub mod gates;
 pub mod github;

@@ -28,7 +28,7 @@ pub struct IllegalTransition {
 pub fn allowed(from: ReleaseState, to: ReleaseState) -> bool {
     matches!(
         (from, to),
-        (Pending, AwaitingApproval | Failed | Superseded)
+        (Pending, AwaitingApproval | Expired | Failed | Superseded)
             | (
                 AwaitingApproval,
                 AwaitingWindow | Rejected | Expired | Failed | Superseded
@@ -124,6 +124,7 @@ mod tests {
             (Pending, AwaitingApproval),
             (Pending, Failed),
             (Pending, Superseded),
+            (Pending, Expired),
             (AwaitingApproval, Superseded),
             (AwaitingWindow, Superseded),
             (AwaitingApproval, AwaitingWindow),

@@ -137,6 +137,10 @@ pub fn approval_request(
         ));
     }
     body.extend(changelog_lines(release));
+    if let Some(evidence) = &release.evidence {
+        body.push(format!("{}.", evidence.summary()));
+        body.extend(crate::evidence::lines(evidence));
+    }
     body.push(format!(
         "It deploys in the next {}–{} UTC window after approval.",
         config.window.start.format("%H:%M"),

@@ -308,6 +308,8 @@ pub enum EventKind {
     /// Something was recorded on GitHub (a tag, a release, the changelog, a post-mortem),
     /// or GitHub refused it.
     Recorded,
+    /// The evidence GitHub shows on the release commit was read, and it changed.
+    Evidence,
     /// A kind this version does not know.
     Other(String),
 }
@@ -336,6 +338,7 @@ impl EventKind {
             EventKind::RollbackRefused => "rollback-refused",
             EventKind::Announced => "announced",
             EventKind::Recorded => "recorded",
+            EventKind::Evidence => "evidence",
             EventKind::Other(name) => name,
         }
     }
@@ -365,6 +368,7 @@ impl From<String> for EventKind {
             "rollback-refused" => EventKind::RollbackRefused,
             "announced" => EventKind::Announced,
             "recorded" => EventKind::Recorded,
+            "evidence" => EventKind::Evidence,
             _ => EventKind::Other(name),
         }
     }
@@ -476,6 +480,12 @@ pub struct Release {
     /// What was recorded on GitHub for the release (ticket, tag, changelog, post-mortem).
     #[serde(default, skip_serializing_if = "GitHubRecord::is_empty")]
     pub github: GitHubRecord,
+    /// What GitHub last showed on the commit ([`crate::evidence`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::evidence::Evidence>,
+    /// The flow's token while it waits for evidence; GitHub's webhooks wake it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_token: Option<String>,
 }
 
 /// What shipgate recorded on GitHub for a release, so a step replayed after a crash or a
@@ -645,6 +655,8 @@ impl Release {
                 detail: format!("release opened as {release_type}"),
             }],
             github: GitHubRecord::default(),
+            evidence: None,
+            evidence_token: None,
         }
     }
 

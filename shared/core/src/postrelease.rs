@@ -45,7 +45,7 @@ async fn open_postmortem(
 }
 
 /// GitHub's answer; unreachable, 5xx or 429 as [`GateError::Unavailable`].
-fn answered(
+pub(crate) fn answered(
     sent: Result<GitHubAnswer, crate::github::GitHubError>,
 ) -> Result<GitHubAnswer, GateError> {
     let answer = sent.map_err(|err| GateError::Unavailable {

@@ -20,6 +20,8 @@ pub struct FlowSettings {
     pub approval_timeout_seconds: u64,
     pub stability_poll_seconds: u64,
     pub monitor_interval_seconds: u64,
+    /// How long the flow waits before reading evidence still pending or failing again.
+    pub evidence_recheck_seconds: u64,
 }
 
 /// The input of a release's execution: the same for every start of the same release, so a
@@ -29,6 +31,11 @@ fn flow_input(config: &crate::config::Config, id: &ReleaseId) -> serde_json::Val
         approval_timeout_seconds: u64::from(config.approvals.expires_after_hours) * 3600,
         stability_poll_seconds: u64::from(config.deploy.stability_poll_seconds),
         monitor_interval_seconds: u64::from(config.monitor.interval_seconds),
+        evidence_recheck_seconds: config
+            .github
+            .as_ref()
+            .and_then(|g| g.evidence.as_ref())
+            .map_or(600, |e| u64::from(e.recheck_minutes) * 60),
     };
     json!({ "release_id": id, "settings": settings })
 }

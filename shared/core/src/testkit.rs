@@ -393,6 +393,9 @@ pub(crate) struct FakeGitHub {
     pub files: Mutex<BTreeMap<(String, String), String>>,
     /// The issues opened: number, labels, body.
     pub issues: Mutex<Vec<(u64, Vec<String>, String)>>,
+    /// The answers to reads of a commit's reports, by the end of their path
+    /// (`check-runs`, `status`, `pulls`, `pulls/7/reviews`); unset, nothing reported.
+    pub reports: Mutex<BTreeMap<String, Value>>,
     next: Mutex<u64>,
 }
 
@@ -404,6 +407,7 @@ impl Default for FakeGitHub {
             merge_status: Mutex::new(201),
             files: Mutex::default(),
             issues: Mutex::default(),
+            reports: Mutex::default(),
             next: Mutex::new(1),
         }
     }
@@ -513,7 +517,31 @@ impl crate::github::GitHub for FakeGitHub {
                 answer(201, json!({}))
             }
             GitHubCall::Merge { .. } => answer(*self.merge_status.lock().unwrap(), json!({})),
+            GitHubCall::CheckRuns { .. }
+            | GitHubCall::CombinedStatus { .. }
+            | GitHubCall::PullsOfCommit { .. }
+            | GitHubCall::Reviews { .. } => {
+                let route = request_route(&line);
+                let empty = match route.as_str() {
+                    "check-runs" => json!({ "total_count": 0, "check_runs": [] }),
+                    "status" => json!({ "state": "pending", "statuses": [] }),
+                    _ => json!([]),
+                };
+                let reports = self.reports.lock().unwrap();
+                answer(200, reports.get(&route).cloned().unwrap_or(empty))
+            }
         }
+    }
+}
+
+/// `check-runs`, `status`, `pulls` or `pulls/7/reviews`: the end of a report's path.
+fn request_route(line: &str) -> String {
+    let path = line.split('?').next().unwrap_or_default();
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        [.., "pulls", n, "reviews"] => format!("pulls/{n}/reviews"),
+        [.., last] => (*last).to_string(),
+        [] => String::new(),
     }
 }
 

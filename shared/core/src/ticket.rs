@@ -10,6 +10,7 @@
 //! the ticket carries a hidden marker, so it is opened once.
 
 use crate::deps::Deps;
+use crate::evidence::Proof;
 use crate::github::{CloseReason, GitHubAnswer, GitHubCall};
 use crate::model::{AuditEvent, EventKind, Release, ReleaseState};
 use crate::policy::approval::required_roles;
@@ -72,6 +73,26 @@ pub fn body(deps: &Deps, release: &Release, told: usize) -> String {
     );
     text.push_str(&format!("**Approval**: {}\n\n", roles.join(" and ")));
     text.push_str(&changelog_markdown(release));
+    if let Some(evidence) = &release.evidence {
+        text.push_str(&format!(
+            "\n**Evidence** (read {})\n\n",
+            evidence.read_at.format("%Y-%m-%d %H:%M UTC")
+        ));
+        for item in &evidence.items {
+            let mark = match item.proof {
+                Proof::Passed => "✓",
+                Proof::Pending => "…",
+                Proof::Failed => "✗",
+            };
+            match &item.link {
+                Some(link) => text.push_str(&format!(
+                    "- {mark} **{}**: {} ([details]({link}))\n",
+                    item.name, item.detail
+                )),
+                None => text.push_str(&format!("- {mark} **{}**: {}\n", item.name, item.detail)),
+            }
+        }
+    }
     text.push_str(&format!(
         "\n**Release page**: {}/releases/{}\n",
         config.web.public_url().trim_end_matches('/'),

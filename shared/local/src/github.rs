@@ -17,6 +17,10 @@ use shipgate_core::github::{GitHub, GitHubAnswer, GitHubCall, GitHubError, GitHu
 
 use crate::outbox::Outbox;
 
+mod reports;
+
+pub use reports::{CheckRun, CommitReports, CommitStatus, Review};
+
 /// The changelog every branch starts with.
 pub const SEED_CHANGELOG: &str = "# Changelog\n\nAll notable changes to this service are documented here.\n\n## [0.1.0] - 2026-01-05\n\n### Added\n\n- First release\n";
 
@@ -61,6 +65,9 @@ pub struct GitHubWorld {
     pub merge_conflicts: bool,
     /// Merges done, as `head→base`.
     pub merged: Vec<String>,
+    /// What GitHub shows about commits: checks, statuses, reviews.
+    #[serde(default)]
+    pub reports: CommitReports,
     next_number: u64,
     next_object: u64,
 }
@@ -76,6 +83,7 @@ impl Default for GitHubWorld {
             pulls: Vec::new(),
             merge_conflicts: false,
             merged: Vec::new(),
+            reports: CommitReports::default(),
             next_number: 1,
             next_object: 1,
         };
@@ -164,6 +172,12 @@ impl GitHubWorld {
         let (route, query) = rest.split_once('?').unwrap_or((rest, ""));
         let body = request.body.clone().unwrap_or(Value::Null);
         let parts: Vec<&str> = route.split('/').collect();
+        if let Some(answer) = self
+            .reports
+            .answer(repository, &request.method, parts.as_slice())
+        {
+            return answer;
+        }
         match (request.method.as_str(), parts.as_slice()) {
             ("POST", ["issues"]) => {
                 if text(&body, "title").is_empty() {

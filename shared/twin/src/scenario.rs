@@ -11,11 +11,12 @@ use shipgate_core::ports::ReleaseStore;
 use shipgate_core::{Config, Release, ReleaseId, Version};
 use shipgate_local::demo::{
     Action, AnnouncementView, ReleaseReport, Scenario, ScenarioReport, StartSpec, commit_for,
-    ending_problems, push_messages, state_problems,
+    ending_problems, push_messages, seed_evidence, state_problems,
 };
 use shipgate_local::ecs::Faults;
 use shipgate_web::signature::github_signature;
 
+mod github;
 mod people;
 
 use crate::TwinError;
@@ -358,6 +359,20 @@ impl<'a> Session<'a> {
                 ));
                 Ok(())
             }
+            Action::CheckRerun {
+                release,
+                check,
+                conclusion,
+            } => self.check_rerun(*release, check, conclusion).await,
+            Action::ExpectChannel { says } => {
+                self.stack.settle().await?;
+                let texts = self.channel_texts();
+                self.problems.extend(shipgate_local::demo::channel_problem(
+                    texts.iter().map(String::as_str),
+                    says,
+                ));
+                Ok(())
+            }
             Action::ExpectState { release, state } => {
                 self.stack.settle().await?;
                 let current = self.release(*release).await?;
@@ -438,6 +453,9 @@ impl<'a> Session<'a> {
         let tag = spec.version.to_string();
         self.set_faults(&tag, &spec.faults).await?;
         let commit = commit_for(&tag);
+        if let Ok(mut world) = self.stack.outside.github.lock() {
+            seed_evidence(&mut world, &self.stack.config, spec, &commit);
+        }
         let email = self.email_of(spec.author);
         let commits: Vec<Value> = messages
             .iter()

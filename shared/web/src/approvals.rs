@@ -251,9 +251,15 @@ fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> Markup 
             error,
         ))
         (summary(state, release, &opened.approver))
-        h2 { "Checklist" }
+        @if let Some(evidence) = &release.evidence {
+            (crate::html::evidence_card(evidence))
+        }
+        h2 { @if release.evidence.is_some() { "To confirm" } @else { "Checklist" } }
         div class="card" {
-            p class="muted" { "By approving you confirm:" }
+            p class="muted" {
+                @if release.evidence.is_some() { "No system proves these; by approving you confirm:" }
+                @else { "By approving you confirm:" }
+            }
             ul class="check" { @for item in &config.approvals.checklist { li { (item) } } }
         }
         @if approval::is_author(&opened.approver, release) {

@@ -10,6 +10,7 @@ use axum::{Extension, Json};
 use maud::{Markup, html};
 use serde_json::Value;
 use shipgate_core::config::Config;
+use shipgate_core::evidence::Verdict;
 use shipgate_core::gates::approve;
 use shipgate_core::model::{AuditEvent, EventKind};
 use shipgate_core::policy::approval;
@@ -24,7 +25,12 @@ use crate::local::{Caller, LocalToken, TOKEN_FIELD};
 /// What a release is waiting on, in words.
 pub fn waiting_on(config: &Config, release: &Release) -> String {
     match release.state {
-        ReleaseState::Pending => "the pipeline to ask for approval".into(),
+        ReleaseState::Pending => match &release.evidence {
+            Some(evidence) if evidence.verdict() != Verdict::Ready => {
+                format!("its evidence on GitHub ({})", evidence.summary())
+            }
+            _ => "the pipeline to ask for approval".into(),
+        },
         ReleaseState::AwaitingApproval => {
             let quorum = approval::quorum(config, release);
             let people: Vec<String> = approve::first_asked(config, release, &quorum.missing)
@@ -71,6 +77,7 @@ pub fn view(config: &Config, release: &Release) -> Value {
     if let Some(object) = value.as_object_mut() {
         object.remove("approval_token");
         object.remove("window_token");
+        object.remove("evidence_token");
         object.insert(
             "waiting_on".into(),
             Value::String(waiting_on(config, release)),
@@ -281,6 +288,9 @@ pub async fn release(
     let action = viewer.and_then(|v| rollback_action(&state, r, v));
     let body = html! {
         (release_facts(&state.deps.config, r))
+        @if let Some(evidence) = &r.evidence {
+            (crate::html::evidence_card(evidence))
+        }
         (timeline(&r.events))
         @if let Some(action) = action { (action) }
         (json_link(

@@ -134,6 +134,9 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
             };
         }
         "push" => {}
+        "check_suite" | "check_run" | "status" => {
+            return crate::evidence::reported(&state, event, &body).await;
+        }
         other => return accepted(format!("event `{other}` is not one shipgate acts on")),
     }
     let push: Push = match serde_json::from_slice(&body) {

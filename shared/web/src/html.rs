@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use shipgate_core::ReleaseState;
+use shipgate_core::evidence::{Evidence, Proof};
 
 /// `text` as the pages render it (maud escapes `&`, `<`, `>` and `"`): what to look for in
 /// a page. Pages never build markup from it; they splice text into [`html!`].
@@ -30,6 +31,32 @@ pub fn path_segment(text: &str) -> String {
 
 pub fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// What GitHub showed on the release commit: each item marked, with its link.
+pub fn evidence_card(evidence: &Evidence) -> Markup {
+    html! {
+        h2 { "Evidence" }
+        div class="card" id="evidence" {
+            p { (evidence.summary()) "." }
+            ul class="evidence" {
+                @for item in &evidence.items {
+                    @let (class, mark) = match item.proof {
+                        Proof::Passed => ("passed", "✓"),
+                        Proof::Pending => ("pending", "…"),
+                        Proof::Failed => ("failed", "✗"),
+                    };
+                    li class=(class) {
+                        span class="mark" { (mark) } " " strong { (item.name) } ": " (item.detail)
+                        @if let Some(link) = &item.link {
+                            " " a href=(link) { "details" }
+                        }
+                    }
+                }
+            }
+            p class="muted" { "Read from GitHub at " (time(evidence.read_at)) "." }
+        }
+    }
 }
 
 const STYLE: &str = r#"
@@ -58,6 +85,7 @@ button.reject { background: var(--bad); color: var(--bg); border-color: var(--ba
 textarea { width: 100%; min-height: 4.5rem; font: inherit; padding: .5rem; border-radius: 8px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); }
 .actions { display: grid; gap: 1rem; grid-template-columns: 1fr 1fr; } @media (max-width: 40rem) { .actions { grid-template-columns: 1fr; } }
 ul.check { list-style: none; padding-left: 0; } ul.check li::before { content: "☐ "; color: var(--muted); }
+ul.evidence { list-style: none; padding-left: 0; } ul.evidence .passed .mark { color: var(--ok); } ul.evidence .failed .mark { color: var(--bad); } ul.evidence .pending .mark { color: var(--muted); }
 "#;
 
 /// A whole page.

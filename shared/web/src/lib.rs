@@ -24,6 +24,7 @@
 pub mod access;
 pub mod approvals;
 pub mod dashboard;
+pub mod evidence;
 pub mod github;
 pub mod html;
 pub mod local;

@@ -16,7 +16,7 @@ use std::ops::RangeInclusive;
 use chrono::Datelike;
 
 use super::syntax::{self, UrlUse};
-use super::{Config, MonitorConfig, Secret};
+use super::{Config, EvidenceConfig, MonitorConfig, Secret};
 use crate::model::ReleaseType;
 
 /// How long approvers have: at most 30 days.
@@ -653,6 +653,9 @@ impl Config {
                 );
             }
         }
+        if let Some(evidence) = &github.evidence {
+            check_evidence(evidence, found);
+        }
     }
 
     fn check_web(&self, found: &mut Found) {
@@ -671,6 +674,34 @@ impl Config {
         );
         found.secret("web.link_key", web.link_key.as_ref());
     }
+}
+
+fn check_evidence(evidence: &EvidenceConfig, found: &mut Found) {
+    if evidence.required_checks.len() > 50 {
+        found.fail(
+            "github.evidence.required_checks",
+            "lists more than 50 checks",
+        );
+    }
+    for (i, name) in evidence.required_checks.iter().enumerate() {
+        let field = format!("github.evidence.required_checks[{i}]");
+        found.label(field.clone(), name, 100);
+        if evidence.required_checks[..i].contains(name) {
+            found.fail(field, format!("`{}` is listed twice", name.escape_debug()));
+        }
+    }
+    found.range(
+        "github.evidence.required_approvals",
+        evidence.required_approvals,
+        0..=10,
+        "approvals",
+    );
+    found.range(
+        "github.evidence.recheck_minutes",
+        evidence.recheck_minutes,
+        1..=1440,
+        "minutes",
+    );
 }
 
 fn check_monitor(monitor: &MonitorConfig, found: &mut Found) {

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use crate::config::{Approver, Config};
 use crate::deps::Deps;
 use crate::error::{GateError, wrong_state};
+use crate::evidence::{self, Verdict};
 use crate::links::{LinkClaims, LinkSigner};
 use crate::messages::{self, Ask};
 use crate::model::EventKind;
@@ -32,12 +33,24 @@ pub enum Input {
     Remind {
         release_id: ReleaseId,
     },
+    /// `GatherEvidence`: reads what GitHub shows on the release commit.
+    Evidence {
+        release_id: ReleaseId,
+    },
+    /// `WaitForEvidence`: keeps the token GitHub's webhooks wake.
+    Hold {
+        release_id: ReleaseId,
+        task_token: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Output {
     pub state: ReleaseState,
     pub asked: Vec<String>,
+    /// What `GatherEvidence` decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
 }
 
 #[tracing::instrument(skip(deps), fields(release_id))]
@@ -57,6 +70,26 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
         Input::Remind { release_id } => {
             tracing::Span::current().record("release_id", release_id.as_str());
             remind(deps, &release_id).await
+        }
+        Input::Evidence { release_id } => {
+            tracing::Span::current().record("release_id", release_id.as_str());
+            let verdict = evidence::gather(deps, &release_id).await?;
+            Ok(Output {
+                state: deps.load(&release_id).await?.state,
+                asked: vec![],
+                verdict: Some(verdict),
+            })
+        }
+        Input::Hold {
+            release_id,
+            task_token,
+        } => {
+            tracing::Span::current().record("release_id", release_id.as_str());
+            Ok(Output {
+                state: evidence::hold(deps, &release_id, task_token).await?,
+                asked: vec![],
+                verdict: None,
+            })
         }
     }
 }
@@ -273,6 +306,7 @@ async fn request(deps: &Deps, id: &ReleaseId, token: String) -> Result<Output, G
     Ok(Output {
         state: release.state,
         asked: names,
+        verdict: None,
     })
 }
 
@@ -318,12 +352,14 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         return Ok(Output {
             state: release.state,
             asked: vec![],
+            verdict: None,
         });
     }
     let Some(requested) = requested_at(&release) else {
         return Ok(Output {
             state: release.state,
             asked: vec![],
+            verdict: None,
         });
     };
     let config = deps.config.clone();
@@ -427,6 +463,7 @@ async fn remind(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     Ok(Output {
         state: release.state,
         asked,
+        verdict: None,
     })
 }
 
@@ -436,27 +473,42 @@ async fn expire(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
         return Ok(Output {
             state: release.state,
             asked: vec![],
+            verdict: None,
         });
     }
-    if release.state != ReleaseState::AwaitingApproval {
-        return Err(wrong_state(
-            &release,
-            "only a release awaiting approval can expire",
-        ));
-    }
-    let quorum = approval::quorum(&deps.config, &release);
-    let why = format!(
-        "no quorum within {} h (still missing: {})",
-        deps.config.approvals.expires_after_hours,
-        quorum.missing.join(" + ")
-    );
+    let hours = deps.config.approvals.expires_after_hours;
+    let why = match release.state {
+        ReleaseState::AwaitingApproval => {
+            let quorum = approval::quorum(&deps.config, &release);
+            format!(
+                "no quorum within {hours} h (still missing: {})",
+                quorum.missing.join(" + ")
+            )
+        }
+        // Held or waiting for its evidence all that time.
+        ReleaseState::Pending => format!(
+            "its evidence was not complete within {hours} h ({})",
+            release
+                .evidence
+                .as_ref()
+                .map_or_else(|| "never read".to_string(), |e| e.summary())
+        ),
+        _ => {
+            return Err(wrong_state(
+                &release,
+                "only a release awaiting approval or its evidence can expire",
+            ));
+        }
+    };
     release.outcome = Some(why.clone());
     release.approval_token = None;
+    release.evidence_token = None;
     release.transition(ReleaseState::Expired, "approve", why, deps.now())?;
     let release = deps.save(&release).await?;
     Ok(Output {
         state: release.state,
         asked: vec![],
+        verdict: None,
     })
 }
 

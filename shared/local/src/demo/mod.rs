@@ -8,17 +8,21 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shipgate_core::config::Freeze;
 use shipgate_core::links::{Grant, LinkSigner};
-use shipgate_core::model::{AuditEvent, Changelog, Decision, NewRelease, ReleaseType};
+use shipgate_core::model::{Changelog, Decision, NewRelease, ReleaseType};
 use shipgate_core::policy::window::bypass_trailer;
 use shipgate_core::ports::{Handed, Notification, RollbackRequest};
 use shipgate_core::releases;
 use shipgate_core::{Config, Release, ReleaseId, ReleaseState, Version};
 
 use crate::ecs::Faults;
+use crate::github::{GitHubWorld, LocalGitHub};
 
+mod procedure;
+mod report;
 mod scenarios;
 use crate::outbox::Outbox;
 use crate::runtime::{LocalClock, PortOverrides, Runtime, RuntimeError, RuntimeOptions};
+pub use report::{AnnouncementView, ApprovalView, ReleaseReport, ScenarioReport};
 pub use scenarios::scenarios;
 
 /// One thing that happens at a moment of a scenario.
@@ -94,6 +98,43 @@ pub enum Action {
         path: &'static str,
         says: &'static str,
     },
+    /// The required check `check` runs again on the commit of release `release` and ends
+    /// with `conclusion`; GitHub sends its `check_run` webhook.
+    CheckRerun {
+        release: usize,
+        check: &'static str,
+        conclusion: &'static str,
+    },
+    /// A message in the releases channel must say `says`.
+    ExpectChannel {
+        says: &'static str,
+    },
+}
+
+/// What GitHub shows on the commit of `spec`'s push when it arrives, when the
+/// configuration asks for evidence: each required check passed unless `spec.checks` says
+/// otherwise, and a pull request approved by `spec.reviewers` brought the commit.
+pub fn seed_evidence(world: &mut GitHubWorld, config: &Config, spec: &StartSpec, commit: &str) {
+    let Some(evidence) = config.github.as_ref().and_then(|g| g.evidence.as_ref()) else {
+        return;
+    };
+    for name in &evidence.required_checks {
+        let conclusion = spec
+            .checks
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(Some("success"), |(_, c)| *c);
+        world.reports.run(commit, name, conclusion);
+    }
+    if evidence.required_approvals > 0 {
+        world.reports.merged_pull(commit, spec.reviewers);
+    }
+}
+
+/// Whether one of `texts` (the releases channel's messages) says `says`; the problem if not.
+pub fn channel_problem<'a>(mut texts: impl Iterator<Item = &'a str>, says: &str) -> Option<String> {
+    (!texts.any(|t| t.contains(says)))
+        .then(|| format!("no message in the releases channel says \"{says}\""))
 }
 
 /// One call GitHub or PagerDuty received, as the outbox (locally) or the double (on the
@@ -160,6 +201,11 @@ pub struct StartSpec {
     pub kind: Option<ReleaseType>,
     pub bypass_reason: Option<&'static str>,
     pub faults: Faults,
+    /// Required checks that do not pass on the commit when it is pushed, with their
+    /// conclusion (`None`: still running); the others passed.
+    pub checks: &'static [(&'static str, Option<&'static str>)],
+    /// Who approved the pull request that brought the commit (GitHub logins).
+    pub reviewers: &'static [&'static str],
 }
 
 impl StartSpec {
@@ -172,6 +218,8 @@ impl StartSpec {
             kind: None,
             bypass_reason: None,
             faults: Faults::default(),
+            checks: &[],
+            reviewers: &["robin-reviewer"],
         }
     }
 }
@@ -253,87 +301,6 @@ pub fn commit_for(version: &str) -> String {
     }
     out.truncate(40);
     out
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ApprovalView {
-    pub approver: String,
-    pub role: String,
-    pub decision: Decision,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AnnouncementView {
-    pub channel: String,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ReleaseReport {
-    pub release_id: String,
-    pub version: String,
-    pub release_type: ReleaseType,
-    pub final_state: ReleaseState,
-    pub deploy_started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub previous_task_definition: Option<String>,
-    pub new_task_definition: Option<String>,
-    pub approvals: Vec<ApprovalView>,
-    pub outcome: Option<String>,
-    #[serde(skip)]
-    pub timeline: Vec<AuditEvent>,
-}
-
-/// What a scenario did; `shipgate demo --json` prints one per line.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioReport {
-    pub scenario: String,
-    pub summary: String,
-    pub expected_state: ReleaseState,
-    pub final_state: ReleaseState,
-    pub passed: bool,
-    /// Failed expectations along the way, in words.
-    pub problems: Vec<String>,
-    pub deploy_started_at: Option<DateTime<Utc>>,
-    pub previous_task_definition: Option<String>,
-    /// What the service runs at the end.
-    pub serving_task_definition: Option<String>,
-    pub approvals: Vec<ApprovalView>,
-    pub announcements: Vec<AnnouncementView>,
-    pub releases: Vec<ReleaseReport>,
-    /// Migrations and reverse migrations run, as `command → exit code`.
-    pub tasks_run: Vec<String>,
-    /// The calls GitHub received (the release ticket, tag, release, changelog, merge back,
-    /// post-mortem), in order.
-    pub github: Vec<CallView>,
-    /// The events PagerDuty received (change events, alerts), in order.
-    pub pagerduty: Vec<CallView>,
-}
-
-impl From<&Release> for ReleaseReport {
-    fn from(r: &Release) -> Self {
-        ReleaseReport {
-            release_id: r.id.to_string(),
-            version: r.semver.to_string(),
-            release_type: r.release_type,
-            final_state: r.state,
-            deploy_started_at: r.deploy_started_at,
-            finished_at: r.finished_at,
-            previous_task_definition: r.previous_task_definition.clone(),
-            new_task_definition: r.new_task_definition.clone(),
-            approvals: r
-                .approvals
-                .iter()
-                .map(|a| ApprovalView {
-                    approver: a.approver.clone(),
-                    role: a.role.clone(),
-                    decision: a.decision,
-                })
-                .collect(),
-            outcome: r.outcome.clone(),
-            timeline: r.events.clone(),
-        }
-    }
 }
 
 /// What went wrong in how a scenario ended, whatever ran it: an outcome never announced,
@@ -463,6 +430,10 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                     .ecs
                     .set_faults(&tag, spec.faults.clone())
                     .map_err(|e| step_err(&e))?;
+                let world_file = runtime.data_dir.join("github.json");
+                let mut world = LocalGitHub::world(&world_file).map_err(|e| step_err(&e))?;
+                seed_evidence(&mut world, &runtime.config, spec, &commit_for(&tag));
+                LocalGitHub::save_world(&world_file, &world).map_err(|e| step_err(&e))?;
                 let started = releases::start(
                     deps,
                     NewRelease {
@@ -628,6 +599,35 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                 let calls =
                     recorded_calls(&runtime.outbox_dir(), "pagerduty").map_err(|e| step_err(&e))?;
                 problems.extend(call_problem("PagerDuty", &calls, "POST", path, says));
+            }
+            Action::CheckRerun {
+                release,
+                check,
+                conclusion,
+            } => {
+                let commit = deps
+                    .load(&id_of(*release)?)
+                    .await
+                    .map_err(|e| step_err(&e))?
+                    .commit;
+                let world_file = runtime.data_dir.join("github.json");
+                let mut world = LocalGitHub::world(&world_file).map_err(|e| step_err(&e))?;
+                world.reports.run(&commit, check, Some(conclusion));
+                LocalGitHub::save_world(&world_file, &world).map_err(|e| step_err(&e))?;
+                // What the trigger does with GitHub's `check_run` webhook.
+                shipgate_core::evidence::wake(deps, &commit)
+                    .await
+                    .map_err(|e| step_err(&e))?;
+            }
+            Action::ExpectChannel { says } => {
+                runtime.run_due().await?;
+                let channel = &runtime.config.notifications.slack_channel;
+                let outbox = Outbox::read_all(&runtime.outbox_dir()).map_err(|e| step_err(&e))?;
+                let texts = outbox.iter().filter_map(|m| match &m.message {
+                    Notification::Slack { to, text, .. } if to == channel => Some(text.as_str()),
+                    _ => None,
+                });
+                problems.extend(channel_problem(texts, says));
             }
             Action::ExpectState { release, state } => {
                 runtime.run_due().await?;

@@ -674,4 +674,7 @@ pub fn scenarios() -> Vec<Scenario> {
             configure: keep,
         },
     ]
+    .into_iter()
+    .chain(super::procedure::scenarios(at))
+    .collect()
 }
