@@ -485,7 +485,11 @@ mod tests {
     async fn given_the_web_functions_when_wired_then_they_have_only_what_their_routes_use() {
         let wiring = wiring().await;
         let trigger = wiring.trigger();
-        assert_eq!(trigger.deps.wired(), [Port::Store, Port::Executions]);
+        // Pushes start executions; check reports wake the evidence waits.
+        assert_eq!(
+            trigger.deps.wired(),
+            [Port::Store, Port::Tokens, Port::Executions]
+        );
         let callback = wiring.callback().unwrap();
         assert_eq!(
             callback.deps.wired(),
