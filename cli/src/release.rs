@@ -113,6 +113,7 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
                     release_type: kind,
                     bypass_reason: bypass_window,
                     contributors: Vec::new(),
+                    user_announcement: None,
                 },
             )
             .await

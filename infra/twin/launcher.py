@@ -36,6 +36,7 @@ from twin_common import *  # noqa: E402,F401,F403
 from twin_moto import *  # noqa: E402,F401,F403
 from twin_provision import *  # noqa: E402,F401,F403
 from twin_template import *  # noqa: E402,F401,F403
+import moto_fixes  # noqa: E402
 
 # ------------------------------------------------------------------------ control API
 
@@ -174,6 +175,7 @@ def launch(args) -> None:
 
     calls, ecs, mail = CallLog(), EcsTwin(args.clock_file, seed), SentMail()
     install_iam_recording(calls)
+    moto_fixes.install()
     ecs.install()
     mail.install()
     moto_server, endpoint = start_moto()

@@ -51,6 +51,7 @@ async fn release(runtime: &Runtime, day: DateTime<Utc>, n: u64) -> anyhow::Resul
             release_type: None,
             bypass_reason: None,
             contributors: Vec::new(),
+            user_announcement: None,
         },
     )
     .await?;

@@ -76,6 +76,7 @@ async fn given_a_last_release_when_an_older_version_starts_then_it_is_refused() 
             release_type: None,
             bypass_reason: None,
             contributors: Vec::new(),
+            user_announcement: None,
         },
     )
     .await

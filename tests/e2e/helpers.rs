@@ -39,6 +39,7 @@ pub(crate) async fn start(runtime: &Runtime, version: &str, author: &str) -> Rel
             release_type: None,
             bypass_reason: None,
             contributors: Vec::new(),
+            user_announcement: None,
         },
     )
     .await

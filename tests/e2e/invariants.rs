@@ -96,6 +96,7 @@ impl World {
                             email: None,
                             login: Some(author.into()),
                         }],
+                        user_announcement: None,
                     },
                 )
                 .await;

@@ -269,3 +269,26 @@ async fn given_a_failed_security_scan_when_pushed_then_nobody_is_asked_until_a_r
         .collect();
     assert_eq!(held.len(), 1, "told once: {held:?}");
 }
+
+#[tokio::test]
+async fn given_a_release_that_asked_to_tell_the_users_when_shipped_then_only_subscribers_are_emailed()
+ {
+    let report = run("users-announcement").await;
+    let release = &report.releases[0];
+    let emailed = release
+        .timeline
+        .iter()
+        .find(|e| e.detail.starts_with("emailed the release to"))
+        .expect("the timeline says the users were emailed");
+    assert!(
+        emailed.at >= release.finished_at.unwrap(),
+        "after it shipped"
+    );
+    assert!(
+        emailed.detail.starts_with(
+            "emailed the release to 2 user(s) of roleferry-users (topic releases; 2 unsubscribed)"
+        ),
+        "{}",
+        emailed.detail
+    );
+}

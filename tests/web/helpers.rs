@@ -191,6 +191,7 @@ impl Server {
                 release_type: None,
                 bypass_reason: None,
                 contributors: vec![],
+                user_announcement: None,
             },
         )
         .await

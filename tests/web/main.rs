@@ -14,4 +14,5 @@ mod local;
 mod refusals;
 mod rollbacks;
 mod slack;
+mod users;
 mod versions;

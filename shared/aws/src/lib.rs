@@ -21,6 +21,7 @@ pub mod sent;
 pub mod sfn;
 pub mod ssm;
 pub mod triggers;
+pub mod users;
 pub mod wiring;
 
 pub use sdk::sdk_config;

@@ -10,7 +10,7 @@ use aws_sdk_sesv2::Client as SesClient;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use http::Method;
 use serde_json::{Value, json};
-use shipgate_core::ports::{BoxError, Notification, Notifier, NotifyError, Posted};
+use shipgate_core::ports::{BoxError, ContactList, Notification, Notifier, NotifyError, Posted};
 
 use crate::http::HttpsClient;
 use tracing::{info, warn};
@@ -28,8 +28,8 @@ fn failed(channel: &'static str, source: impl Into<BoxError>) -> NotifyError {
 }
 
 pub struct SesEmail {
-    client: SesClient,
-    from: String,
+    pub(crate) client: SesClient,
+    pub(crate) from: String,
 }
 
 impl SesEmail {
@@ -363,6 +363,16 @@ impl Notifier for AwsNotifier {
         marks.mark(key, message.channel(), posted.as_ref()).await?;
         Ok(posted)
     }
+
+    async fn contacts(&self, list: &str, topic: &str) -> Result<ContactList, NotifyError> {
+        match &self.email {
+            Some(email) => crate::users::contacts(&email.client, list, topic).await,
+            None => Err(failed(
+                "user_email",
+                "SES is not configured (SHIPGATE_EMAIL_FROM): the users' contact list cannot be read",
+            )),
+        }
+    }
 }
 
 impl AwsNotifier {
@@ -511,6 +521,31 @@ impl AwsNotifier {
             ) => {
                 let id = email.send(to, &format!("[PAGE] {summary}"), text).await?;
                 warn!(release_id, message_id = %id, "on-call paged");
+            }
+            (
+                Notification::UserEmail {
+                    to,
+                    subject,
+                    text,
+                    contact_list,
+                    topic,
+                    release_id,
+                },
+                Some(email),
+                _,
+                _,
+            ) => {
+                let id = crate::users::send(
+                    &email.client,
+                    &email.from,
+                    to,
+                    subject,
+                    text,
+                    contact_list,
+                    topic,
+                )
+                .await?;
+                info!(release_id, message_id = %id, "release announced to a user");
             }
             (other, ..) => info!(
                 channel = other.channel(),

@@ -46,6 +46,22 @@ pub fn conventional(message: &str) -> Option<Conventional> {
     })
 }
 
+/// Whether a commit message asks for the users' email when the release ships: a
+/// `User-Announcement: yes` (or `true`) trailer, as Git writes trailers (the last one
+/// wins).
+pub fn asks_user_announcement(message: &str) -> bool {
+    message
+        .lines()
+        .rev()
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case("user-announcement")
+                .then(|| matches!(value.trim().to_ascii_lowercase().as_str(), "yes" | "true"))
+        })
+        .unwrap_or(false)
+}
+
 /// The version a merge of a release branch names (procedure §2 Step 3: `release/vX.Y.Z`),
 /// read from the merge commit's first line as Git and GitHub write it: `Merge branch
 /// 'release/v1.3.0'`, `Merge pull request #12 from acme/release/v1.3.0`, `Merge

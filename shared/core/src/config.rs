@@ -391,6 +391,25 @@ pub struct NotificationsConfig {
     /// SSM on AWS (the template's `PagerDutyRoutingKeyParameterName`).
     #[serde(default)]
     pub pagerduty: bool,
+    /// The product's users, emailed the release when it ships if someone asked for it
+    /// (procedure §6, External). Absent: never.
+    #[serde(default)]
+    pub users: Option<UsersEmailConfig>,
+}
+
+/// The users' announcement (procedure §6, External): an SES contact list with a topic for
+/// releases, whose unsubscribes SES keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersEmailConfig {
+    /// The SES contact list of the users (the template's `UserContactListName`).
+    pub contact_list: String,
+    /// The list's topic for release announcements.
+    pub topic: String,
+    /// The product's name as users know it: the subject, the greeting, the signature.
+    pub product: String,
+    /// Where users try the new features.
+    pub product_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]

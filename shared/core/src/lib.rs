@@ -44,6 +44,7 @@ pub mod store_contract;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod ticket;
+pub mod users;
 
 pub use config::Config;
 pub use deps::Deps;

@@ -92,6 +92,7 @@ mod tests {
                 release_type: None,
                 bypass_reason: None,
                 contributors: Vec::new(),
+                user_announcement: None,
             },
             ReleaseType::Minor,
             "repo:1.0.0".into(),

@@ -486,6 +486,10 @@ pub struct Release {
     /// The flow's token while it waits for evidence; GitHub's webhooks wake it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_token: Option<String>,
+    /// Who asked for the users' email (procedure §6, External) when the release ships: a
+    /// trailer of its commit, or an approver on the approval page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_announcement: Option<String>,
 }
 
 /// What shipgate recorded on GitHub for a release, so a step replayed after a crash or a
@@ -539,6 +543,9 @@ pub struct NewRelease {
     pub bypass_reason: Option<String>,
     /// Everyone who wrote, committed or pushed the code, as Git and GitHub name them.
     pub contributors: Vec<Contributor>,
+    /// Who asked for the users' email when the release ships (the head commit's
+    /// `User-Announcement: yes` trailer), if anyone.
+    pub user_announcement: Option<String>,
 }
 
 /// One Slack message that asked `approver` to decide.
@@ -657,6 +664,7 @@ impl Release {
             github: GitHubRecord::default(),
             evidence: None,
             evidence_token: None,
+            user_announcement: new.user_announcement,
         }
     }
 

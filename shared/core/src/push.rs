@@ -38,6 +38,9 @@ pub struct Pushed<'a> {
     /// Everyone who wrote, committed or pushed the commits: none of them may approve the
     /// release.
     pub contributors: Vec<Contributor>,
+    /// The head commit carries a `User-Announcement: yes` trailer
+    /// ([`crate::commits::asks_user_announcement`]): the users are emailed when it ships.
+    pub user_announcement: bool,
 }
 
 /// What a push did.
@@ -91,6 +94,9 @@ pub async fn release(
             release_type: None,
             bypass_reason: pushed.bypass_reason.clone(),
             contributors: pushed.contributors.clone(),
+            user_announcement: pushed
+                .user_announcement
+                .then(|| crate::users::ASKED_BY_TRAILER.to_string()),
         };
         match releases::start(deps, new).await {
             Ok(started) => return Ok(PushOutcome::Started(Box::new(started))),
@@ -183,6 +189,7 @@ mod tests {
             author: "alex@example.com".into(),
             bypass_reason: None,
             contributors: Vec::new(),
+            user_announcement: false,
         }
     }
 

@@ -74,6 +74,7 @@ pub fn release(service: &str, version: &str, commit: &str, created: &str) -> Rel
             release_type: None,
             bypass_reason: None,
             contributors: Vec::new(),
+            user_announcement: None,
         },
         ReleaseType::Minor,
         format!("registry/{service}:{version}"),

@@ -328,6 +328,8 @@ pub(crate) struct Recorder {
     pub wakes: Mutex<Vec<DateTime<Utc>>>,
     /// Wake-ups other than the window's.
     pub scheduled: Mutex<Vec<(WakeUp, DateTime<Utc>)>>,
+    /// The users' contact list; `None`: it cannot be read.
+    pub contacts: Mutex<Option<crate::ports::ContactList>>,
 }
 
 #[async_trait]
@@ -335,6 +337,21 @@ impl Notifier for Recorder {
     async fn send(&self, message: &Notification) -> Result<(), NotifyError> {
         self.sent.lock().unwrap().push(message.clone());
         Ok(())
+    }
+
+    async fn contacts(
+        &self,
+        _list: &str,
+        _topic: &str,
+    ) -> Result<crate::ports::ContactList, NotifyError> {
+        self.contacts
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| NotifyError::Delivery {
+                channel: "user_email",
+                source: "the contact list is unreachable".into(),
+            })
     }
 }
 
@@ -637,6 +654,7 @@ impl Kit {
                 release_type: Some(kind),
                 bypass_reason: None,
                 contributors: Vec::new(),
+                user_announcement: None,
             },
             kind,
             format!("repo:{version}"),

@@ -377,6 +377,7 @@ mod tests {
                 release_type: None,
                 bypass_reason: None,
                 contributors: Vec::new(),
+                user_announcement: None,
             },
             ReleaseType::Minor,
             format!("repo/api:{version}"),

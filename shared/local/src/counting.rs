@@ -244,6 +244,7 @@ mod tests {
                 release_type: None,
                 bypass_reason: None,
                 contributors: Vec::new(),
+                user_announcement: None,
             },
             ReleaseType::Minor,
             "registry/api:1.3.0".into(),

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use shipgate_core::ports::{Notification, Notifier, NotifyError, Posted};
+use shipgate_core::ports::{BoxError, ContactList, Notification, Notifier, NotifyError, Posted};
 
 /// The services whose calls the outbox records beside the notifications.
 pub const RECORD_CHANNELS: [&str; 2] = ["github", "pagerduty"];
@@ -198,6 +198,14 @@ fn key_digest(key: &str) -> String {
 
 impl Outbox {
     /// An outbox writing into `dir` (created on the first message).
+    /// Where the users' contact list is kept locally: `contacts.json` beside the outbox.
+    pub fn contacts_file(&self) -> PathBuf {
+        self.dir.parent().map_or_else(
+            || PathBuf::from("contacts.json"),
+            |d| d.join("contacts.json"),
+        )
+    }
+
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
@@ -439,6 +447,22 @@ impl Notifier for Outbox {
                 }),
             _ => None,
         })
+    }
+
+    /// The users' contact list kept beside the outbox, in `<data-dir>/contacts.json`
+    /// (`topic_default_opt_in`, `contacts`: `email`, `name`, `unsubscribe_all`,
+    /// `subscribed`); no file, no users. One file holds one list and one topic.
+    async fn contacts(&self, _list: &str, _topic: &str) -> Result<ContactList, NotifyError> {
+        let path = self.contacts_file();
+        let failed = |source: BoxError| NotifyError::Delivery {
+            channel: "user_email",
+            source,
+        };
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| failed(Box::new(e))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(ContactList::default()),
+            Err(err) => Err(failed(Box::new(err))),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use shipgate_web::signature::github_signature;
 
 mod github;
 mod people;
+mod users;
 
 use crate::TwinError;
 use crate::calls::CallCount;
@@ -77,6 +78,7 @@ pub async fn run(
 
 async fn drive(scenario: &Scenario, stack: &Stack) -> Result<TwinReport, TwinError> {
     let mut driver = Session::new(stack).await;
+    driver.create_contact_list().await?;
     stack.settle().await?;
     for (when, action) in &scenario.steps {
         driver.run_until(*when, false).await?;
@@ -372,6 +374,14 @@ impl<'a> Session<'a> {
                     says,
                 ));
                 Ok(())
+            }
+            Action::ExpectUserEmail { to, says } => {
+                self.stack.settle().await?;
+                self.user_email(to, Some(says)).await
+            }
+            Action::ExpectNoUserEmail { to } => {
+                self.stack.settle().await?;
+                self.user_email(to, None).await
             }
             Action::ExpectState { release, state } => {
                 self.stack.settle().await?;

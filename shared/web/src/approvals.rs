@@ -270,14 +270,38 @@ fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> Markup 
                 }
             }
         } @else {
-            (decision_forms(shipgate_core::messages::bypass_asked(config, release).as_deref()))
+            (decision_forms(
+                shipgate_core::messages::bypass_asked(config, release).as_deref(),
+                users_choice(config, release),
+            ))
         }
     }
 }
 
+/// What the approve forms say about the users' email (procedure §6, External): nothing
+/// without a contact list; who asked for it; or a box to ask for it.
+fn users_choice(config: &shipgate_core::Config, release: &Release) -> Option<Markup> {
+    let users = config.notifications.users.as_ref()?;
+    Some(match &release.user_announcement {
+        Some(asked) => html! {
+            p id="users-announcement" {
+                (users.product) "'s users will be emailed the release when it ships (asked by " (asked) ")."
+            }
+        },
+        None => html! {
+            p {
+                label {
+                    input type="checkbox" name="announce_users" value="yes" id="announce-users";
+                    " Also email " (users.product) "'s users the release when it ships"
+                }
+            }
+        },
+    })
+}
+
 /// The buttons: approve (and, for a hotfix that asks to skip the window, approve for the
 /// window only), or reject with a reason.
-fn decision_forms(bypass: Option<&str>) -> Markup {
+fn decision_forms(bypass: Option<&str>, users: Option<Markup>) -> Markup {
     let approve_label = if bypass.is_some() {
         "Approve and deploy now"
     } else {
@@ -300,12 +324,14 @@ fn decision_forms(bypass: Option<&str>) -> Markup {
             form method="post" class="card" {
                 input type="hidden" name="decision" value="approve";
                 p { "Everything above is as it should be." }
+                @if let Some(users) = &users { (users) }
                 button type="submit" class="approve" id="approve" { (approve_label) }
             }
             @if bypass.is_some() {
                 form method="post" class="card" {
                     input type="hidden" name="decision" value="approve_without_bypass";
                     p { "Approve the release, not the bypass: it deploys in the next window." }
+                    @if let Some(users) = &users { (users) }
                     button type="submit" class="approve" id="approve-without-bypass" {
                         "Approve, wait for the window"
                     }
@@ -416,6 +442,9 @@ struct Form {
     decision: String,
     #[serde(default)]
     reason: Option<String>,
+    /// `yes`: email the users when the release ships.
+    #[serde(default)]
+    announce_users: Option<String>,
 }
 
 /// `POST /approvals/{link}`: records the decision.
@@ -510,6 +539,14 @@ pub async fn decide(
     {
         Ok(decided) => {
             info!(release_id = %id, approver = %opened.approver.id, ?decision, "decision recorded from a link");
+            if decision == Decision::Approved && form.announce_users.as_deref() == Some("yes") {
+                // The decision stands either way; the timeline says whether this was kept.
+                if let Err(err) =
+                    shipgate_core::users::ask(&state.deps, &id, &opened.approver.name).await
+                {
+                    warn!(release_id = %id, error = %err, "could not record the users' email asked for");
+                }
+            }
             (state.hooks.after_change)();
             let next = match (decision, decided.quorum.met) {
                 (Decision::Rejected, _) => {

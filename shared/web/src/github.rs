@@ -330,6 +330,7 @@ async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Re
         author,
         bypass_reason: bypass_trailer(&head.message),
         contributors: contributors(push, head),
+        user_announcement: shipgate_core::commits::asks_user_announcement(&head.message),
     };
     let started = match push::release(deps, state.triggers.as_ref(), pushed).await {
         Ok(PushOutcome::Started(started)) => started,

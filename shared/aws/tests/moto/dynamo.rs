@@ -26,6 +26,7 @@ fn release(version: &str, at: DateTime<Utc>) -> Release {
             release_type: None,
             bypass_reason: None,
             contributors: Vec::new(),
+            user_announcement: None,
         },
         ReleaseType::Minor,
         format!("img:{version}"),

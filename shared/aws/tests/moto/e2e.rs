@@ -103,6 +103,7 @@ async fn start_and_approve(world: &World) -> ReleaseId {
             release_type: None,
             bypass_reason: None,
             contributors: Vec::new(),
+            user_announcement: None,
         },
     )
     .await

@@ -49,10 +49,12 @@ impl Moto {
             return None;
         }
         let port = free_port();
+        // moto's server with the fixes the twin applies too (infra/twin/moto_fixes.py).
+        let server =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/twin/moto_fixes.py");
         let child = Command::new("python3")
             .args([
-                "-m",
-                "moto.server",
+                server.to_str().unwrap_or("moto_fixes.py"),
                 "-H",
                 "127.0.0.1",
                 "-p",

@@ -10,3 +10,4 @@ mod local_api;
 mod messaging;
 mod pagerduty;
 mod sfn;
+mod users;

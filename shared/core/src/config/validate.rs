@@ -16,7 +16,7 @@ use std::ops::RangeInclusive;
 use chrono::Datelike;
 
 use super::syntax::{self, UrlUse};
-use super::{Config, EvidenceConfig, MonitorConfig, Secret};
+use super::{Config, EvidenceConfig, MonitorConfig, Secret, UsersEmailConfig};
 use crate::model::ReleaseType;
 
 /// How long approvers have: at most 30 days.
@@ -557,6 +557,9 @@ impl Config {
 
     fn check_notifications(&self, found: &mut Found) {
         let notifications = &self.notifications;
+        if let Some(users) = &notifications.users {
+            check_users_email(users, found);
+        }
         let channel = &notifications.slack_channel;
         let named = channel
             .strip_prefix('#')
@@ -674,6 +677,22 @@ impl Config {
         );
         found.secret("web.link_key", web.link_key.as_ref());
     }
+}
+
+fn check_users_email(users: &UsersEmailConfig, found: &mut Found) {
+    // SES names contact lists and topics with letters, digits, `-` and `_`.
+    for (field, name) in [
+        ("notifications.users.contact_list", &users.contact_list),
+        ("notifications.users.topic", &users.topic),
+    ] {
+        found.check(field, name, syntax::token(name, 64, "-_"));
+    }
+    found.label("notifications.users.product", &users.product, 60);
+    found.check(
+        "notifications.users.product_url",
+        &users.product_url,
+        syntax::http_url(&users.product_url, UrlUse::Page),
+    );
 }
 
 fn check_evidence(evidence: &EvidenceConfig, found: &mut Found) {

@@ -10,7 +10,7 @@ use crate::deps::Deps;
 use crate::error::GateError;
 use crate::gates::CaughtError;
 use crate::model::{EventKind, GitHubRecord, Release, ReleaseId, ReleaseState};
-use crate::{lane, messages, order, postrelease, restore};
+use crate::{lane, messages, order, postrelease, restore, users};
 
 /// What the announce function is asked: `announce` (the default, as executions started
 /// before `record` existed ask it) ends the release and tells people; `record`, once the
@@ -127,6 +127,7 @@ pub async fn announce(
     }
     // A newer version is serving now: older releases still waiting would downgrade it.
     if release.state == ReleaseState::Succeeded {
+        release = users::announce(deps, release).await?;
         order::supersede_older(deps, &release).await?;
     }
     // Frees the service; the flow then asks the window gate to let the next release

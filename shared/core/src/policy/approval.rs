@@ -213,6 +213,7 @@ mod tests {
                 release_type: Some(kind),
                 bypass_reason: None,
                 contributors: Vec::new(),
+                user_announcement: None,
             },
             kind,
             "img".into(),

@@ -22,6 +22,7 @@ mod report;
 mod scenarios;
 use crate::outbox::Outbox;
 use crate::runtime::{LocalClock, PortOverrides, Runtime, RuntimeError, RuntimeOptions};
+pub use procedure::users;
 pub use report::{AnnouncementView, ApprovalView, ReleaseReport, ScenarioReport};
 pub use scenarios::scenarios;
 
@@ -109,6 +110,31 @@ pub enum Action {
     ExpectChannel {
         says: &'static str,
     },
+    /// The user `to` (an address of the users' contact list) must have been emailed the
+    /// release, saying `says` (in its subject or body).
+    ExpectUserEmail {
+        to: &'static str,
+        says: &'static str,
+    },
+    /// The user `to` must not have been emailed (they unsubscribed).
+    ExpectNoUserEmail {
+        to: &'static str,
+    },
+}
+
+/// Whether the user `to` received an email saying `says` (`None`: any email) among
+/// `sent` (recipient, subject and body); the problem if that is not as expected.
+pub fn user_email_problem<'a>(
+    mut sent: impl Iterator<Item = (&'a str, String)>,
+    to: &str,
+    says: Option<&str>,
+) -> Option<String> {
+    let found = sent.any(|(address, text)| address == to && says.is_none_or(|s| text.contains(s)));
+    match (says, found) {
+        (Some(says), false) => Some(format!("{to} was not emailed the release saying {says:?}")),
+        (None, true) => Some(format!("{to} was emailed although they unsubscribed")),
+        _ => None,
+    }
 }
 
 /// What GitHub shows on the commit of `spec`'s push when it arrives, when the
@@ -206,6 +232,8 @@ pub struct StartSpec {
     pub checks: &'static [(&'static str, Option<&'static str>)],
     /// Who approved the pull request that brought the commit (GitHub logins).
     pub reviewers: &'static [&'static str],
+    /// The head commit carries a `User-Announcement: yes` trailer.
+    pub announce_to_users: bool,
 }
 
 impl StartSpec {
@@ -220,6 +248,7 @@ impl StartSpec {
             faults: Faults::default(),
             checks: &[],
             reviewers: &["robin-reviewer"],
+            announce_to_users: false,
         }
     }
 }
@@ -284,8 +313,15 @@ pub fn push_messages(spec: &StartSpec, version: Version, base: Version) -> Vec<S
     if messages.is_empty() {
         messages.push(format!("feat: release {version}"));
     }
-    if let (Some(reason), Some(last)) = (spec.bypass_reason, messages.last_mut()) {
-        last.push_str(&format!("\n\nHotfix-Bypass: {reason}"));
+    let mut trailers = Vec::new();
+    if let Some(reason) = spec.bypass_reason {
+        trailers.push(format!("Hotfix-Bypass: {reason}"));
+    }
+    if spec.announce_to_users {
+        trailers.push("User-Announcement: yes".to_string());
+    }
+    if let (false, Some(last)) = (trailers.is_empty(), messages.last_mut()) {
+        last.push_str(&format!("\n\n{}", trailers.join("\n")));
     }
     messages
 }
@@ -401,6 +437,15 @@ pub async fn run_with(
         overrides,
     )
     .await?;
+    if runtime.config.notifications.users.is_some() {
+        let file = runtime.data_dir.join("contacts.json");
+        let contacts = serde_json::to_vec_pretty(&procedure::users())
+            .map_err(|e| DemoError::Step(format!("the users' contact list: {e}")))?;
+        std::fs::write(&file, contacts).map_err(|source| DemoError::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+    }
     match drive(scenario, &runtime).await {
         Ok(report) => Ok((report, runtime)),
         Err(err) => {
@@ -455,6 +500,9 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                         .last()
                         .and_then(|m| bypass_trailer(m)),
                         contributors: Vec::new(),
+                        user_announcement: spec
+                            .announce_to_users
+                            .then(|| shipgate_core::users::ASKED_BY_TRAILER.to_string()),
                     },
                 )
                 .await
@@ -629,6 +677,14 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                 });
                 problems.extend(channel_problem(texts, says));
             }
+            Action::ExpectUserEmail { to, says } => {
+                runtime.run_due().await?;
+                problems.extend(local_user_email_problem(runtime, to, Some(says))?);
+            }
+            Action::ExpectNoUserEmail { to } => {
+                runtime.run_due().await?;
+                problems.extend(local_user_email_problem(runtime, to, None)?);
+            }
             Action::ExpectState { release, state } => {
                 runtime.run_due().await?;
                 let current = deps
@@ -654,6 +710,23 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
         releases.push(deps.load(id).await.map_err(|e| step_err(&e))?);
     }
     report(scenario, runtime, releases, problems).await
+}
+
+/// [`user_email_problem`] on the users' emails in the outbox.
+fn local_user_email_problem(
+    runtime: &Runtime,
+    to: &str,
+    says: Option<&str>,
+) -> Result<Option<String>, DemoError> {
+    let outbox =
+        Outbox::read_all(&runtime.outbox_dir()).map_err(|e| DemoError::Step(e.to_string()))?;
+    let sent = outbox.iter().filter_map(|m| match &m.message {
+        Notification::UserEmail {
+            to, subject, text, ..
+        } => Some((to.as_str(), format!("{subject}\n{text}"))),
+        _ => None,
+    });
+    Ok(user_email_problem(sent, to, says))
 }
 
 /// What the approver does locally with the rollback link of their email: the link must be
@@ -725,7 +798,8 @@ async fn report(
             | Notification::SlackUpdate { .. }
             | Notification::SlackModal { .. }
             | Notification::SlackEphemeral { .. }
-            | Notification::PagerDuty { .. } => false,
+            | Notification::PagerDuty { .. }
+            | Notification::UserEmail { .. } => false,
         })
         .map(|m| AnnouncementView {
             channel: m.message.channel().to_string(),

@@ -566,6 +566,7 @@ async fn given_one_commit_when_started_twice_then_one_release_opens() {
         release_type: None,
         bypass_reason: None,
         contributors: Vec::new(),
+        user_announcement: None,
     };
     let a = releases::start(&kit.deps, new.clone()).await.unwrap();
     let b = releases::start(&kit.deps, new.clone()).await.unwrap();
@@ -619,6 +620,7 @@ async fn given_a_stated_type_the_version_contradicts_when_started_then_it_is_ref
         release_type: Some(kind),
         bypass_reason: None,
         contributors: Vec::new(),
+        user_announcement: None,
     };
     let err = releases::start(&kit.deps, new("1.3.0", ReleaseType::Hotfix))
         .await
