@@ -42,6 +42,11 @@ pub enum GitHubCall {
         /// The labels an issue must carry.
         labels: Vec<String>,
     },
+    /// `GET /repos/{repo}/issues/{issue}/comments?per_page=100`: the oldest comments.
+    ListComments {
+        /// The issue's number.
+        issue: u64,
+    },
     /// `POST /repos/{repo}/issues/{issue}/comments`.
     Comment {
         /// The issue's number.
@@ -138,6 +143,14 @@ pub enum GitHubCall {
         /// The pull request's number.
         pull: u64,
     },
+    /// `GET /repos/{repo}/pulls?head={owner}:{head}&base={base}&state=all`: the pull
+    /// requests from `head` into `base`, open or closed.
+    ListPulls {
+        /// The branch with the changes.
+        head: String,
+        /// The branch they go into.
+        base: String,
+    },
     /// `POST /repos/{repo}/pulls`.
     OpenPull {
         /// The pull request's title.
@@ -199,6 +212,11 @@ impl GitHubCall {
                     "{repo}/issues?labels={}&state=all&per_page=100",
                     encoded(&labels.join(","))
                 ),
+                None,
+            ),
+            GitHubCall::ListComments { issue } => (
+                "GET",
+                format!("{repo}/issues/{issue}/comments?per_page=100"),
                 None,
             ),
             GitHubCall::Comment { issue, body } => (
@@ -293,6 +311,18 @@ impl GitHubCall {
                 format!("{repo}/pulls/{pull}/reviews?per_page=100"),
                 None,
             ),
+            GitHubCall::ListPulls { head, base } => {
+                let owner = repository.split('/').next().unwrap_or_default();
+                (
+                    "GET",
+                    format!(
+                        "{repo}/pulls?head={}&base={}&state=all&per_page=100",
+                        encoded(&format!("{owner}:{head}")),
+                        encoded(base)
+                    ),
+                    None,
+                )
+            }
             GitHubCall::OpenPull {
                 title,
                 head,
@@ -327,16 +357,17 @@ impl GitHubAnswer {
         (200..300).contains(&self.status)
     }
 
-    /// A `422 Unprocessable Entity` saying the thing exists already (a tag, a reference or
-    /// a release created by an earlier attempt).
+    /// A `422 Unprocessable Entity` saying the thing exists already (a tag, a reference, a
+    /// release or a pull request created by an earlier attempt). GitHub says it with the
+    /// error code `already_exists`, or in words: in the message, or in an error's message
+    /// (`A pull request already exists for owner:branch.`, code `custom`).
     pub fn already_exists(&self) -> bool {
+        let says = |m: &Value| m.as_str().is_some_and(|m| m.contains("already exists"));
         self.status == 422
-            && (self.body["errors"]
-                .as_array()
-                .is_some_and(|e| e.iter().any(|e| e["code"] == "already_exists"))
-                || self.body["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("already exists")))
+            && (self.body["errors"].as_array().is_some_and(|e| {
+                e.iter()
+                    .any(|e| e["code"] == "already_exists" || says(&e["message"]))
+            }) || says(&self.body["message"]))
     }
 
     /// The `number` of a created issue or pull request.
@@ -497,5 +528,10 @@ mod tests {
         };
         assert!(!other.already_exists());
         assert_eq!(other.describe(), "HTTP 422: Validation Failed");
+        let pull = GitHubAnswer {
+            status: 422,
+            body: json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "code": "custom", "message": "A pull request already exists for acme:changelog/v1.3.0." }] }),
+        };
+        assert!(pull.already_exists());
     }
 }

@@ -499,9 +499,15 @@ pub struct GitHubRecord {
     /// The release ticket's issue number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<u64>,
-    /// How many timeline entries the ticket's comments have told.
+    /// How many timeline entries the ticket's comments have told, or are being told: a
+    /// part is claimed here before it is posted.
     #[serde(default)]
     pub told: usize,
+    /// How many of them GitHub is known to have received; `None` (a record from before it
+    /// was kept) counts as `told`. A part claimed but not known posted (its poster was
+    /// killed) is looked for on the ticket, by its marker, and posted if missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted: Option<usize>,
     /// The steps done after the release ended: `changelog`, `tag`, `release`,
     /// `merge-back`, `post-mortem`, `closed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -509,8 +515,8 @@ pub struct GitHubRecord {
     /// The post-mortem's issue number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postmortem: Option<u64>,
-    /// How `main` went back into `develop`: `merged`, `up to date`, or the pull request
-    /// opened on a conflict.
+    /// How `main` went back into `develop`: `merged` (develop has main), or the pull
+    /// request opened on a conflict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_back: Option<String>,
     /// The pull request that carries the CHANGELOG entry.

@@ -93,6 +93,7 @@ pub async fn record(deps: &Deps, id: &ReleaseId) -> Result<Release, GateError> {
             "merge-back" => merge_back(deps, &github, &release).await?,
             _ => postmortem(deps, &github, &release).await?,
         };
+        shipgate_crash::point("github.step-made");
         let now = deps.now();
         release = deps
             .record(release, |r| match &outcome {
@@ -240,7 +241,10 @@ async fn merge_back(
     .await?;
     match merge.status {
         201 => Ok(Step::Done(Some("merged".into()))),
-        204 => Ok(Step::Done(Some("already up to date".into()))),
+        // Nothing to merge: develop has main already. A merge repeated after the process
+        // was killed between GitHub's answer and its record answers so too, and the
+        // timeline tells the same story either way.
+        204 => Ok(Step::Done(Some("merged".into()))),
         409 => {
             let pull = send(
                 deps,
@@ -255,15 +259,20 @@ async fn merge_back(
                 },
             )
             .await?;
-            Ok(match pull.number() {
-                Some(n) => Step::Done(Some(format!(
-                    "conflict; pull request #{n} opened to resolve it"
-                ))),
-                None if pull.already_exists() => Step::Done(Some(
-                    "conflict; a pull request to resolve it is open".into(),
-                )),
-                None => Step::Refused(format!("merge conflict, and {}", pull.describe())),
-            })
+            let number = match pull.number() {
+                Some(n) => Some(n),
+                None if pull.already_exists() => open_pull(deps, &main, &develop).await?,
+                None => {
+                    return Ok(Step::Refused(format!(
+                        "merge conflict, and {}",
+                        pull.describe()
+                    )));
+                }
+            };
+            Ok(Step::Done(Some(match number {
+                Some(n) => format!("conflict; pull request #{n} opened to resolve it"),
+                None => "conflict; a pull request to resolve it is open".into(),
+            })))
         }
         _ => Ok(Step::Refused(merge.describe())),
     }
@@ -403,21 +412,48 @@ async fn changelog(
     if github.changelog != ChangelogMode::PullRequest {
         return Ok(Step::Done(None));
     }
+    let branch_name = branch.clone();
     let pull = send(
         deps,
         &GitHubCall::OpenPull {
             title: format!("Changelog for {}", tag_name(release)),
             head: branch,
-            base: main,
+            base: main.clone(),
             body: entry,
         },
     )
     .await?;
     Ok(match pull.number() {
         Some(n) => Step::Done(Some(n.to_string())),
-        None if pull.already_exists() => Step::Done(None),
+        None if pull.already_exists() => Step::Done(
+            open_pull(deps, &branch_name, &main)
+                .await?
+                .map(|n| n.to_string()),
+        ),
         None => Step::Refused(pull.describe()),
     })
+}
+
+/// The number of the pull request from `head` into `base` opened earlier (by a call
+/// repeated after the process was killed), if GitHub lists one.
+async fn open_pull(deps: &Deps, head: &str, base: &str) -> Result<Option<u64>, GateError> {
+    let listed = send(
+        deps,
+        &GitHubCall::ListPulls {
+            head: head.to_string(),
+            base: base.to_string(),
+        },
+    )
+    .await?;
+    Ok(listed
+        .ok()
+        .then(|| {
+            listed
+                .body
+                .as_array()
+                .and_then(|p| p.first()?["number"].as_u64())
+        })
+        .flatten())
 }
 
 /// What made the release roll back or fail: the first move into `RollingBack` (who or what,

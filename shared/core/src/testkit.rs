@@ -402,7 +402,7 @@ impl WindowScheduler for Recorder {
 /// GitHub as the gates see it: issues and pull requests numbered from 1, files by branch,
 /// every request recorded; `refuse` answers the calls whose `METHOD path` contains its
 /// text with its status instead (a 503, a 403; `""` for every call); `merge_status` is what
-/// a merge answers (201 merged, 204 up to date, 409 conflict).
+/// a merge answers (201 merged, 204 nothing to merge, 409 conflict).
 pub(crate) struct FakeGitHub {
     pub requests: Mutex<Vec<crate::github::GitHubRequest>>,
     pub refuse: Mutex<Option<(String, u16)>>,
@@ -495,7 +495,20 @@ impl crate::github::GitHub for FakeGitHub {
                 answer(201, json!({ "number": n }))
             }
             GitHubCall::OpenPull { .. } => answer(201, json!({ "number": next() })),
+            GitHubCall::ListPulls { .. } => answer(200, json!([])),
             GitHubCall::Comment { .. } => answer(201, json!({ "id": next() })),
+            GitHubCall::ListComments { issue } => {
+                let path = format!("/issues/{issue}/comments");
+                let comments: Vec<Value> = self
+                    .requests
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r.method == "POST" && r.path.ends_with(&path))
+                    .map(|r| json!({ "body": r.body.as_ref().map(|b| b["body"].clone()) }))
+                    .collect();
+                answer(200, Value::Array(comments))
+            }
             GitHubCall::CloseIssue { issue, .. } => {
                 answer(200, json!({ "number": issue, "state": "closed" }))
             }

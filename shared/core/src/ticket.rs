@@ -6,8 +6,11 @@
 //! one the rest and the outcome. Comments follow these marks, not the moments gates run,
 //! so a step replayed after a crash tells the same story in the same comments. Keeping it
 //! is best effort: GitHub being down never holds a release, and the next step catches up
-//! on what a failed call missed. What was told is recorded on the release after each call;
-//! the ticket carries a hidden marker, so it is opened once.
+//! on what a failed call missed. The ticket and each comment carry a hidden marker: a
+//! part is claimed on the release before it is posted (two gates telling at once post it
+//! once) and recorded as posted after; a part claimed by a process killed before it was
+//! recorded is looked for on the ticket by its marker and posted only if missing. So the
+//! ticket is opened once and each part is posted once, whatever is killed when.
 
 use crate::deps::Deps;
 use crate::evidence::Proof;
@@ -153,7 +156,47 @@ async fn send(deps: &Deps, release: &Release, call: &GitHubCall) -> Option<GitHu
     }
 }
 
-/// Records what the ticket was told; the release as saved, or as given if that failed.
+/// How many timeline entries GitHub is known to have received.
+fn posted(release: &Release) -> usize {
+    release.github.posted.unwrap_or(release.github.told)
+}
+
+/// The hidden line of the comment that tells the timeline up to `end` (`close` for the
+/// closing one).
+fn part_marker(release: &Release, part: &str) -> String {
+    crate::github::marker(release.id.as_str(), &format!("ticket-part-{part}"))
+}
+
+/// Posts `text` on `issue` with `marker` unless a comment carrying `marker` is there
+/// already (a post repeated after its poster was killed); whether the comment is there.
+async fn comment_once(
+    deps: &Deps,
+    release: &Release,
+    issue: u64,
+    text: String,
+    marker: &str,
+) -> bool {
+    if let Ok(listed) = deps.github.call(&GitHubCall::ListComments { issue }).await
+        && listed.ok()
+        && listed.body.as_array().is_some_and(|comments| {
+            comments
+                .iter()
+                .any(|c| c["body"].as_str().is_some_and(|b| b.contains(marker)))
+        })
+    {
+        return true;
+    }
+    let call = GitHubCall::Comment {
+        issue,
+        body: format!("{text}\n{marker}\n"),
+    };
+    let posted = send(deps, release, &call).await.is_some();
+    shipgate_crash::point("ticket.commented");
+    posted
+}
+
+/// Records what the ticket was told and GitHub received; the release as saved, or as
+/// given if that failed.
 async fn told(deps: &Deps, release: Release, ticket: Option<u64>, upto: usize) -> Release {
     let fallback = release.clone();
     deps.record(release, |r| {
@@ -161,6 +204,7 @@ async fn told(deps: &Deps, release: Release, ticket: Option<u64>, upto: usize) -
             r.github.ticket = ticket;
         }
         r.github.told = r.github.told.max(upto);
+        r.github.posted = Some(posted(r).max(upto));
     })
     .await
     .unwrap_or_else(|err| {
@@ -172,16 +216,19 @@ async fn told(deps: &Deps, release: Release, ticket: Option<u64>, upto: usize) -
 /// Opens the ticket once approval has been asked (its text: the release and its timeline
 /// so far), then comments each part of the timeline completed since (see [`milestone`]).
 /// A part is claimed (recorded as told, a conditional write) before it is posted, so two
-/// gates telling the ticket at once (the flow's rollback and the alarm's) post it once; a
-/// part GitHub then refuses is not posted again. Returns the release as saved (or as
-/// given, when nothing was done or the store failed).
+/// gates telling the ticket at once (the flow's rollback and the alarm's) post it once,
+/// and recorded as posted once GitHub has it; a part claimed but never recorded posted is
+/// posted if the ticket does not carry its marker. A part GitHub refuses is left for the
+/// closing comment. Returns the release as saved (or as given, when nothing was done or
+/// the store failed).
 pub async fn keep(deps: &Deps, mut release: Release) -> Release {
     let Some(github) = deps.config.github.as_ref().filter(|g| g.ticket) else {
         return release;
     };
     let mut conflicts = 0;
     'parts: loop {
-        for end in part_ends(&release) {
+        let ends = part_ends(&release);
+        for (k, &end) in ends.iter().enumerate() {
             let Some(issue) = release.github.ticket else {
                 let call = GitHubCall::OpenIssue {
                     title: title(&release),
@@ -196,34 +243,36 @@ pub async fn keep(deps: &Deps, mut release: Release) -> Release {
                 release = told(deps, release, Some(number), end).await;
                 continue;
             };
-            if end <= release.github.told {
+            if end <= posted(&release) {
                 continue;
             }
-            let from = release.github.told;
-            let mut claimed = release.clone();
-            claimed.github.told = end;
-            match deps.save(&claimed).await {
-                Ok(saved) => release = saved,
-                Err(crate::error::GateError::Conflict(..)) if conflicts < 4 => {
-                    conflicts += 1;
-                    match deps.load(&release.id).await {
-                        Ok(fresh) => release = fresh,
-                        Err(_) => return release,
+            let from = if k == 0 { 0 } else { ends[k - 1] };
+            if end > release.github.told {
+                let mut claimed = release.clone();
+                claimed.github.posted = Some(posted(&release));
+                claimed.github.told = end;
+                match deps.save(&claimed).await {
+                    Ok(saved) => release = saved,
+                    Err(crate::error::GateError::Conflict(..)) if conflicts < 4 => {
+                        conflicts += 1;
+                        match deps.load(&release.id).await {
+                            Ok(fresh) => release = fresh,
+                            Err(_) => return release,
+                        }
+                        continue 'parts;
                     }
-                    continue 'parts;
-                }
-                Err(err) => {
-                    tracing::warn!(release_id = %release.id, error = %err, "the ticket's next part could not be claimed");
-                    return release;
+                    Err(err) => {
+                        tracing::warn!(release_id = %release.id, error = %err, "the ticket's next part could not be claimed");
+                        return release;
+                    }
                 }
             }
-            let call = GitHubCall::Comment {
-                issue,
-                body: lines(&release.events[from..end]),
-            };
-            if send(deps, &release, &call).await.is_none() {
+            let text = lines(&release.events[from.min(end)..end]);
+            let marker = part_marker(&release, &end.to_string());
+            if !comment_once(deps, &release, issue, text, &marker).await {
                 return release;
             }
+            release = told(deps, release, Some(issue), end).await;
         }
         return release;
     }
@@ -256,8 +305,8 @@ pub async fn close(deps: &Deps, release: Release) -> Release {
             } else {
                 format!("{rest}\n\n{outcome}")
             };
-            let call = GitHubCall::Comment { issue, body: text };
-            if send(deps, &release, &call).await.is_none() {
+            let marker = part_marker(&release, "close");
+            if !comment_once(deps, &release, issue, text, &marker).await {
                 return release;
             }
             issue

@@ -251,6 +251,23 @@ impl GitHubWorld {
                     None => not_found(),
                 }
             }
+            ("GET", ["issues", n, "comments"]) => {
+                match n.parse().ok().and_then(|n: u64| self.issues.get(&n)) {
+                    Some(issue) => answer(
+                        200,
+                        Value::Array(
+                            issue
+                                .comments
+                                .iter()
+                                .take(100)
+                                .enumerate()
+                                .map(|(i, body)| json!({ "id": i + 1, "body": body }))
+                                .collect(),
+                        ),
+                    ),
+                    None => not_found(),
+                }
+            }
             ("PATCH", ["issues", n]) => {
                 match n.parse().ok().and_then(|n: u64| self.issues.get_mut(&n)) {
                     Some(issue) => {
@@ -416,6 +433,35 @@ impl GitHubWorld {
                     201,
                     json!({ "sha": sha, "commit": { "message": text(&body, "commit_message") } }),
                 )
+            }
+            ("GET", ["pulls"]) => {
+                let param = |name: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                        .map(decoded)
+                };
+                // `head` is `owner:branch`.
+                let head =
+                    param("head").map(|h| h.rsplit(':').next().unwrap_or_default().to_string());
+                let base = param("base");
+                let listed: Vec<Value> = self
+                    .pulls
+                    .iter()
+                    .rev()
+                    .filter(|p| head.as_ref().is_none_or(|h| *h == p.head))
+                    .filter(|p| base.as_ref().is_none_or(|b| *b == p.base))
+                    .map(|p| {
+                        json!({
+                            "number": p.number,
+                            "title": p.title,
+                            "state": "open",
+                            "head": { "ref": p.head },
+                            "base": { "ref": p.base },
+                        })
+                    })
+                    .collect();
+                answer(200, Value::Array(listed))
             }
             ("POST", ["pulls"]) => {
                 let head = text(&body, "head").to_string();
@@ -606,6 +652,56 @@ mod tests {
         assert_eq!(call(&mut world, merge()).status, 204);
         world.merge_conflicts = true;
         assert_eq!(call(&mut world, merge()).status, 409);
+    }
+
+    #[test]
+    fn given_comments_and_a_pull_when_listed_then_a_repeated_call_can_find_what_it_made() {
+        let mut world = GitHubWorld::default();
+        let opened = call(
+            &mut world,
+            GitHubCall::OpenIssue {
+                title: "Release".into(),
+                body: "ticket".into(),
+                labels: vec![],
+                assignees: vec![],
+            },
+        );
+        let issue = opened.number().unwrap();
+        call(
+            &mut world,
+            GitHubCall::Comment {
+                issue,
+                body: "part\n<!-- marker -->".into(),
+            },
+        );
+        let comments = call(&mut world, GitHubCall::ListComments { issue });
+        assert_eq!(comments.status, 200);
+        assert_eq!(comments.body[0]["body"], "part\n<!-- marker -->");
+        let pull = GitHubCall::OpenPull {
+            title: "Merge main into develop".into(),
+            head: "main".into(),
+            base: "develop".into(),
+            body: String::new(),
+        };
+        let number = call(&mut world, pull.clone()).number().unwrap();
+        let again = call(&mut world, pull);
+        assert!(again.already_exists(), "{}", again.body);
+        let listed = call(
+            &mut world,
+            GitHubCall::ListPulls {
+                head: "main".into(),
+                base: "develop".into(),
+            },
+        );
+        assert_eq!(listed.body[0]["number"], number);
+        let none = call(
+            &mut world,
+            GitHubCall::ListPulls {
+                head: "main".into(),
+                base: "release".into(),
+            },
+        );
+        assert_eq!(none.body, serde_json::json!([]));
     }
 
     #[test]

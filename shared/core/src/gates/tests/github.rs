@@ -407,3 +407,73 @@ async fn given_two_rollbacks_telling_the_ticket_at_once_when_kept_then_the_part_
     assert_eq!(a.github.told, r.events.len());
     assert_eq!(b.github.told, r.events.len());
 }
+
+#[tokio::test]
+async fn given_a_part_claimed_by_a_process_killed_before_posting_when_kept_then_it_is_posted_once()
+{
+    let kit = Kit::new("2026-03-11T03:20:00Z");
+    let mut r = kit
+        .release_in("1.3.0", ReleaseType::Minor, Monitoring)
+        .await;
+    r.github.ticket = Some(7);
+    r.github.told = r.events.len();
+    r.github.posted = Some(r.events.len());
+    r.transition(RollingBack, "monitor", "alarm fired", kit.deps.now())
+        .unwrap();
+    let end = r.events.len();
+    // Claimed, then killed: neither posted nor recorded as posted.
+    r.github.told = end;
+    let r = kit.store.update(&r).await.unwrap();
+    let kept = crate::ticket::keep(&kit.deps, r.clone()).await;
+    let posts = |kit: &Kit| {
+        kit.github
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("POST") && c.ends_with("/issues/7/comments"))
+            .count()
+    };
+    assert_eq!(posts(&kit), 1, "the lost part is posted");
+    assert_eq!(kept.github.posted, Some(end));
+    let body = kit
+        .github
+        .body_of("POST /repos/roleferry/roleferry-api/issues/7/comments");
+    assert!(
+        body["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("alarm fired") && b.contains(":ticket-part-")),
+        "{body}"
+    );
+
+    // Posted, then killed before the record: the marker is found, nothing is posted again.
+    let mut again = kit.get(&r.id).await;
+    again.github.posted = Some(end - 1);
+    let again = kit.store.update(&again).await.unwrap();
+    let kept = crate::ticket::keep(&kit.deps, again).await;
+    assert_eq!(posts(&kit), 1, "posted once");
+    assert_eq!(kept.github.posted, Some(end));
+}
+
+#[tokio::test]
+async fn given_the_closing_comment_posted_but_not_recorded_when_closed_again_then_it_is_not_repeated()
+ {
+    let kit = Kit::new("2026-03-11T04:10:00Z");
+    let mut r = kit.release_in("1.3.0", ReleaseType::Minor, Succeeded).await;
+    r.github.ticket = Some(7);
+    let r = kit.store.update(&r).await.unwrap();
+    crate::ticket::close(&kit.deps, r.clone()).await;
+    // As if killed before the comment and the close were recorded.
+    let mut lost = kit.get(&r.id).await;
+    lost.github.told = r.github.told;
+    lost.github.posted = r.github.posted;
+    lost.github.done.clear();
+    let lost = kit.store.update(&lost).await.unwrap();
+    let closed = crate::ticket::close(&kit.deps, lost).await;
+    let closing: Vec<String> = kit
+        .github
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("POST") && c.ends_with("/issues/7/comments"))
+        .collect();
+    assert_eq!(closing.len(), 1, "{closing:?}");
+    assert!(closed.github.did("closed"));
+}
