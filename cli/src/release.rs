@@ -326,7 +326,8 @@ fn waiting_on(config: &Config, release: &Release) -> String {
                 format!("approval: {}", q.missing.join(" + "))
             }
         }
-        ReleaseState::Pending => "the pipeline to ask for approval".into(),
+        ReleaseState::Pending => shipgate_core::evidence::waiting(release)
+            .unwrap_or_else(|| "the pipeline to ask for approval".into()),
         ReleaseState::AwaitingWindow => "the deploy window".into(),
         ReleaseState::Deploying => "the deployment to become stable".into(),
         ReleaseState::HealthChecking => "health checks".into(),

@@ -121,6 +121,16 @@ impl Evidence {
     }
 }
 
+/// What a pending release waits for while its evidence is incomplete, in words; `None`
+/// once the evidence passed (or was never read).
+pub fn waiting(release: &Release) -> Option<String> {
+    release
+        .evidence
+        .as_ref()
+        .filter(|e| e.verdict() != Verdict::Ready)
+        .map(|e| format!("its evidence on GitHub ({})", e.summary()))
+}
+
 /// One line per item for a message: its mark, name, what GitHub shows, and its link.
 pub fn lines(evidence: &Evidence) -> Vec<String> {
     evidence
@@ -271,8 +281,8 @@ fn refused(name: &str, answer: &GitHubAnswer) -> EvidenceItem {
 }
 
 /// Reads the evidence `config` requires on `commit`. GitHub unreachable, 5xx or 429 is
-/// [`GateError::Unavailable`] (the flow retries); a refusal (401, 403, 404) is failed
-/// evidence: what cannot be shown is not proven.
+/// [`GateError::Unavailable`] (the release goes on waiting); a refusal (401, 403, 404) is
+/// failed evidence: what cannot be shown is not proven.
 pub async fn read(
     deps: &Deps,
     config: &EvidenceConfig,
@@ -360,10 +370,23 @@ pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<Verdict, GateError> {
         Some(config) if release.state == ReleaseState::Pending => config.clone(),
         _ => return Ok(Verdict::Ready),
     };
-    let evidence = read(deps, &config, &release.commit).await?;
+    let now = deps.now();
+    let evidence = match read(deps, &config, &release.commit).await {
+        Ok(evidence) => evidence,
+        // GitHub down while the release waits: it goes on waiting (the next recheck reads
+        // again), as long as it may wait.
+        Err(GateError::Unavailable { source, .. }) => {
+            warn!(error = %source, "GitHub could not be read for the evidence; waiting");
+            return Ok(if now >= deadline(deps, &release) {
+                Verdict::Expired
+            } else {
+                Verdict::Waiting
+            });
+        }
+        Err(other) => return Err(other),
+    };
     let mut verdict = evidence.verdict();
     let summary = evidence.summary();
-    let now = deps.now();
     if verdict != Verdict::Ready && now >= deadline(deps, &release) {
         verdict = Verdict::Expired;
     }

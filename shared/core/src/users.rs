@@ -110,8 +110,10 @@ pub fn due<'a>(config: &'a Config, release: &Release) -> Option<&'a UsersEmailCo
 }
 
 /// Emails the users the release, once each (keyed by release and address), then notes it
-/// on the timeline. A contact list that cannot be read is [`GateError::Unavailable`]: the
-/// flow retries the announce step, and those already emailed are not emailed again.
+/// on the timeline. Runs in the flow's `RecordOnGitHub` step, after the outcome was
+/// announced and the lane freed: a contact list that cannot be read is
+/// [`GateError::Unavailable`], which the flow retries (those already emailed are not
+/// emailed again), and a failure there never changes how the release ended.
 pub async fn announce(deps: &Deps, release: Release) -> Result<Release, GateError> {
     let Some(users) = due(&deps.config, &release).cloned() else {
         return Ok(release);

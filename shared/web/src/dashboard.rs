@@ -10,7 +10,6 @@ use axum::{Extension, Json};
 use maud::{Markup, html};
 use serde_json::Value;
 use shipgate_core::config::Config;
-use shipgate_core::evidence::Verdict;
 use shipgate_core::gates::approve;
 use shipgate_core::model::{AuditEvent, EventKind};
 use shipgate_core::policy::approval;
@@ -25,12 +24,8 @@ use crate::local::{Caller, LocalToken, TOKEN_FIELD};
 /// What a release is waiting on, in words.
 pub fn waiting_on(config: &Config, release: &Release) -> String {
     match release.state {
-        ReleaseState::Pending => match &release.evidence {
-            Some(evidence) if evidence.verdict() != Verdict::Ready => {
-                format!("its evidence on GitHub ({})", evidence.summary())
-            }
-            _ => "the pipeline to ask for approval".into(),
-        },
+        ReleaseState::Pending => shipgate_core::evidence::waiting(release)
+            .unwrap_or_else(|| "the pipeline to ask for approval".into()),
         ReleaseState::AwaitingApproval => {
             let quorum = approval::quorum(config, release);
             let people: Vec<String> = approve::first_asked(config, release, &quorum.missing)

@@ -357,8 +357,7 @@ async fn given_a_commit_no_pull_request_brought_when_reviews_are_required_then_i
 }
 
 #[tokio::test]
-async fn given_github_refusing_or_failing_when_gathered_then_a_refusal_holds_and_an_outage_is_retried()
- {
+async fn given_github_refusing_or_failing_when_gathered_then_a_refusal_holds_and_an_outage_waits() {
     let kit = kit_with_evidence("2026-03-10T09:00:00Z");
     let r = kit
         .release_in("1.3.0", ReleaseType::Minor, ReleaseState::Pending)
@@ -375,8 +374,20 @@ async fn given_github_refusing_or_failing_when_gathered_then_a_refusal_holds_and
         "GitHub would not show it (HTTP 401: refused by the test)"
     );
     *kit.github.refuse.lock().unwrap() = Some(("check-runs".into(), 503));
-    let err = gather_verdict(&kit, &r.id).await.unwrap_err();
-    assert!(matches!(err, GateError::Unavailable { .. }), "{err:?}");
+    assert_eq!(
+        gather_verdict(&kit, &r.id).await.unwrap()["verdict"],
+        "waiting"
+    );
+    assert_eq!(
+        kit.get(&r.id).await.evidence.unwrap().items[0].detail,
+        "GitHub would not show it (HTTP 401: refused by the test)",
+        "what was last read is kept"
+    );
+    kit.set_now("2026-03-11T09:00:00Z");
+    assert_eq!(
+        gather_verdict(&kit, &r.id).await.unwrap()["verdict"],
+        "expired"
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,8 @@ use crate::{lane, messages, order, postrelease, restore, users};
 
 /// What the announce function is asked: `announce` (the default, as executions started
 /// before `record` existed ask it) ends the release and tells people; `record`, once the
-/// lane is free, leaves the release's record on GitHub ([`postrelease`]).
+/// lane is free, emails the users a release that asked for it ([`users`]) and leaves the
+/// release's record on GitHub ([`postrelease`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -55,6 +56,9 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
         error,
     } = input;
     if action == Action::Record {
+        // The users' email first: like GitHub's record, it is retried by the flow and
+        // never changes how the release ended.
+        users::announce(deps, deps.load(&release_id).await?).await?;
         let release = postrelease::record(deps, &release_id).await?;
         return Ok(Output::Recorded {
             state: release.state,
@@ -127,7 +131,6 @@ pub async fn announce(
     }
     // A newer version is serving now: older releases still waiting would downgrade it.
     if release.state == ReleaseState::Succeeded {
-        release = users::announce(deps, release).await?;
         order::supersede_older(deps, &release).await?;
     }
     // Frees the service; the flow then asks the window gate to let the next release

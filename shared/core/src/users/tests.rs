@@ -185,7 +185,7 @@ async fn given_a_shipped_release_that_asked_when_announced_then_each_subscribed_
  {
     let kit = kit();
     let release = shipped(&kit, ReleaseState::Succeeded, true).await;
-    let input = json!({ "action": "announce", "release_id": release.id });
+    let input = json!({ "action": "record", "release_id": release.id });
     invoke(&kit.deps, Gate::Announce, input.clone())
         .await
         .unwrap();
@@ -226,7 +226,7 @@ async fn given_a_rolled_back_or_unasked_release_when_announced_then_no_user_is_e
     invoke(
         &kit.deps,
         Gate::Announce,
-        json!({ "action": "announce", "release_id": rolled_back.id }),
+        json!({ "action": "record", "release_id": rolled_back.id }),
     )
     .await
     .unwrap();
@@ -237,7 +237,7 @@ async fn given_a_rolled_back_or_unasked_release_when_announced_then_no_user_is_e
     invoke(
         &other.deps,
         Gate::Announce,
-        json!({ "action": "announce", "release_id": unasked.id }),
+        json!({ "action": "record", "release_id": unasked.id }),
     )
     .await
     .unwrap();
@@ -252,7 +252,7 @@ async fn given_the_contact_list_unreachable_when_announced_then_the_step_is_retr
     let err = invoke(
         &kit.deps,
         Gate::Announce,
-        json!({ "action": "announce", "release_id": release.id }),
+        json!({ "action": "record", "release_id": release.id }),
     )
     .await
     .unwrap_err();
@@ -261,7 +261,7 @@ async fn given_the_contact_list_unreachable_when_announced_then_the_step_is_retr
     invoke(
         &kit.deps,
         Gate::Announce,
-        json!({ "action": "announce", "release_id": release.id }),
+        json!({ "action": "record", "release_id": release.id }),
     )
     .await
     .unwrap();
