@@ -249,8 +249,12 @@ impl World {
         };
         if let Some(map) = release.as_object_mut() {
             map.remove("version");
-            // Which process claimed the reverse migration differs from run to run.
+            // Which process claimed the reverse migration, or the ticket's last part,
+            // differs from run to run.
             map.remove("reversal_claimed_by");
+            if let Some(github) = map.get_mut("github").and_then(Value::as_object_mut) {
+                github.remove("claimed_by");
+            }
         }
         let mut outbox = Vec::new();
         let dir = data.join("outbox");

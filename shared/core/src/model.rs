@@ -504,10 +504,16 @@ pub struct GitHubRecord {
     #[serde(default)]
     pub told: usize,
     /// How many of them GitHub is known to have received; `None` (a record from before it
-    /// was kept) counts as `told`. A part claimed but not known posted (its poster was
-    /// killed) is looked for on the ticket, by its marker, and posted if missing.
+    /// was kept) counts as `told`. A part claimed but not known posted, whose claimer is
+    /// gone, is looked for on the ticket by its marker and posted if missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posted: Option<usize>,
+    /// Who claimed the last part told, and when: while they may still be posting it,
+    /// nobody else does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
     /// The steps done after the release ended: `changelog`, `tag`, `release`,
     /// `merge-back`, `post-mortem`, `closed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

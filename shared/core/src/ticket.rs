@@ -161,6 +161,26 @@ fn posted(release: &Release) -> usize {
     release.github.posted.unwrap_or(release.github.told)
 }
 
+/// How long a claimed part may go unposted before its claimer, if nobody can tell
+/// whether it is alive, is taken for gone.
+const CLAIM_GRACE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Whether another process claimed the part being told and may still be posting it:
+/// known to be working, or unknown and within the grace.
+fn claimed_elsewhere(deps: &Deps, release: &Release) -> bool {
+    let github = &release.github;
+    match github.claimed_by.as_deref() {
+        None => false,
+        Some(me) if me == deps.workers.this() => false,
+        Some(other) => match deps.workers.gone(other) {
+            Some(gone) => !gone,
+            None => github
+                .claimed_at
+                .is_some_and(|at| deps.now() - at < CLAIM_GRACE),
+        },
+    }
+}
+
 /// The hidden line of the comment that tells the timeline up to `end` (`close` for the
 /// closing one).
 fn part_marker(release: &Release, part: &str) -> String {
@@ -247,10 +267,16 @@ pub async fn keep(deps: &Deps, mut release: Release) -> Release {
                 continue;
             }
             let from = if k == 0 { 0 } else { ends[k - 1] };
+            if end <= release.github.told && claimed_elsewhere(deps, &release) {
+                // Its claimer is posting it (or was, moments ago): not twice.
+                return release;
+            }
             if end > release.github.told {
                 let mut claimed = release.clone();
                 claimed.github.posted = Some(posted(&release));
                 claimed.github.told = end;
+                claimed.github.claimed_by = Some(deps.workers.this());
+                claimed.github.claimed_at = Some(deps.now());
                 match deps.save(&claimed).await {
                     Ok(saved) => release = saved,
                     Err(crate::error::GateError::Conflict(..)) if conflicts < 4 => {

@@ -477,3 +477,34 @@ async fn given_the_closing_comment_posted_but_not_recorded_when_closed_again_the
     assert_eq!(closing.len(), 1, "{closing:?}");
     assert!(closed.github.did("closed"));
 }
+
+#[tokio::test]
+async fn given_a_part_another_process_claimed_moments_ago_when_kept_then_it_is_left_to_it() {
+    let kit = Kit::new("2026-03-11T03:20:00Z");
+    let mut r = kit
+        .release_in("1.3.0", ReleaseType::Minor, Monitoring)
+        .await;
+    r.github.ticket = Some(7);
+    r.github.told = r.events.len();
+    r.github.posted = Some(r.events.len());
+    r.transition(RollingBack, "monitor", "alarm fired", kit.deps.now())
+        .unwrap();
+    r.github.told = r.events.len();
+    r.github.claimed_by = Some("worker-elsewhere".into());
+    r.github.claimed_at = Some(kit.deps.now());
+    let r = kit.store.update(&r).await.unwrap();
+    let posts = |kit: &Kit| {
+        kit.github
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("POST") && c.ends_with("/issues/7/comments"))
+            .count()
+    };
+    crate::ticket::keep(&kit.deps, r.clone()).await;
+    assert_eq!(posts(&kit), 0, "its claimer may still be posting it");
+    // Nobody can tell whether that process lives; after the grace it is taken for gone.
+    kit.set_now("2026-03-11T03:22:00Z");
+    let kept = crate::ticket::keep(&kit.deps, kit.get(&r.id).await).await;
+    assert_eq!(posts(&kit), 1);
+    assert_eq!(kept.github.posted, Some(r.events.len()));
+}
