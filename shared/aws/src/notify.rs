@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client as SesClient;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{
+    Body, Content, Destination, EmailContent, ListManagementOptions, Message,
+};
 use http::Method;
 use serde_json::{Value, json};
 use shipgate_core::ports::{BoxError, ContactList, Notification, Notifier, NotifyError, Posted};
@@ -29,7 +31,7 @@ fn failed(channel: &'static str, source: impl Into<BoxError>) -> NotifyError {
 
 pub struct SesEmail {
     pub(crate) client: SesClient,
-    pub(crate) from: String,
+    from: String,
 }
 
 impl SesEmail {
@@ -46,12 +48,25 @@ impl SesEmail {
         subject: &str,
         text: &str,
     ) -> Result<String, NotifyError> {
+        self.send_through(to, subject, text, None, "email").await
+    }
+
+    /// Sends a plain-text message; with `list`, through a contact list's management
+    /// options (SES adds the unsubscribe link). `channel` names the message in errors.
+    pub(crate) async fn send_through(
+        &self,
+        to: &[String],
+        subject: &str,
+        text: &str,
+        list: Option<ListManagementOptions>,
+        channel: &'static str,
+    ) -> Result<String, NotifyError> {
         let content = |data: &str| {
             Content::builder()
                 .data(data)
                 .charset("UTF-8")
                 .build()
-                .map_err(|e| failed("email", e))
+                .map_err(|e| failed(channel, e))
         };
         let message = Message::builder()
             .subject(content(subject)?)
@@ -67,9 +82,10 @@ impl SesEmail {
                     .build(),
             )
             .content(EmailContent::builder().simple(message).build())
+            .set_list_management_options(list)
             .send()
             .await
-            .map_err(|e| failed("email", e.into_service_error()))?;
+            .map_err(|e| failed(channel, e.into_service_error()))?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }
@@ -535,16 +551,7 @@ impl AwsNotifier {
                 _,
                 _,
             ) => {
-                let id = crate::users::send(
-                    &email.client,
-                    &email.from,
-                    to,
-                    subject,
-                    text,
-                    contact_list,
-                    topic,
-                )
-                .await?;
+                let id = crate::users::send(email, to, subject, text, contact_list, topic).await?;
                 info!(release_id, message_id = %id, "release announced to a user");
             }
             (other, ..) => info!(

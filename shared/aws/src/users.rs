@@ -5,10 +5,10 @@
 //! who used it.
 
 use aws_sdk_sesv2::Client as SesClient;
-use aws_sdk_sesv2::types::{
-    Body, Content, Destination, EmailContent, ListManagementOptions, Message, SubscriptionStatus,
-};
+use aws_sdk_sesv2::types::{ListManagementOptions, SubscriptionStatus};
 use shipgate_core::ports::{Contact, ContactList, NotifyError};
+
+use crate::notify::SesEmail;
 
 fn failed(source: impl Into<shipgate_core::ports::BoxError>) -> NotifyError {
     NotifyError::Delivery {
@@ -97,38 +97,25 @@ pub async fn contacts(
 
 /// Sends the announcement to one user with the list's management options.
 pub async fn send(
-    client: &SesClient,
-    from: &str,
+    email: &SesEmail,
     to: &str,
     subject: &str,
     text: &str,
     list: &str,
     topic: &str,
 ) -> Result<String, NotifyError> {
-    let content = |data: &str| {
-        Content::builder()
-            .data(data)
-            .charset("UTF-8")
-            .build()
-            .map_err(failed)
-    };
-    let message = Message::builder()
-        .subject(content(subject)?)
-        .body(Body::builder().text(content(text)?).build())
-        .build();
     let management = ListManagementOptions::builder()
         .contact_list_name(list)
         .topic_name(topic)
         .build()
         .map_err(failed)?;
-    let out = client
-        .send_email()
-        .from_email_address(from)
-        .destination(Destination::builder().to_addresses(to).build())
-        .content(EmailContent::builder().simple(message).build())
-        .list_management_options(management)
-        .send()
+    email
+        .send_through(
+            &[to.to_string()],
+            subject,
+            text,
+            Some(management),
+            "user_email",
+        )
         .await
-        .map_err(|e| failed(e.into_service_error()))?;
-    Ok(out.message_id().unwrap_or_default().to_string())
 }

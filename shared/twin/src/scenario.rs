@@ -14,7 +14,6 @@ use shipgate_local::demo::{
     ending_problems, push_messages, seed_evidence, state_problems,
 };
 use shipgate_local::ecs::Faults;
-use shipgate_web::signature::github_signature;
 
 mod github;
 mod people;
@@ -491,27 +490,8 @@ impl<'a> Session<'a> {
             "commits": commits,
         })
         .to_string();
-        let signature = github_signature(
-            self.stack.secrets.github_webhook_secret.as_bytes(),
-            payload.as_bytes(),
-        );
-        let url = self.stack.url_of("TriggerFunction").ok_or_else(|| {
-            TwinError::Step("the template gives the trigger no function URL".into())
-        })?;
-        let response = self
-            .http
-            .post(format!("{url}webhooks/github"))
-            .header("content-type", "application/json")
-            .header("x-github-event", "push")
-            .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
-            .header("x-hub-signature-256", signature)
-            .body(payload)
-            .send()
-            .await
-            .map_err(|e| TwinError::Step(format!("push: {e}")))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.as_u16() != 201 {
+        let (status, body) = self.deliver_github("push", payload).await?;
+        if status != 201 {
             return Err(TwinError::Step(format!(
                 "the push answered {status}: {body}"
             )));

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use shipgate_aws::cloudwatch::CloudWatchAlarms;
 use shipgate_aws::dynamo::DynamoReleaseStore;
 use shipgate_aws::notify::{AwsNotifier, SesEmail};
@@ -124,19 +123,7 @@ async fn start_and_approve(world: &World) -> ReleaseId {
 }
 
 async fn emails(moto: &Moto) -> String {
-    let http = shipgate_aws::http::HttpsClient::new(std::time::Duration::from_secs(5)).unwrap();
-    let data = http
-        .send(
-            http::Method::GET,
-            &format!("{}/moto-api/data.json", moto.endpoint),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    data.json()
-        .map(|v: Value| v.to_string())
-        .unwrap_or_default()
+    crate::messaging::backend_data(moto).await
 }
 
 #[tokio::test]

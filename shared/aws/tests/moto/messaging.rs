@@ -17,6 +17,24 @@ use shipgate_core::ports::{Notification, Notifier, NotifyError};
 use crate::helpers::Moto;
 use crate::local_api::serve;
 
+/// What moto's backends hold (`/moto-api/data.json`), as text: where the tests find the
+/// emails SES sent.
+pub(crate) async fn backend_data(moto: &Moto) -> String {
+    let http = shipgate_aws::http::HttpsClient::new(Duration::from_secs(5)).unwrap();
+    let data = http
+        .send(
+            http::Method::GET,
+            &format!("{}/moto-api/data.json", moto.endpoint),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    data.json()
+        .map(|v: Value| v.to_string())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn given_ssm_parameters_when_read_then_decrypted_in_one_call_and_each_missing_one_named() {
     let Some(moto) = Moto::start() else { return };
@@ -95,21 +113,8 @@ async fn given_an_email_notification_when_sent_then_it_goes_through_ses() {
         .await
         .unwrap();
     // moto keeps what SES sent at its backend-inspection endpoint.
-    let http = http_client(Duration::from_secs(5)).unwrap();
-    let sent = http
-        .send(
-            http::Method::GET,
-            &format!("{}/moto-api/data.json", moto.endpoint),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    let sent = sent.json().unwrap();
-    assert!(
-        sent.to_string().contains("cto@example.com"),
-        "moto recorded the email"
-    );
+    let sent = backend_data(&moto).await;
+    assert!(sent.contains("cto@example.com"), "moto recorded the email");
 
     let unverified = AwsNotifier {
         email: Some(SesEmail::new(

@@ -1,10 +1,8 @@
 //! The users' contact list on SES v2 (procedure §6, External): read with the choices each
 //! user made, and the announcement sent through it.
 
-use std::time::Duration;
-
 use aws_sdk_sesv2::types::{SubscriptionStatus, Topic, TopicPreference};
-use shipgate_aws::notify::{AwsNotifier, SesEmail, http_client};
+use shipgate_aws::notify::{AwsNotifier, SesEmail};
 use shipgate_core::ports::{Contact, Notification, Notifier};
 
 use crate::helpers::Moto;
@@ -128,19 +126,7 @@ async fn given_a_user_email_when_sent_then_it_goes_through_ses_to_that_user() {
         })
         .await
         .unwrap();
-    let http = http_client(Duration::from_secs(5)).unwrap();
-    let sent = http
-        .send(
-            http::Method::GET,
-            &format!("{}/moto-api/data.json", moto.endpoint),
-            None,
-            None,
-        )
-        .await
-        .unwrap()
-        .json()
-        .unwrap()
-        .to_string();
+    let sent = crate::messaging::backend_data(&moto).await;
     assert!(sent.contains("sam@users.example"), "{sent}");
     assert!(
         sent.contains("New RoleFerry Features: AI Copilot"),

@@ -3,7 +3,10 @@
 //! the quorum — an email with a link of their own and a Slack message with buttons.
 //! Decisions arrive through [`crate::releases::decide`]. `remind` runs when the
 //! scheduler wakes it: it reminds those who have not answered and, once, escalates each
-//! role still missing to its backup approver. `expire` runs when the wait times out.
+//! role still missing to its backup approver. `expire` runs when the wait times out (or
+//! when a release waited for its evidence as long). Before any of it, `evidence` reads what
+//! GitHub shows on the release commit and `hold` keeps the token of the wait for it
+//! ([`crate::evidence`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

@@ -32,6 +32,22 @@ impl Session<'_> {
             "sender": { "login": "github-actions[bot]" },
         })
         .to_string();
+        let (status, body) = self.deliver_github("check_run", payload).await?;
+        if status != 202 || body["status"] != "rechecking" {
+            self.problems.push(format!(
+                "GitHub's check_run webhook for {check} woke no evidence wait: {status} {body}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// GitHub's delivery of `event`: `payload` signed with the webhook secret, posted to
+    /// the trigger's function URL; its status and JSON answer.
+    pub(super) async fn deliver_github(
+        &self,
+        event: &str,
+        payload: String,
+    ) -> Result<(u16, Value), TwinError> {
         let signature = github_signature(
             self.stack.secrets.github_webhook_secret.as_bytes(),
             payload.as_bytes(),
@@ -43,21 +59,15 @@ impl Session<'_> {
             .http
             .post(format!("{url}webhooks/github"))
             .header("content-type", "application/json")
-            .header("x-github-event", "check_run")
+            .header("x-github-event", event)
             .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
             .header("x-hub-signature-256", signature)
             .body(payload)
             .send()
             .await
-            .map_err(|e| TwinError::Step(format!("check_run webhook: {e}")))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.as_u16() != 202 || body["status"] != "rechecking" {
-            self.problems.push(format!(
-                "GitHub's check_run webhook for {check} woke no evidence wait: {status} {body}"
-            ));
-        }
-        Ok(())
+            .map_err(|e| TwinError::Step(format!("{event} webhook: {e}")))?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
     /// The texts the releases channel received.
