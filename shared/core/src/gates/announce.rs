@@ -56,10 +56,12 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
         error,
     } = input;
     if action == Action::Record {
-        // The users' email first: like GitHub's record, it is retried by the flow and
-        // never changes how the release ended.
-        users::announce(deps, deps.load(&release_id).await?).await?;
+        // The users' email and GitHub's record: each is retried by the flow (both are
+        // idempotent), neither waits on the other, and neither changes how the release
+        // ended.
+        let emailed = users::announce(deps, deps.load(&release_id).await?).await;
         let release = postrelease::record(deps, &release_id).await?;
+        emailed?;
         return Ok(Output::Recorded {
             state: release.state,
             github: release.github,

@@ -300,3 +300,21 @@ async fn given_an_approver_asking_on_the_page_when_recorded_then_the_first_ask_i
         None
     );
 }
+
+#[tokio::test]
+async fn given_the_contact_list_unreachable_when_recorded_then_github_is_still_told() {
+    let kit = kit();
+    *kit.rec.contacts.lock().unwrap() = None;
+    let release = shipped(&kit, ReleaseState::Succeeded, true).await;
+    let err = invoke(
+        &kit.deps,
+        Gate::Announce,
+        json!({ "action": "record", "release_id": release.id }),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, GateError::Unavailable { .. }), "{err:?}");
+    let recorded = kit.get(&release.id).await;
+    assert!(recorded.github.did("tag"), "{:?}", recorded.github);
+    assert!(recorded.github.did("closed"), "{:?}", recorded.github);
+}
