@@ -357,10 +357,12 @@ pub fn deadline(deps: &Deps, release: &Release) -> DateTime<Utc> {
 }
 
 /// `GatherEvidence`: reads the evidence of release `id`, records it (and, when it changed,
-/// a timeline entry) and says what the flow does next. A release past `Pending` is ready:
-/// a replayed gather never holds a release already asked for approval.
-pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<Verdict, GateError> {
+/// a timeline entry) and says what the flow does next, with the release's state. A
+/// release past `Pending` is ready: a replayed gather never holds a release already asked
+/// for approval.
+pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<(Verdict, ReleaseState), GateError> {
     let release = deps.load(id).await?;
+    let state = release.state;
     let config = match deps
         .config
         .github
@@ -368,7 +370,7 @@ pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<Verdict, GateError> {
         .and_then(|g| g.evidence.as_ref())
     {
         Some(config) if release.state == ReleaseState::Pending => config.clone(),
-        _ => return Ok(Verdict::Ready),
+        _ => return Ok((Verdict::Ready, state)),
     };
     let now = deps.now();
     let evidence = match read(deps, &config, &release.commit).await {
@@ -377,11 +379,12 @@ pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<Verdict, GateError> {
         // again), as long as it may wait.
         Err(GateError::Unavailable { source, .. }) => {
             warn!(error = %source, "GitHub could not be read for the evidence; waiting");
-            return Ok(if now >= deadline(deps, &release) {
+            let verdict = if now >= deadline(deps, &release) {
                 Verdict::Expired
             } else {
                 Verdict::Waiting
-            });
+            };
+            return Ok((verdict, state));
         }
         Err(other) => return Err(other),
     };
@@ -407,7 +410,7 @@ pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<Verdict, GateError> {
         tell_held(deps, &release, &evidence).await;
     }
     info!(?verdict, %summary, "evidence read");
-    Ok(verdict)
+    Ok((verdict, release.state))
 }
 
 /// Tells the releases channel what holds the release, once per set of failures.

@@ -2,14 +2,14 @@
 //! [`crate::github::webhook`]): GitHub reported on a commit, so a release of it waiting for
 //! its evidence reads the evidence again at once instead of at its next recheck.
 
-use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
 
 use crate::Shared;
+use crate::github::{accepted, answer};
 
 #[derive(Debug, Deserialize)]
 struct Repository {
@@ -34,10 +34,6 @@ struct Reported {
     check_run: Option<HeadSha>,
 }
 
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, Json(body)).into_response()
-}
-
 /// Wakes the evidence waits of the commit `event` reports on.
 pub async fn reported(state: &Shared, event: &str, body: &[u8]) -> Response {
     let reported: Reported = match serde_json::from_slice(body) {
@@ -55,10 +51,10 @@ pub async fn reported(state: &Shared, event: &str, body: &[u8]) -> Response {
         .full_name
         .eq_ignore_ascii_case(repository)
     {
-        return answer(
-            StatusCode::ACCEPTED,
-            json!({ "status": "ignored", "reason": format!("{event} on {}; this shipgate releases {repository}", reported.repository.full_name) }),
-        );
+        return accepted(format!(
+            "{event} on {}; this shipgate releases {repository}",
+            reported.repository.full_name
+        ));
     }
     let sha = match event {
         "status" => reported.sha,
@@ -81,10 +77,9 @@ pub async fn reported(state: &Shared, event: &str, body: &[u8]) -> Response {
         }
     };
     match shipgate_core::evidence::wake(&state.deps, &sha).await {
-        Ok(woken) if woken.is_empty() => answer(
-            StatusCode::ACCEPTED,
-            json!({ "status": "ignored", "reason": format!("no release of {sha} waits for its evidence") }),
-        ),
+        Ok(woken) if woken.is_empty() => {
+            accepted(format!("no release of {sha} waits for its evidence"))
+        }
         Ok(woken) => {
             info!(?woken, event, "evidence waits woken");
             (state.hooks.after_change)();

@@ -82,11 +82,11 @@ pub struct Sender {
     pub login: String,
 }
 
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+pub(crate) fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn accepted(reason: impl Into<String>) -> Response {
+pub(crate) fn accepted(reason: impl Into<String>) -> Response {
     answer(
         StatusCode::ACCEPTED,
         json!({ "status": "ignored", "reason": reason.into() }),

@@ -76,9 +76,9 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
         }
         Input::Evidence { release_id } => {
             tracing::Span::current().record("release_id", release_id.as_str());
-            let verdict = evidence::gather(deps, &release_id).await?;
+            let (verdict, state) = evidence::gather(deps, &release_id).await?;
             Ok(Output {
-                state: deps.load(&release_id).await?.state,
+                state,
                 asked: vec![],
                 verdict: Some(verdict),
             })

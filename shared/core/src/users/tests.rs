@@ -65,6 +65,16 @@ fn user_emails(kit: &Kit) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The flow's `RecordOnGitHub` step for release `id`.
+async fn record(kit: &Kit, id: &crate::model::ReleaseId) -> Result<serde_json::Value, GateError> {
+    invoke(
+        &kit.deps,
+        Gate::Announce,
+        json!({ "action": "record", "release_id": id }),
+    )
+    .await
+}
+
 async fn shipped(kit: &Kit, state: ReleaseState, asked: bool) -> Release {
     let mut release = kit.release_in("1.3.0", ReleaseType::Minor, state).await;
     release.changelog.features = vec!["AI Copilot (beta)".into(), "Match scoring".into()];
@@ -185,10 +195,7 @@ async fn given_a_shipped_release_that_asked_when_announced_then_each_subscribed_
  {
     let kit = kit();
     let release = shipped(&kit, ReleaseState::Succeeded, true).await;
-    let input = json!({ "action": "record", "release_id": release.id });
-    invoke(&kit.deps, Gate::Announce, input.clone())
-        .await
-        .unwrap();
+    record(&kit, &release.id).await.unwrap();
     let sent = user_emails(&kit);
     let to: Vec<&str> = sent.iter().map(|(to, ..)| to.as_str()).collect();
     assert_eq!(to, ["sam@users.example", "ana@users.example"]);
@@ -215,7 +222,7 @@ async fn given_a_shipped_release_that_asked_when_announced_then_each_subscribed_
         ]
     );
     // The announce step again (a retry of the flow): nobody hears twice.
-    invoke(&kit.deps, Gate::Announce, input).await.unwrap();
+    record(&kit, &release.id).await.unwrap();
     assert_eq!(user_emails(&kit).len(), 2);
 }
 
@@ -223,24 +230,12 @@ async fn given_a_shipped_release_that_asked_when_announced_then_each_subscribed_
 async fn given_a_rolled_back_or_unasked_release_when_announced_then_no_user_is_emailed() {
     let kit = kit();
     let rolled_back = shipped(&kit, ReleaseState::RolledBack, true).await;
-    invoke(
-        &kit.deps,
-        Gate::Announce,
-        json!({ "action": "record", "release_id": rolled_back.id }),
-    )
-    .await
-    .unwrap();
+    record(&kit, &rolled_back.id).await.unwrap();
     assert!(user_emails(&kit).is_empty());
 
     let other = Kit::new("2026-03-11T04:05:00Z");
     let unasked = shipped(&other, ReleaseState::Succeeded, false).await;
-    invoke(
-        &other.deps,
-        Gate::Announce,
-        json!({ "action": "record", "release_id": unasked.id }),
-    )
-    .await
-    .unwrap();
+    record(&other, &unasked.id).await.unwrap();
     assert!(user_emails(&other).is_empty());
 }
 
@@ -249,22 +244,10 @@ async fn given_the_contact_list_unreachable_when_announced_then_the_step_is_retr
     let kit = kit();
     *kit.rec.contacts.lock().unwrap() = None;
     let release = shipped(&kit, ReleaseState::Succeeded, true).await;
-    let err = invoke(
-        &kit.deps,
-        Gate::Announce,
-        json!({ "action": "record", "release_id": release.id }),
-    )
-    .await
-    .unwrap_err();
+    let err = record(&kit, &release.id).await.unwrap_err();
     assert!(matches!(err, GateError::Unavailable { .. }), "{err:?}");
     *kit.rec.contacts.lock().unwrap() = Some(list());
-    invoke(
-        &kit.deps,
-        Gate::Announce,
-        json!({ "action": "record", "release_id": release.id }),
-    )
-    .await
-    .unwrap();
+    record(&kit, &release.id).await.unwrap();
     assert_eq!(user_emails(&kit).len(), 2);
 }
 
@@ -306,13 +289,7 @@ async fn given_the_contact_list_unreachable_when_recorded_then_github_is_still_t
     let kit = kit();
     *kit.rec.contacts.lock().unwrap() = None;
     let release = shipped(&kit, ReleaseState::Succeeded, true).await;
-    let err = invoke(
-        &kit.deps,
-        Gate::Announce,
-        json!({ "action": "record", "release_id": release.id }),
-    )
-    .await
-    .unwrap_err();
+    let err = record(&kit, &release.id).await.unwrap_err();
     assert!(matches!(err, GateError::Unavailable { .. }), "{err:?}");
     let recorded = kit.get(&release.id).await;
     assert!(recorded.github.did("tag"), "{:?}", recorded.github);
