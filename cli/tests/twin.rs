@@ -64,7 +64,7 @@ fn given_every_scenario_when_run_on_the_twin_then_it_ends_as_locally_with_no_cal
         String::from_utf8_lossy(&twin.stderr)
     );
     let demo_reports = lines(&demo);
-    assert_eq!(demo_reports.len(), 21);
+    assert_eq!(demo_reports.len(), 22);
     assert_eq!(twin_reports.len(), demo_reports.len());
     let mut callers = BTreeSet::new();
     for (local, twin) in demo_reports.iter().zip(&twin_reports) {

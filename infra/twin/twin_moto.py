@@ -180,7 +180,8 @@ def versioned(document: dict) -> dict:
 # ---------------------------------------------------------------------- ECS extension
 
 def image_tag(image: str | None) -> str:
-    last = (image or "").rsplit("/", 1)[-1]
+    """The tag of an image reference (`repo:1.3.0`, `repo:1.3.0@sha256:…` → `1.3.0`)."""
+    last = (image or "").rsplit("/", 1)[-1].split("@", 1)[0]
     return last.rsplit(":", 1)[1] if ":" in last else "latest"
 
 
@@ -240,10 +241,11 @@ class EcsTwin:
             "rolloutStateReason": f"ECS deployment {deployment_id} {'completed' if done else 'in progress'}.",
         }
 
-    def seed_service(self, backend) -> None:
-        """The seeded service: one PRIMARY deployment, COMPLETED, all tasks running."""
+    def seed_service(self, backend, cluster: str | None = None, name: str | None = None) -> None:
+        """A seeded service (the main one unless named): one PRIMARY deployment, COMPLETED,
+        all tasks running."""
         with self.lock:
-            service = backend._get_service(self.cluster, self.service)
+            service = backend._get_service(cluster or self.cluster, name or self.service)
             now = self.now()
             deployment = self.new_deployment(service, service.task_definition, now - self.rollout, "COMPLETED")
             deployment["updatedAt"] = now

@@ -210,23 +210,26 @@ class Provisioner:
         ecs, ec2 = self.c("ecs"), self.c("ec2")
         subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s.get("DefaultForAz")][:2]
         groups = [g["GroupId"] for g in ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]]
-        ecs.create_cluster(clusterName=spec["cluster"])
-        body = {"family": spec["family"], "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
-                "cpu": "256", "memory": "512",
-                "containerDefinitions": [{"name": spec["container"], "image": spec["image"], "essential": True,
-                                          "cpu": 256, "memory": 512}]}
-        for param, field in (("TaskRoleArn", "taskRoleArn"), ("TaskExecutionRoleArn", "executionRoleArn")):
-            if self.r.params.get(param):
-                body[field] = self.r.params[param]
-        arn = None
-        for _ in range(int(spec.get("revision", 1))):
-            arn = ecs.register_task_definition(**body)["taskDefinition"]["taskDefinitionArn"]
-        ecs.create_service(cluster=spec["cluster"], serviceName=spec["service"], taskDefinition=arn,
-                           desiredCount=int(spec.get("desired_count", 1)), launchType="FARGATE",
-                           networkConfiguration={"awsvpcConfiguration": {
-                               "subnets": subnets, "securityGroups": groups, "assignPublicIp": "DISABLED"}})
         from moto.ecs.models import ecs_backends
-        self.ecs.seed_service(ecs_backends[ACCOUNT][REGION])
+        # Production's service, then each environment's before it (staging), alike.
+        for cluster, service, family in [(spec["cluster"], spec["service"], spec["family"])] + [
+                (s["cluster"], s["service"], s["family"]) for s in spec.get("stages", [])]:
+            ecs.create_cluster(clusterName=cluster)
+            body = {"family": family, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+                    "cpu": "256", "memory": "512",
+                    "containerDefinitions": [{"name": spec["container"], "image": spec["image"], "essential": True,
+                                              "cpu": 256, "memory": 512}]}
+            for param, field in (("TaskRoleArn", "taskRoleArn"), ("TaskExecutionRoleArn", "executionRoleArn")):
+                if self.r.params.get(param):
+                    body[field] = self.r.params[param]
+            arn = None
+            for _ in range(int(spec.get("revision", 1))):
+                arn = ecs.register_task_definition(**body)["taskDefinition"]["taskDefinitionArn"]
+            ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=arn,
+                               desiredCount=int(spec.get("desired_count", 1)), launchType="FARGATE",
+                               networkConfiguration={"awsvpcConfiguration": {
+                                   "subnets": subnets, "securityGroups": groups, "assignPublicIp": "DISABLED"}})
+            self.ecs.seed_service(ecs_backends[ACCOUNT][REGION], cluster, service)
 
     def alarms(self) -> None:
         cw = self.c("cloudwatch")

@@ -292,3 +292,70 @@ async fn given_a_release_that_asked_to_tell_the_users_when_shipped_then_only_sub
         emailed.detail
     );
 }
+
+#[tokio::test]
+async fn given_a_push_to_develop_when_staged_and_approved_by_qa_then_production_ships_its_very_image()
+ {
+    let report = run("staging-then-production").await;
+    let [staged, unstaged, shipped] = &report.releases[..] else {
+        panic!("three releases: {:?}", report.releases.len());
+    };
+    // Staging: no approval and no window before deploying (09:00 is outside 03:00–05:00).
+    let moved = |release: &shipgate_local::demo::ReleaseReport, to: ReleaseState| {
+        release
+            .timeline
+            .iter()
+            .find(|e| e.to == Some(to))
+            .map(|e| e.at)
+    };
+    assert_eq!(
+        moved(staged, ReleaseState::Deploying),
+        Some(at("2026-03-10T09:00:00Z"))
+    );
+    let asked_qa = moved(staged, ReleaseState::AwaitingApproval).unwrap();
+    assert!(asked_qa > moved(staged, ReleaseState::Monitoring).unwrap());
+    assert!(
+        staged
+            .timeline
+            .iter()
+            .any(|e| e.actor == "quinn" && e.detail == "approved as QA"),
+        "QA approved"
+    );
+    assert_eq!(staged.final_state, ReleaseState::Succeeded);
+    // Never staged: held, with the reason.
+    assert!(unstaged.timeline.iter().any(|e| {
+        e.kind == shipgate_core::model::EventKind::Evidence
+            && e.detail.contains("never deployed to staging")
+    }));
+    // The release branch's merge: proved by staging through its second parent, approved
+    // only afterwards, and deployed with the digest staging ran.
+    let proved = shipped
+        .timeline
+        .iter()
+        .position(|e| e.detail.starts_with("deploys the image api-staging-1.3.0-"))
+        .expect("pinned to staging's image");
+    let asked = shipped
+        .timeline
+        .iter()
+        .position(|e| e.to == Some(ReleaseState::AwaitingApproval))
+        .unwrap();
+    assert!(proved < asked);
+    let digest = staged
+        .timeline
+        .iter()
+        .find(|e| e.kind == shipgate_core::model::EventKind::Registered)
+        .and_then(|e| e.detail.rsplit_once('@').map(|(_, d)| d.to_string()))
+        .expect("staging registered its image by digest");
+    assert!(digest.starts_with("sha256:"));
+    assert!(shipped.timeline.iter().any(|e| {
+        e.kind == shipgate_core::model::EventKind::Registered
+            && e.detail.ends_with(&format!("@{digest}"))
+    }));
+    assert!(
+        report
+            .github
+            .iter()
+            .any(|c| c.method == "GET" && c.path.ends_with(&format!("/commits/{}", shipped.commit))),
+        "the merge commit's parents were read"
+    );
+}

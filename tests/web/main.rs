@@ -14,5 +14,6 @@ mod local;
 mod refusals;
 mod rollbacks;
 mod slack;
+mod staging;
 mod users;
 mod versions;

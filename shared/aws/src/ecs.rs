@@ -22,6 +22,8 @@ use tracing::info;
 
 pub struct EcsDeployer {
     client: Client,
+    /// Where image digests are read (none: images are deployed by tag).
+    registry: Option<crate::ecr::EcrImages>,
     /// How often and how long a one-off task (migration) is waited on.
     task_poll: Duration,
     task_timeout: Duration,
@@ -105,9 +107,16 @@ impl EcsDeployer {
     pub fn new(client: Client) -> Self {
         Self {
             client,
+            registry: None,
             task_poll: Duration::from_secs(6),
             task_timeout: Duration::from_secs(600),
         }
+    }
+
+    /// Reads image digests from ECR, so releases deploy by digest.
+    pub fn with_registry(mut self, registry: crate::ecr::EcrImages) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// How often and for how long to wait on a one-off task.
@@ -139,6 +148,13 @@ impl EcsDeployer {
 
 #[async_trait]
 impl Deployer for EcsDeployer {
+    async fn image_digest(&self, image: &str) -> Result<Option<String>, DeployError> {
+        match &self.registry {
+            Some(registry) => registry.digest(image).await,
+            None => Ok(None),
+        }
+    }
+
     async fn current_task_definition(&self, target: &DeployTarget) -> Result<String, DeployError> {
         let service = self.service(target).await?;
         service

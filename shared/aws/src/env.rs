@@ -34,6 +34,8 @@ pub struct Env {
     pub pagerduty_events_url: String,
     /// The SSM parameter holding the PagerDuty routing key; none: no PagerDuty events.
     pub pagerduty_routing_key_parameter: Option<String>,
+    /// The ECR repository of the service's image; set, releases deploy by image digest.
+    pub image_repository: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +115,7 @@ impl Env {
             pagerduty_events_url: get("SHIPGATE_PAGERDUTY_EVENTS_URL")
                 .unwrap_or_else(|| "https://events.pagerduty.com".into()),
             pagerduty_routing_key_parameter: get("SHIPGATE_PAGERDUTY_ROUTING_KEY_PARAMETER"),
+            image_repository: get("SHIPGATE_IMAGE_REPOSITORY"),
         })
     }
 }
@@ -163,6 +166,16 @@ pub(crate) mod tests {
         assert_eq!(
             Env::from_map(&vars(&with_channel)).unwrap().slack_channel,
             Some("#deploys".into())
+        );
+        // Images deploy by digest only where the template named their repository.
+        assert_eq!(env.image_repository, None);
+        let mut with_repository = base.to_vec();
+        with_repository.push(("SHIPGATE_IMAGE_REPOSITORY", "roleferry-api"));
+        assert_eq!(
+            Env::from_map(&vars(&with_repository))
+                .unwrap()
+                .image_repository,
+            Some("roleferry-api".into())
         );
     }
 }

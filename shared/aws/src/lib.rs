@@ -6,6 +6,7 @@
 
 pub mod cloudwatch;
 pub mod dynamo;
+pub mod ecr;
 pub mod ecs;
 pub mod env;
 pub mod events;

@@ -192,7 +192,15 @@ impl Wiring {
     }
 
     pub fn deployer(&self) -> Arc<dyn Deployer> {
-        Arc::new(EcsDeployer::new(aws_sdk_ecs::Client::new(&self.sdk)))
+        let deployer = EcsDeployer::new(aws_sdk_ecs::Client::new(&self.sdk));
+        // With the image's repository named (and ecr:DescribeImages granted on it),
+        // releases deploy by digest.
+        Arc::new(match &self.env.image_repository {
+            Some(_) => deployer.with_registry(crate::ecr::EcrImages::new(
+                aws_sdk_ecr::Client::new(&self.sdk),
+            )),
+            None => deployer,
+        })
     }
 
     pub fn health(&self) -> Result<Arc<dyn HealthProbe>, WiringError> {

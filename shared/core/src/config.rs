@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::model::{ReleaseType, ServiceName};
 use crate::semver::Version;
 
+pub mod environments;
 pub mod syntax;
 pub mod validate;
+
+pub use environments::EnvironmentConfig;
 
 pub use validate::{Problem, Problems};
 
@@ -33,6 +36,14 @@ pub struct Config {
     /// CHANGELOG entry, the merge back into `develop`, post-mortems. Absent: none of it.
     #[serde(default)]
     pub github: Option<GitHubConfig>,
+    /// Environments a release passes through before production (`[environments.staging]`,
+    /// procedure Step 2). The top-level sections are production's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, EnvironmentConfig>,
+    /// The environment this configuration was laid over production for
+    /// ([`Config::for_environment`]); `None` for production itself.
+    #[serde(skip)]
+    pub environment: Option<String>,
 }
 
 /// How the CHANGELOG entry of a release reaches the repository.

@@ -191,6 +191,39 @@ impl Deps {
         self.clock.now()
     }
 
+    /// The same ports with `config` instead (an environment's, laid over production's).
+    pub fn with_config(&self, config: Config) -> Deps {
+        Deps {
+            config: Arc::new(config),
+            ..self.clone()
+        }
+    }
+
+    /// What release `id` runs with: these ports, and its environment's configuration when
+    /// it deploys to one before production ([`Config::for_release`]).
+    pub fn for_release(&self, id: &ReleaseId) -> std::borrow::Cow<'_, Deps> {
+        match self.config.for_release(id) {
+            Some(config) => std::borrow::Cow::Owned(self.with_config(config)),
+            None => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// These ports once for production and once per environment before it, each with
+    /// its configuration (the lanes to dispatch, the releases to resume).
+    pub fn every_environment(&self) -> Vec<Deps> {
+        let mut all = vec![self.clone()];
+        if self.config.environment.is_none() {
+            all.extend(
+                self.config
+                    .environments
+                    .keys()
+                    .filter_map(|name| self.config.for_environment(name))
+                    .map(|config| self.with_config(config)),
+            );
+        }
+        all
+    }
+
     /// The configured ECS service: `service.cluster` and `service.name`.
     pub fn target(&self) -> DeployTarget {
         DeployTarget {

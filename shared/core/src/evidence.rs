@@ -350,6 +350,30 @@ pub async fn read(
     })
 }
 
+/// What GitHub shows (if `config` asks for it) and what each environment in `stages`
+/// showed for `release`, with the environments' releases that passed.
+async fn read_all(
+    deps: &Deps,
+    config: Option<&EvidenceConfig>,
+    stages: &[String],
+    release: &Release,
+) -> Result<(Evidence, Vec<Release>), GateError> {
+    let mut evidence = match config {
+        Some(config) => read(deps, config, &release.commit).await?,
+        None => Evidence {
+            read_at: deps.now(),
+            items: vec![],
+        },
+    };
+    let mut passed = Vec::new();
+    for name in stages {
+        let staged = crate::staging::judge(deps, name, release).await?;
+        evidence.items.push(staged.item);
+        passed.extend(staged.passed);
+    }
+    Ok((evidence, passed))
+}
+
 /// When a release still without its evidence expires: as long after it opened as
 /// approvers would have had to answer.
 pub fn deadline(deps: &Deps, release: &Release) -> DateTime<Utc> {
@@ -363,17 +387,21 @@ pub fn deadline(deps: &Deps, release: &Release) -> DateTime<Utc> {
 pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<(Verdict, ReleaseState), GateError> {
     let release = deps.load(id).await?;
     let state = release.state;
-    let config = match deps
-        .config
-        .github
-        .as_ref()
-        .and_then(|g| g.evidence.as_ref())
-    {
-        Some(config) if release.state == ReleaseState::Pending => config.clone(),
-        _ => return Ok((Verdict::Ready, state)),
+    let config = deps.config.github.as_ref().and_then(|g| g.evidence.clone());
+    // Production ships only what passed the environments before it.
+    let stages: Vec<String> = match deps.config.environment {
+        Some(_) => vec![],
+        None => deps
+            .config
+            .required_before_production()
+            .map(String::from)
+            .collect(),
     };
+    if release.state != ReleaseState::Pending || (config.is_none() && stages.is_empty()) {
+        return Ok((Verdict::Ready, state));
+    }
     let now = deps.now();
-    let evidence = match read(deps, &config, &release.commit).await {
+    let evidence = match read_all(deps, config.as_ref(), &stages, &release).await {
         Ok(evidence) => evidence,
         // GitHub down while the release waits: it goes on waiting (the next recheck reads
         // again), as long as it may wait.
@@ -388,6 +416,7 @@ pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<(Verdict, ReleaseStat
         }
         Err(other) => return Err(other),
     };
+    let (evidence, staged) = evidence;
     let mut verdict = evidence.verdict();
     let summary = evidence.summary();
     if verdict != Verdict::Ready && now >= deadline(deps, &release) {
@@ -404,6 +433,11 @@ pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<(Verdict, ReleaseStat
                 r.note(now, "evidence", EventKind::Evidence, summary.clone());
             }
             r.evidence = Some(evidence.clone());
+            if verdict != Verdict::Expired {
+                for passed in &staged {
+                    crate::staging::pin(r, passed, now);
+                }
+            }
         })
         .await?;
     if verdict == Verdict::Held && changed {
@@ -426,8 +460,21 @@ async fn tell_held(deps: &Deps, release: &Release, evidence: &Evidence) {
         .with(Proof::Failed)
         .map(|i| i.name.as_str())
         .collect();
+    // What makes it pass: a check runs again; an environment before production sees the
+    // code (pushed to its branch) and approves it there.
+    let stages: Vec<&str> = deps
+        .config
+        .environments
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let hint = if names.iter().all(|n| stages.contains(n)) {
+        "pass it there first"
+    } else {
+        "re-run the check"
+    };
     let text = format!(
-        ":no_entry: Release v{} of {} is held: its evidence failed, so nobody is asked to approve it yet.\n{}\nIt goes on by itself once the evidence passes (re-run the check).",
+        ":no_entry: Release v{} of {} is held: its evidence failed, so nobody is asked to approve it yet.\n{}\nIt goes on by itself once the evidence passes ({hint}).",
         release.semver,
         release.service,
         failed.join("\n")

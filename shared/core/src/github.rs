@@ -132,6 +132,12 @@ pub enum GitHubCall {
         /// The full SHA.
         commit: String,
     },
+    /// `GET /repos/{repo}/commits/{commit}`: a commit, with its parents (a merge has two;
+    /// the second is the merged branch's head).
+    GetCommit {
+        /// The full SHA.
+        commit: String,
+    },
     /// `GET /repos/{repo}/commits/{commit}/pulls`: the pull requests that brought a commit.
     PullsOfCommit {
         /// The full SHA.
@@ -301,6 +307,9 @@ impl GitHubCall {
                 format!("{repo}/commits/{}/status?per_page=100", encoded(commit)),
                 None,
             ),
+            GitHubCall::GetCommit { commit } => {
+                ("GET", format!("{repo}/commits/{}", encoded(commit)), None)
+            }
             GitHubCall::PullsOfCommit { commit } => (
                 "GET",
                 format!("{repo}/commits/{}/pulls", encoded(commit)),

@@ -94,6 +94,8 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
     let policy = WindowPolicy::new(&deps.config);
     let not_now = match bypass_reason {
         Some(_) => Ok(()),
+        // An environment without a window of its own deploys at once.
+        None if !deps.config.window_applies() => Ok(()),
         None => policy.may_start_at(now),
     };
     if let Err(why) = not_now {
@@ -129,6 +131,10 @@ pub async fn dispatch(deps: &Deps, service: &ServiceName) -> Result<Output, Gate
     };
     let detail = match &bypass_reason {
         Some(reason) => format!("hotfix bypasses the window: {reason}"),
+        None if !deps.config.window_applies() => format!(
+            "{} has no window: deploy may start",
+            deps.config.environment.as_deref().unwrap_or("production")
+        ),
         None => "window open; deploy may start".to_string(),
     };
     if let Some(reason) = &bypass_reason {

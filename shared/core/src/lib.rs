@@ -14,7 +14,7 @@
 //!   [`checks`] (the critical paths), [`messages`] (what people are told), [`releases`]
 //!   (what the webhook, links, Slack and the CLI call), [`push`] (the version a push
 //!   releases); [`ticket`] and [`postrelease`] (the record kept on GitHub, through
-//!   [`github`]).
+//!   [`github`]); [`evidence`] and [`staging`] (what must show before approval is asked).
 
 pub mod checks;
 pub mod commits;
@@ -39,6 +39,7 @@ pub mod push;
 pub mod releases;
 pub mod restore;
 pub mod semver;
+pub mod staging;
 #[cfg(any(test, feature = "store-contract"))]
 pub mod store_contract;
 #[cfg(test)]

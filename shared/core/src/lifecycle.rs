@@ -3,6 +3,11 @@
 //! Once the new version may be serving traffic (Deploying, HealthChecking, Monitoring) the
 //! only ways out are forwards or through `RollingBack`: a live release never jumps
 //! straight to `Failed`, so nothing can leave a bad version running unannounced.
+//!
+//! A release to an environment before production (staging) deploys first: it moves from
+//! `Pending` to `AwaitingWindow`, and from `Monitoring` to `AwaitingApproval`, then to
+//! `Succeeded` once its approvers (QA) approved. The gates allow those moves to such a
+//! release only ([`crate::config::Config::stage`]).
 
 #![warn(missing_docs)]
 
@@ -28,15 +33,16 @@ pub struct IllegalTransition {
 pub fn allowed(from: ReleaseState, to: ReleaseState) -> bool {
     matches!(
         (from, to),
-        (Pending, AwaitingApproval | Expired | Failed | Superseded)
-            | (
-                AwaitingApproval,
-                AwaitingWindow | Rejected | Expired | Failed | Superseded
-            )
-            | (AwaitingWindow, Deploying | Failed | Superseded)
+        (
+            Pending,
+            AwaitingApproval | AwaitingWindow | Expired | Failed | Superseded
+        ) | (
+            AwaitingApproval,
+            AwaitingWindow | Rejected | Expired | Failed | Superseded | Succeeded
+        ) | (AwaitingWindow, Deploying | Failed | Superseded)
             | (Deploying, HealthChecking | RollingBack)
             | (HealthChecking, Monitoring | RollingBack)
-            | (Monitoring, Succeeded | RollingBack)
+            | (Monitoring, Succeeded | RollingBack | AwaitingApproval)
             | (Succeeded, RollingBack)
             | (RollingBack, RolledBack | Failed)
     )
@@ -120,13 +126,32 @@ mod tests {
     }
 
     #[test]
+    fn given_a_staging_release_when_it_deploys_before_approval_then_every_move_is_allowed() {
+        let mut r = release();
+        for to in [
+            AwaitingWindow,
+            Deploying,
+            HealthChecking,
+            Monitoring,
+            AwaitingApproval,
+            Succeeded,
+        ] {
+            r.transition(to, "test", "step", DateTime::UNIX_EPOCH)
+                .unwrap();
+        }
+        assert_eq!(r.state, Succeeded);
+    }
+
+    #[test]
     fn given_every_pair_of_states_when_checked_then_only_pairs_in_the_table_are_allowed() {
         let table = [
             (Pending, AwaitingApproval),
             (Pending, Failed),
             (Pending, Superseded),
             (Pending, Expired),
+            (Pending, AwaitingWindow),
             (AwaitingApproval, Superseded),
+            (AwaitingApproval, Succeeded),
             (AwaitingWindow, Superseded),
             (AwaitingApproval, AwaitingWindow),
             (AwaitingApproval, Rejected),
@@ -140,6 +165,7 @@ mod tests {
             (HealthChecking, RollingBack),
             (Monitoring, Succeeded),
             (Monitoring, RollingBack),
+            (Monitoring, AwaitingApproval),
             (Succeeded, RollingBack),
             (RollingBack, RolledBack),
             (RollingBack, Failed),

@@ -141,12 +141,29 @@ pub fn approval_request(
         body.push(format!("{}.", evidence.summary()));
         body.extend(crate::evidence::lines(evidence));
     }
-    body.push(format!(
-        "It deploys in the next {}–{} UTC window after approval.",
-        config.window.start.format("%H:%M"),
-        config.window.end.format("%H:%M")
-    ));
-    if let Some(on_call) = on_call(config) {
+    match (config.environment.as_deref(), config.stage()) {
+        (Some(env), Some(stage)) => {
+            body.push(format!(
+                "It runs on {env} now ({}), and its smoke tests passed. Test it, then approve; production may ship it only once you have.",
+                stage.health_base_url
+            ));
+            body.extend(image_line(release));
+            body.push("Test cases:".into());
+            body.extend(
+                config
+                    .approvals
+                    .checklist
+                    .iter()
+                    .map(|case| format!("  ☐ {case}")),
+            );
+        }
+        _ => body.push(format!(
+            "It deploys in the next {}–{} UTC window after approval.",
+            config.window.start.format("%H:%M"),
+            config.window.end.format("%H:%M")
+        )),
+    }
+    if let Some(on_call) = on_call(config).filter(|_| config.stage().is_none()) {
         body.push(format!("On call during the deploy: {on_call}."));
     }
     let page = crate::gates::approve::deadline(config, release)
@@ -279,13 +296,24 @@ pub fn bypass(config: &Config, release: &Release, reason: &str) -> Vec<Notificat
 }
 
 /// Procedure §4: "Status page updated (Maintenance in progress)".
-pub fn maintenance(config: &Config, release: &Release) -> Notification {
-    Notification::StatusPage {
+/// None for an environment before production: its users are the team.
+pub fn maintenance(config: &Config, release: &Release) -> Option<Notification> {
+    config.stage().is_none().then(|| Notification::StatusPage {
         to: config.notifications.status_page.clone(),
         status: "maintenance".into(),
         text: format!("Maintenance in progress: deploying {}", title(release)),
         release_id: release.id.to_string(),
-    }
+    })
+}
+
+/// The image a release deployed, pinned by digest when it was.
+fn image_line(release: &Release) -> Option<String> {
+    release.image_digest.as_deref().map(|digest| {
+        format!(
+            "Image: {}",
+            crate::model::pinned_image(&release.image, Some(digest))
+        )
+    })
 }
 
 fn when(release: &Release) -> String {
@@ -300,7 +328,31 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
     let why = release.outcome.clone().unwrap_or_default();
     let previous = release.previous_task_definition.as_deref();
     let mut lines = Vec::new();
+    let stage = config
+        .environment
+        .as_deref()
+        .filter(|_| config.stage().is_some());
+    // On an environment before production, what QA saw keeps running there.
+    let nothing_deployed = match stage {
+        Some(env) if release.deploy_started_at.is_some() => format!(
+            "{env} keeps running it until the next push to {}.",
+            config.web.branch
+        ),
+        _ => "Nothing was deployed.".to_string(),
+    };
     let status = match release.state {
+        ReleaseState::Succeeded if stage.is_some() => {
+            let env = stage.unwrap_or_default();
+            lines.push(format!(
+                "✅ Release v{} passed {env}: {why}",
+                release.semver
+            ));
+            lines.extend(changelog_lines(release));
+            lines.push(format!("Deployed to {env}: {}", when(release)));
+            lines.extend(image_line(release));
+            lines.push("Production may now ship this code: it will deploy this very image.".into());
+            None
+        }
         ReleaseState::Succeeded => {
             lines.push(format!(
                 "🚀 Release v{} deployed to production",
@@ -308,6 +360,7 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
             ));
             lines.extend(changelog_lines(release));
             lines.push(format!("Deployed: {}", when(release)));
+            lines.extend(image_line(release));
             if let Some(on_call) = on_call(config) {
                 lines.push(format!("On call: {on_call}"));
             }
@@ -332,14 +385,14 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
         }
         ReleaseState::Rejected => {
             lines.push(format!(
-                "🛑 Release v{} rejected: {why}. Nothing was deployed.",
+                "🛑 Release v{} rejected: {why}. {nothing_deployed}",
                 release.semver
             ));
             None
         }
         ReleaseState::Expired => {
             lines.push(format!(
-                "⌛ Release v{} expired: {why}. Nothing was deployed.",
+                "⌛ Release v{} expired: {why}. {nothing_deployed}",
                 release.semver
             ));
             None
@@ -370,7 +423,7 @@ pub fn outcome(config: &Config, release: &Release) -> Vec<Notification> {
     let text = lines.join("\n");
     let mut out = vec![announcement_slack(config, release, text.clone())];
     out.extend(outcome_emails(config, release, &text));
-    if let Some((status, status_text)) = status {
+    if let Some((status, status_text)) = status.filter(|_| stage.is_none()) {
         out.push(Notification::StatusPage {
             to: config.notifications.status_page.clone(),
             status: status.into(),

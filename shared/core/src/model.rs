@@ -70,10 +70,26 @@ impl ReleaseId {
     /// The tag (ECS `startedBy`: at most 36 of letters, digits, `-`, `/`, `_`) of the task
     /// this release starts for `purpose`, so a retry can find the task it started.
     pub fn task_tag(&self, purpose: &str) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("{}/{purpose}", self.0).as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = sha256_hex(&format!("{}/{purpose}", self.0));
         format!("shipgate-{}", &hex[..27])
+    }
+}
+
+/// The SHA-256 of `text`, in lower-case hexadecimal.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `image` pinned to `digest`: `repo:tag@sha256:…` (the tag stays for people; the digest
+/// is what is pulled). An image already pinned stays as it is.
+pub fn pinned_image(image: &str, digest: Option<&str>) -> String {
+    match digest {
+        Some(digest) if !image.contains('@') => format!("{image}@{digest}"),
+        _ => image.to_string(),
     }
 }
 
@@ -490,6 +506,16 @@ pub struct Release {
     /// trailer of its commit, or an approver on the approval page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_announcement: Option<String>,
+    /// The environment before production this release deploys to (`staging`); `None`
+    /// for production ([`crate::config::EnvironmentConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The image's digest (`sha256:…`): what staging ran, and what production deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// For production: the staging release that proved this code ([`crate::staging`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_by: Option<ReleaseId>,
 }
 
 /// What shipgate recorded on GitHub for a release, so a step replayed after a crash or a
@@ -677,6 +703,9 @@ impl Release {
             evidence: None,
             evidence_token: None,
             user_announcement: new.user_announcement,
+            environment: None,
+            image_digest: None,
+            staged_by: None,
         }
     }
 

@@ -299,6 +299,13 @@ pub trait Deployer: Send + Sync {
         task_arn: &str,
         container: &str,
     ) -> Result<TaskOutcome, DeployError>;
+    /// The digest (`sha256:…`) the image registry holds for `image` (`repo:tag`), so what
+    /// runs is pinned by content and production deploys exactly what staging ran. `None`
+    /// when no registry shipgate reads holds it (a registry other than ECR, an unknown tag).
+    async fn image_digest(&self, image: &str) -> Result<Option<String>, DeployError> {
+        let _ = image;
+        Ok(None)
+    }
     /// Runs a one-off task and waits for it to exit.
     async fn run_task(
         &self,

@@ -22,6 +22,14 @@ pub struct FlowSettings {
     pub monitor_interval_seconds: u64,
     /// How long the flow waits before reading evidence still pending or failing again.
     pub evidence_recheck_seconds: u64,
+    /// `production`, or the environment before it the release deploys to (`staging`):
+    /// the flow deploys those first and asks for approval after their smoke tests.
+    #[serde(default = "production")]
+    pub environment: String,
+}
+
+fn production() -> String {
+    "production".into()
 }
 
 /// The input of a release's execution: the same for every start of the same release, so a
@@ -36,6 +44,7 @@ fn flow_input(config: &crate::config::Config, id: &ReleaseId) -> serde_json::Val
             .as_ref()
             .and_then(|g| g.evidence.as_ref())
             .map_or(600, |e| u64::from(e.recheck_minutes) * 60),
+        environment: config.environment.clone().unwrap_or_else(production),
     };
     json!({ "release_id": id, "settings": settings })
 }
@@ -114,7 +123,8 @@ pub async fn start(deps: &Deps, mut new: NewRelease) -> Result<Started, GateErro
                 _ => derived,
             };
             let image = format!("{}:{}", config.service.image, new.version);
-            let release = Release::open(new, kind, image, deps.now());
+            let mut release = Release::open(new, kind, image, deps.now());
+            release.environment = config.environment.clone();
             match deps.store.create(&release).await {
                 Ok(()) => (release, true),
                 Err(StoreError::AlreadyExists(_)) => {

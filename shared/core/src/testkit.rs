@@ -182,11 +182,16 @@ pub(crate) struct FakeDeployer {
     pub tasks: Mutex<std::collections::HashMap<String, i32>>,
     /// Task ARNs by the `startedBy` they were started with.
     pub started_by: Mutex<std::collections::HashMap<String, String>>,
+    /// The registry's digests by image reference (unknown images have none).
+    pub digests: Mutex<std::collections::HashMap<String, String>>,
     pub log: Log,
 }
 
 #[async_trait]
 impl Deployer for FakeDeployer {
+    async fn image_digest(&self, image: &str) -> Result<Option<String>, DeployError> {
+        Ok(self.digests.lock().unwrap().get(image).cloned())
+    }
     async fn current_task_definition(&self, _t: &DeployTarget) -> Result<String, DeployError> {
         push(&self.log, "ecs describe".into());
         Ok(self.current.lock().unwrap().clone())
@@ -550,6 +555,7 @@ impl crate::github::GitHub for FakeGitHub {
             GitHubCall::CheckRuns { .. }
             | GitHubCall::CombinedStatus { .. }
             | GitHubCall::PullsOfCommit { .. }
+            | GitHubCall::GetCommit { .. }
             | GitHubCall::Reviews { .. } => {
                 let route = request_route(&line);
                 let empty = match route.as_str() {
@@ -611,6 +617,7 @@ impl Kit {
             fail_update: Mutex::new(false),
             tasks: Mutex::default(),
             started_by: Mutex::default(),
+            digests: Mutex::default(),
             log: log.clone(),
         });
         let probe = Arc::new(FakeProbe {

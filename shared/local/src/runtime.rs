@@ -120,7 +120,8 @@ pub struct Runtime {
     pub triggers: Arc<SqliteTriggerLog>,
     pub clock: LocalClock,
     pub data_dir: PathBuf,
-    demo: Option<DemoService>,
+    /// The simulated services answering over HTTP: production's, then each environment's.
+    demos: Vec<DemoService>,
     /// Gate invocations made by wake-ups (not by the engine), by function name.
     wake_ups: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// Held while this runtime lives: its engine's leases are this process's.
@@ -187,6 +188,18 @@ impl Runtime {
             SEED_REVISION,
         )
         .map_err(|e| RuntimeError::Simulation(Box::new(e)))?;
+        // The environments before production run their own simulated service.
+        for env in config.environments.values() {
+            ecs.seed_service(
+                &env.cluster,
+                env.service.as_str(),
+                env.task_family.as_deref().unwrap_or(&service.task_family),
+                &service.container,
+                &format!("{}:{SEED_VERSION}", service.image),
+                SEED_REVISION,
+            )
+            .map_err(|e| RuntimeError::Simulation(Box::new(e)))?;
+        }
         let alarms = Arc::new(SimulatedAlarms::new(
             db.clone(),
             ecs.clone(),
@@ -194,15 +207,21 @@ impl Runtime {
             &service.cluster,
             service.name.as_str(),
         ));
-        let demo = if demo_service {
+        let mut demos = Vec::new();
+        if demo_service {
             let demo = DemoService::start(ecs.clone(), &service.cluster, service.name.as_str())
                 .await
                 .map_err(|e| RuntimeError::DemoService(Box::new(e)))?;
             config.health.base_url = demo.base_url();
-            Some(demo)
-        } else {
-            None
-        };
+            demos.push(demo);
+            for env in config.environments.values_mut() {
+                let demo = DemoService::start(ecs.clone(), &env.cluster, env.service.as_str())
+                    .await
+                    .map_err(|e| RuntimeError::DemoService(Box::new(e)))?;
+                env.health_base_url = demo.base_url();
+                demos.push(demo);
+            }
+        }
         let config = Arc::new(config);
         let scheduler = Arc::new(LocalScheduler::new(db.clone()));
         let triggers =
@@ -257,7 +276,9 @@ impl Runtime {
         workflow.connect(&engine);
         // Whatever a process killed mid-operation left undone is handed on by the next
         // process that opens the directory (and by every window opening).
-        shipgate_core::releases::resume_interrupted(&deps).await?;
+        for deps in deps.every_environment() {
+            shipgate_core::releases::resume_interrupted(&deps).await?;
+        }
         Ok(Runtime {
             config,
             deps,
@@ -268,7 +289,7 @@ impl Runtime {
             triggers,
             clock,
             data_dir,
-            demo,
+            demos,
             wake_ups: Default::default(),
             _liveness: liveness,
         })
@@ -374,7 +395,7 @@ impl Runtime {
 
     /// Stops the demo service, if one runs.
     pub async fn shutdown(mut self) {
-        if let Some(demo) = self.demo.take() {
+        for demo in std::mem::take(&mut self.demos) {
             demo.stop().await;
         }
     }

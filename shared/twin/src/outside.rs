@@ -116,6 +116,7 @@ pub fn router(outside: Arc<Outside>) -> Router {
         .route("/github/{*path}", any(github))
         .route("/pagerduty/v2/{*path}", post(pagerduty))
         .route("/app/{*path}", any(app))
+        .route("/env/{name}/app/{*path}", any(environment_app))
         .with_state(outside)
 }
 
@@ -359,6 +360,23 @@ async fn pagerduty(
         axum::Json(json!({"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]})),
     )
         .into_response()
+}
+
+/// An environment before production (staging), as its smoke tests see it: the critical
+/// paths answer; it has no faults of its own.
+async fn environment_app(
+    axum::extract::Path((name, path)): axum::extract::Path<(String, String)>,
+    method: Method,
+) -> Response {
+    let path = format!("/{path}");
+    let known = matches!(
+        (method.as_str(), path.as_str()),
+        ("GET", "/health") | ("GET", "/jobs") | ("POST", "/apply")
+    );
+    if !known {
+        return (StatusCode::NOT_FOUND, "no such path").into_response();
+    }
+    axum::Json(json!({"ok": true, "path": path, "environment": name})).into_response()
 }
 
 async fn app(State(outside): State<Arc<Outside>>, method: Method, uri: Uri) -> Response {

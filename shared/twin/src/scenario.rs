@@ -17,6 +17,7 @@ use shipgate_local::ecs::Faults;
 
 mod github;
 mod people;
+mod registry;
 mod users;
 
 use crate::TwinError;
@@ -382,6 +383,17 @@ impl<'a> Session<'a> {
                 self.stack.settle().await?;
                 self.user_email(to, None).await
             }
+            Action::ExpectDeployedAsStaged { release, staged } => {
+                self.stack.settle().await?;
+                let (production, staged) =
+                    (self.release(*release).await?, self.release(*staged).await?);
+                self.problems
+                    .extend(shipgate_local::demo::deployed_as_staged_problem(
+                        &production,
+                        &staged,
+                    ));
+                Ok(())
+            }
             Action::ExpectState { release, state } => {
                 self.stack.settle().await?;
                 let current = self.release(*release).await?;
@@ -461,7 +473,8 @@ impl<'a> Session<'a> {
         let messages = push_messages(spec, version, base);
         let tag = spec.version.to_string();
         self.set_faults(&tag, &spec.faults).await?;
-        let commit = commit_for(&tag);
+        self.push_image(&tag).await?;
+        let commit = spec.commit();
         if let Ok(mut world) = self.stack.outside.github.lock() {
             seed_evidence(&mut world, &self.stack.config, spec, &commit);
         }
@@ -479,8 +492,19 @@ impl<'a> Session<'a> {
             })
             .collect();
         let repository = &self.stack.config.service.repository;
+        // A push to an environment's branch (`develop`) releases there.
+        let branch = match spec.environment {
+            Some(env) => self
+                .stack
+                .config
+                .environments
+                .get(env)
+                .map(|e| e.branch.clone())
+                .ok_or_else(|| TwinError::Step(format!("no environment `{env}`")))?,
+            None => self.stack.config.web.branch.clone(),
+        };
         let payload = json!({
-            "ref": format!("refs/heads/{}", self.stack.config.web.branch),
+            "ref": format!("refs/heads/{branch}"),
             "before": "0".repeat(40),
             "after": commit,
             "repository": {"full_name": repository, "name": repository.rsplit('/').next()},

@@ -210,6 +210,10 @@ impl Stack {
         let (lambda_listener, lambda_url) = listen().await?;
 
         config.health.base_url = format!("{outside_url}/app");
+        // Each environment before production is its own application.
+        for (name, env) in config.environments.iter_mut() {
+            env.health_base_url = format!("{outside_url}/env/{name}/app");
+        }
         config.web.github_webhook_secret = None;
         config.web.slack_signing_secret = None;
         config.web.link_key = None;
@@ -238,6 +242,11 @@ impl Stack {
                 "rollout_seconds": shipgate_local::ecs::DEFAULT_ROLLOUT_SECONDS,
                 "desired_count": 2,
                 "task_seconds": options.task_seconds,
+                "stages": config.environments.values().map(|env| json!({
+                    "cluster": env.cluster,
+                    "service": env.service.as_str(),
+                    "family": env.task_family.as_deref().unwrap_or(&service.task_family),
+                })).collect::<Vec<_>>(),
             },
             "migration": service.migration.as_ref().map(|m| json!({
                 "command": m.command,
@@ -256,14 +265,17 @@ impl Stack {
             edge_url: edge_url.clone(),
             clock_file: clock.file().to_path_buf(),
             stack_name: options.stack_name.clone(),
-            overrides: vec![
-                ("StatusPageUrl".into(), format!("{outside_url}/status")),
-                ("GitHubApiUrl".into(), format!("{outside_url}/github")),
-                (
-                    "PagerDutyEventsUrl".into(),
-                    format!("{outside_url}/pagerduty"),
-                ),
-            ],
+            overrides: parameters_of(&config)
+                .into_iter()
+                .chain([
+                    ("StatusPageUrl".into(), format!("{outside_url}/status")),
+                    ("GitHubApiUrl".into(), format!("{outside_url}/github")),
+                    (
+                        "PagerDutyEventsUrl".into(),
+                        format!("{outside_url}/pagerduty"),
+                    ),
+                ])
+                .collect(),
             log: options.work_dir.join("launcher.log"),
         })
         .await?;
@@ -668,4 +680,26 @@ impl Stack {
     pub fn work_dir_of(options: &StackOptions) -> &Path {
         &options.work_dir
     }
+}
+
+/// The template's parameters that follow from the configuration: the staging service its
+/// functions may deploy, and the image repository whose digests they read.
+fn parameters_of(config: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(env) = config.environments.values().next() {
+        out.push(("StagingClusterName".into(), env.cluster.clone()));
+        out.push(("StagingServiceName".into(), env.service.to_string()));
+        out.push((
+            "StagingTaskFamily".into(),
+            env.task_family
+                .clone()
+                .unwrap_or_else(|| config.service.task_family.clone()),
+        ));
+    }
+    if let Some(image) =
+        shipgate_aws::ecr::EcrImage::parse(&format!("{}:{}", config.service.image, "latest"))
+    {
+        out.push(("ImageRepositoryName".into(), image.repository));
+    }
+    out
 }

@@ -170,6 +170,12 @@ fn facts(state: &Shared, release: &Release, approver: &Approver) -> Markup {
                 dt { "Version" } dd { "v" (release.semver) }
                 dt { "Type" } dd { (release.release_type) }
                 dt { "Service" } dd { (release.service.as_str()) }
+                @if let Some(env) = &release.environment {
+                    dt { "Environment" } dd { (env) }
+                }
+                @if let Some(digest) = &release.image_digest {
+                    dt { "Image" } dd { code { (shipgate_core::model::pinned_image(&release.image, Some(digest))) } }
+                }
                 dt { "Commit" } dd { code { (release.commit) } }
                 dt { "Author" } dd { (release.author) }
                 (strangers(config, release))
@@ -254,13 +260,19 @@ fn confirmation(state: &Shared, opened: &Opened, error: Option<&str>) -> Markup 
         @if let Some(evidence) = &release.evidence {
             (crate::html::evidence_card(evidence))
         }
-        h2 { @if release.evidence.is_some() { "To confirm" } @else { "Checklist" } }
+        @if release.environment.is_some() {
+            h2 { "Test cases" }
+        } @else {
+            h2 { @if release.evidence.is_some() { "To confirm" } @else { "Checklist" } }
+        }
         div class="card" {
             p class="muted" {
-                @if release.evidence.is_some() { "No system proves these; by approving you confirm:" }
+                @if let Some(env) = &release.environment {
+                    "It runs on " (env) " now and its smoke tests passed. Test it, then approve; production may ship it only once you have. By approving you confirm:"
+                } @else if release.evidence.is_some() { "No system proves these; by approving you confirm:" }
                 @else { "By approving you confirm:" }
             }
-            ul class="check" { @for item in &config.approvals.checklist { li { (item) } } }
+            ul class="check" { @for item in config.checklist_for(&release.id) { li { (item) } } }
         }
         @if approval::is_author(&opened.approver, release) {
             div class="card notice" {

@@ -179,6 +179,12 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
         }
     };
     let branch_ref = format!("refs/heads/{}", config.web.branch);
+    // A push to an environment's branch (`develop`) deploys there first.
+    let environment = push
+        .git_ref
+        .strip_prefix("refs/heads/")
+        .and_then(|branch| config.environment_for_branch(branch))
+        .map(String::from);
     if let Some(tag) = push.git_ref.strip_prefix("refs/tags/") {
         match tag
             .strip_prefix('v')
@@ -199,10 +205,19 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
             }
             _ => return accepted(format!("tag {tag} is not a vX.Y.Z release tag")),
         }
-    } else if push.git_ref != branch_ref {
+    } else if push.git_ref != branch_ref && environment.is_none() {
+        let staged: Vec<String> = config
+            .environments
+            .values()
+            .map(|env| format!("refs/heads/{}", env.branch))
+            .collect();
         return accepted(format!(
-            "push to {}; only pushes to {branch_ref} start releases",
-            push.git_ref
+            "push to {}; only pushes to {} start releases",
+            push.git_ref,
+            std::iter::once(branch_ref)
+                .chain(staged)
+                .collect::<Vec<_>>()
+                .join(" or ")
         ));
     }
     let Some(head_commit) = push.head_commit.as_ref() else {
@@ -219,12 +234,18 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
             json!({ "error": format!("commit id `{}` is not a full SHA", bad.chars().take(60).collect::<String>()) }),
         );
     }
+    // A commit released to staging from `develop` is released again, to production, when
+    // it reaches `main`: the trigger remembers each environment's commits apart.
+    let commit_key = match environment.as_deref() {
+        Some(env) => format!("{env}:{}", head_commit.id),
+        None => head_commit.id.clone(),
+    };
     let delivery = if delivery.is_empty() {
-        format!("commit:{}", head_commit.id)
+        format!("commit:{commit_key}")
     } else {
         delivery
     };
-    match state.triggers.seen(&delivery, &head_commit.id).await {
+    match state.triggers.seen(&delivery, &commit_key).await {
         Ok(Some(previous)) => {
             return answer(
                 StatusCode::OK,
@@ -238,11 +259,18 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
         Ok(None) => {}
         Err(err) => return unavailable(err.into()),
     }
-    match start(&state, &push, head_commit).await {
+    let deps = match environment.as_deref() {
+        Some(name) => match config.for_environment(name) {
+            Some(laid) => state.deps.with_config(laid),
+            None => state.deps.clone(),
+        },
+        None => state.deps.clone(),
+    };
+    match start(&state, &deps, &push, head_commit).await {
         Ok((status, body, release_id, outcome)) => {
             let record = TriggerRecord {
                 delivery,
-                commit: head_commit.id.clone(),
+                commit: commit_key,
                 release_id,
                 outcome,
                 at: state.deps.now(),
@@ -310,8 +338,12 @@ fn contributors(push: &Push, head: &Commit) -> Vec<Contributor> {
     out
 }
 
-async fn start(state: &Shared, push: &Push, head: &Commit) -> Result<Started, Response> {
-    let deps = &state.deps;
+async fn start(
+    state: &Shared,
+    deps: &shipgate_core::Deps,
+    push: &Push,
+    head: &Commit,
+) -> Result<Started, Response> {
     let messages: Vec<&str> = if push.commits.is_empty() {
         vec![head.message.as_str()]
     } else {

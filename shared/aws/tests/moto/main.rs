@@ -3,6 +3,7 @@
 mod cloudwatch;
 mod dynamo;
 mod e2e;
+mod ecr;
 mod ecs;
 mod github;
 mod helpers;

@@ -96,10 +96,10 @@ impl fmt::Display for Problems {
 
 /// Gathers problems as the checks find them.
 #[derive(Default)]
-struct Found(Vec<Problem>);
+pub(super) struct Found(Vec<Problem>);
 
 impl Found {
-    fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem {
             field: field.into(),
             message: message.into(),
@@ -107,14 +107,19 @@ impl Found {
     }
 
     /// A check answering with the reason a value is refused.
-    fn check(&mut self, field: impl Into<String>, value: &str, outcome: Result<(), String>) {
+    pub(super) fn check(
+        &mut self,
+        field: impl Into<String>,
+        value: &str,
+        outcome: Result<(), String>,
+    ) {
         if let Err(why) = outcome {
             let shown: String = value.chars().take(80).collect();
             self.fail(field, format!("`{}` {why}", shown.escape_debug()));
         }
     }
 
-    fn range<T>(&mut self, field: &str, value: T, range: RangeInclusive<T>, unit: &str)
+    pub(super) fn range<T>(&mut self, field: &str, value: T, range: RangeInclusive<T>, unit: &str)
     where
         T: PartialOrd + fmt::Display + Copy,
     {
@@ -135,7 +140,7 @@ impl Found {
         }
     }
 
-    fn label(&mut self, field: impl Into<String>, value: &str, max: usize) {
+    pub(super) fn label(&mut self, field: impl Into<String>, value: &str, max: usize) {
         self.check(field, value, syntax::label(value, max));
     }
 
@@ -164,6 +169,7 @@ impl Config {
         self.check_notifications(&mut found);
         self.check_web(&mut found);
         self.check_github(&mut found);
+        self.check_environments(&mut found);
         Problems(found.0)
     }
 

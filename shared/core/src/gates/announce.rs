@@ -55,6 +55,9 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
         release_id,
         error,
     } = input;
+    // A release to an environment before production runs with its configuration.
+    let laid = deps.for_release(&release_id);
+    let deps = laid.as_ref();
     if action == Action::Record {
         // The users' email and GitHub's record: each is retried by the flow (both are
         // idempotent), neither waits on the other, and neither changes how the release

@@ -45,6 +45,11 @@ pub enum Input {
         release_id: ReleaseId,
         task_token: String,
     },
+    /// `AcceptStaging`: the approvers of an environment before production (QA) approved
+    /// what its smoke tests passed: the release has passed that environment.
+    Accept {
+        release_id: ReleaseId,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +63,15 @@ pub struct Output {
 
 #[tracing::instrument(skip(deps), fields(release_id))]
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
+    let (Input::Request { release_id, .. }
+    | Input::Expire { release_id }
+    | Input::Remind { release_id }
+    | Input::Evidence { release_id }
+    | Input::Hold { release_id, .. }
+    | Input::Accept { release_id }) = &input;
+    // A release to an environment before production runs with its configuration.
+    let laid = deps.for_release(release_id);
+    let deps = laid.as_ref();
     match input {
         Input::Request {
             release_id,
@@ -83,6 +97,10 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
                 verdict: Some(verdict),
             })
         }
+        Input::Accept { release_id } => {
+            tracing::Span::current().record("release_id", release_id.as_str());
+            accept(deps, &release_id).await
+        }
         Input::Hold {
             release_id,
             task_token,
@@ -95,6 +113,54 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
             })
         }
     }
+}
+
+/// `AcceptStaging`: a release to an environment before production, deployed and smoke
+/// tested, whose approvers all approved, has passed that environment. Run again, it
+/// changes nothing.
+async fn accept(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
+    let mut release = deps.load(id).await?;
+    let Some(env) = deps.config.environment.clone() else {
+        return Err(wrong_state(
+            &release,
+            "only a release to an environment before production is accepted after deploying",
+        ));
+    };
+    if release.state == ReleaseState::AwaitingApproval {
+        let quorum = approval::quorum(&deps.config, &release);
+        if !quorum.is_met() {
+            return Err(wrong_state(
+                &release,
+                &format!("{} must still approve it", quorum.missing.join(" + ")),
+            ));
+        }
+        let by: Vec<String> = quorum
+            .covered
+            .iter()
+            .map(|(_, who)| deps.config.name_of(who).to_string())
+            .collect();
+        let detail = format!("smoke tests passed, approved by {}", by.join(", "));
+        release.outcome = Some(detail.clone());
+        release.approval_token = None;
+        release.transition(
+            ReleaseState::Succeeded,
+            "approve",
+            format!("passed {env}: {detail}"),
+            deps.now(),
+        )?;
+        release = deps.save(&release).await?;
+        info!(release_id = %release.id, %env, "passed the environment");
+    } else if release.state != ReleaseState::Succeeded {
+        return Err(wrong_state(
+            &release,
+            "a release passes its environment once its approvers approved it after the smoke tests",
+        ));
+    }
+    Ok(Output {
+        state: release.state,
+        asked: vec![],
+        verdict: None,
+    })
 }
 
 /// When approval was first requested for `release`.

@@ -10,7 +10,7 @@ use tracing::info;
 use crate::deps::Deps;
 use crate::error::{GateError, rolled_back_elsewhere, wrong_state};
 use crate::messages;
-use crate::model::EventKind;
+use crate::model::{EventKind, pinned_image};
 use crate::model::{Release, ReleaseId, ReleaseState};
 use crate::ports::Rollout;
 
@@ -30,6 +30,10 @@ pub struct Output {
 
 #[tracing::instrument(skip(deps))]
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
+    let (Input::Start { release_id } | Input::Status { release_id }) = &input;
+    // A release to an environment before production runs with its configuration.
+    let laid = deps.for_release(release_id);
+    let deps = laid.as_ref();
     match input {
         Input::Start { release_id } => start(deps, &release_id).await,
         Input::Status { release_id } => status(deps, &release_id).await,
@@ -46,6 +50,11 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     if release.state == ReleaseState::AwaitingWindow {
         // Before anything changes: what runs now is what a rollback returns to.
         let previous = deps.deployer.current_task_definition(&target).await?;
+        // By digest: what is deployed is pinned by content (production's was pinned to
+        // what staging ran when its evidence was read).
+        if release.image_digest.is_none() {
+            release.image_digest = deps.deployer.image_digest(&release.image).await?;
+        }
         let now = deps.now();
         release.previous_task_definition = Some(previous.clone());
         release.deploy_started_at = Some(now);
@@ -67,12 +76,11 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     // the same).
     release = crate::ticket::keep(deps, release).await;
     // Once per release, also when a retry or a replay finds the deploy already started.
-    deps.notifier
-        .send_once(
-            &format!("{}/maintenance", release.id),
-            &messages::maintenance(&deps.config, &release),
-        )
-        .await?;
+    if let Some(maintenance) = messages::maintenance(&deps.config, &release) {
+        deps.notifier
+            .send_once(&format!("{}/maintenance", release.id), &maintenance)
+            .await?;
+    }
     if let Some(change) = messages::deploy_change(&deps.config, &release, "started") {
         deps.notifier
             .send_once(&format!("{}/pagerduty/started", release.id), &change)
@@ -87,16 +95,17 @@ async fn start(deps: &Deps, id: &ReleaseId) -> Result<Output, GateError> {
     let new = match release.new_task_definition.clone() {
         Some(existing) => existing,
         None => {
+            let image = pinned_image(&release.image, release.image_digest.as_deref());
             let new = deps
                 .deployer
-                .register_with_image(&previous, &service.container, &release.image)
+                .register_with_image(&previous, &service.container, &image)
                 .await?;
             release.new_task_definition = Some(new.clone());
             release.note(
                 deps.now(),
                 "deploy",
                 EventKind::Registered,
-                format!("registered {new} with image {}", release.image),
+                format!("registered {new} with image {image}"),
             );
             release = deps.save(&release).await?;
             new

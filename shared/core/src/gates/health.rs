@@ -23,6 +23,9 @@ pub struct Output {
 
 #[tracing::instrument(skip(deps), fields(release_id = %input.release_id))]
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
+    // A release to an environment before production runs with its configuration.
+    let laid = deps.for_release(&input.release_id);
+    let deps = laid.as_ref();
     let mut release = deps.load(&input.release_id).await?;
     if let Some(err) = rolled_back_elsewhere(&release) {
         return Err(err);

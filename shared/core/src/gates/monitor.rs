@@ -26,11 +26,18 @@ pub struct Output {
 
 #[tracing::instrument(skip(deps), fields(release_id = %input.release_id))]
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
+    // A release to an environment before production runs with its configuration.
+    let laid = deps.for_release(&input.release_id);
+    let deps = laid.as_ref();
     let mut release = deps.load(&input.release_id).await?;
     if let Some(err) = rolled_back_elsewhere(&release) {
         return Err(err);
     }
-    if release.state == ReleaseState::Succeeded {
+    let ended = match deps.config.stage() {
+        Some(_) => release.state == ReleaseState::AwaitingApproval,
+        None => false,
+    };
+    if release.state == ReleaseState::Succeeded || ended {
         return Ok(Output {
             done: true,
             minutes_left: 0,
@@ -104,8 +111,23 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
             .p99_latency_ms
             .map_or("n/a".into(), |l| format!("{l:.0} ms")),
     );
-    release.outcome = Some(detail.clone());
-    release.transition(ReleaseState::Succeeded, "monitor", detail, now)?;
+    if let Some(env) = deps.config.environment.as_deref() {
+        // Staging: its approvers test it now.
+        let watched = if monitor.duration_minutes == 0 {
+            String::new()
+        } else {
+            format!("; {detail}")
+        };
+        release.transition(
+            ReleaseState::AwaitingApproval,
+            "monitor",
+            format!("smoke tests passed on {env}{watched}; its approvers are asked"),
+            now,
+        )?;
+    } else {
+        release.outcome = Some(detail.clone());
+        release.transition(ReleaseState::Succeeded, "monitor", detail, now)?;
+    }
     deps.save(&release).await?;
     Ok(Output {
         done: true,

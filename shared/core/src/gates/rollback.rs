@@ -54,6 +54,9 @@ impl Output {
 
 #[tracing::instrument(skip(deps), fields(release_id = %input.release_id))]
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
+    // A release to an environment before production runs with its configuration.
+    let laid = deps.for_release(&input.release_id);
+    let deps = laid.as_ref();
     let release = deps.load(&input.release_id).await?;
     if input.step == Step::Verify {
         return verify(deps, release).await.map(|r| Output::of(&r));

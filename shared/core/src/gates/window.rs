@@ -29,17 +29,30 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
             release_id,
             task_token,
         } => {
+            // A release to an environment before production queues in its own lane.
+            let laid = deps.for_release(&release_id);
+            let deps = laid.as_ref();
             enqueue(deps, &release_id, task_token).await?;
             lane::dispatch(deps, &deps.config.service.name).await
         }
         Input::Open {} => {
-            // The window's daily opening and the end of every release are where a process
-            // that died mid-operation (a decision recorded but not handed on, a release
-            // without its execution) is caught up, on AWS as locally.
-            if let Err(err) = releases::resume_interrupted(deps).await {
-                tracing::warn!(error = %err, "could not resume interrupted releases");
+            // Production's lane and each environment's.
+            let mut output = Output::default();
+            for deps in deps.every_environment() {
+                // The window's daily opening and the end of every release are where a
+                // process that died mid-operation (a decision recorded but not handed on,
+                // a release without its execution) is caught up, on AWS as locally.
+                if let Err(err) = releases::resume_interrupted(&deps).await {
+                    tracing::warn!(error = %err, "could not resume interrupted releases");
+                }
+                let lane = lane::dispatch(&deps, &deps.config.service.name).await?;
+                output.dispatched = output.dispatched.or(lane.dispatched);
+                output.next_check = match (output.next_check, lane.next_check) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
-            lane::dispatch(deps, &deps.config.service.name).await
+            Ok(output)
         }
     }
 }
@@ -53,6 +66,19 @@ async fn enqueue(deps: &Deps, id: &ReleaseId, token: String) -> Result<(), GateE
                 ReleaseState::AwaitingWindow,
                 "window",
                 "approved; waiting for the window",
+                now,
+            )?;
+            release.queued_at = Some(now);
+        }
+        // Staging deploys before it is approved: its approvers test what it runs.
+        ReleaseState::Pending if deps.config.stage().is_some() => {
+            let env = deps.config.environment.clone().unwrap_or_default();
+            release.transition(
+                ReleaseState::AwaitingWindow,
+                "window",
+                format!(
+                    "deploys to {env} first; its approvers are asked once the smoke tests passed"
+                ),
                 now,
             )?;
             release.queued_at = Some(now);

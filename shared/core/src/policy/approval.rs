@@ -43,6 +43,13 @@ impl Quorum {
 }
 
 pub fn required_roles(config: &Config, release: &Release) -> Vec<String> {
+    // A release to an environment before production is approved by that environment's
+    // roles, whatever its type.
+    if config.environment.is_none()
+        && let Some(env) = config.environment_of(&release.id)
+    {
+        return config.environments[env].approval_roles.clone();
+    }
     config
         .approvals
         .required

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use serde::Serialize;
+use shipgate_core::model::EventKind;
 use shipgate_core::{Config, Release};
 
 use super::StartSpec;
@@ -29,6 +30,14 @@ pub fn user_email_problem<'a>(
 /// configuration asks for evidence: each required check passed unless `spec.checks` says
 /// otherwise, and a pull request approved by `spec.reviewers` brought the commit.
 pub fn seed_evidence(world: &mut GitHubWorld, config: &Config, spec: &StartSpec, commit: &str) {
+    // The merge of a release branch: its second parent is the branch's head.
+    if let Some(merged) = spec.merge_of {
+        world.reports.merge(
+            commit,
+            &super::commit_for("main"),
+            &super::commit_for(merged),
+        );
+    }
     let Some(evidence) = config.github.as_ref().and_then(|g| g.evidence.as_ref()) else {
         return;
     };
@@ -43,6 +52,30 @@ pub fn seed_evidence(world: &mut GitHubWorld, config: &Config, spec: &StartSpec,
     if evidence.required_approvals > 0 {
         world.reports.merged_pull(commit, spec.reviewers);
     }
+}
+
+/// Why `production` was not deployed as `staged` ran: proved by it, and registered with
+/// the digest it ran.
+pub fn deployed_as_staged_problem(production: &Release, staged: &Release) -> Option<String> {
+    let Some(digest) = staged.image_digest.as_deref() else {
+        return Some(format!("{} recorded no image digest", staged.id));
+    };
+    if production.staged_by.as_ref() != Some(&staged.id) {
+        return Some(format!(
+            "{} was proved by {:?}, not by {}",
+            production.id, production.staged_by, staged.id
+        ));
+    }
+    let registered = production
+        .events
+        .iter()
+        .any(|e| e.kind == EventKind::Registered && e.detail.ends_with(&format!("@{digest}")));
+    (!registered).then(|| {
+        format!(
+            "{} was not registered with the image digest {} ran ({digest})",
+            production.id, staged.id
+        )
+    })
 }
 
 /// Whether one of `texts` (the releases channel's messages) says `says`; the problem if not.

@@ -20,15 +20,17 @@ mod checks;
 mod procedure;
 mod report;
 mod scenarios;
+mod staging;
 use crate::outbox::Outbox;
 use crate::runtime::{LocalClock, PortOverrides, Runtime, RuntimeError, RuntimeOptions};
 pub use checks::{
-    CallView, call_problem, channel_problem, ending_problems, recorded_calls, rollback_link_in,
-    seed_evidence, user_email_problem,
+    CallView, call_problem, channel_problem, deployed_as_staged_problem, ending_problems,
+    recorded_calls, rollback_link_in, seed_evidence, user_email_problem,
 };
 pub use procedure::users;
 pub use report::{AnnouncementView, ApprovalView, ReleaseReport, ScenarioReport};
 pub use scenarios::scenarios;
+pub use staging::stage as with_staging;
 
 /// One thing that happens at a moment of a scenario.
 #[derive(Debug, Clone)]
@@ -124,6 +126,12 @@ pub enum Action {
     ExpectNoUserEmail {
         to: &'static str,
     },
+    /// Production release `release` must have been proved by staging release `staged` and
+    /// registered with the very image digest staging ran.
+    ExpectDeployedAsStaged {
+        release: usize,
+        staged: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +150,11 @@ pub struct StartSpec {
     pub reviewers: &'static [&'static str],
     /// The head commit carries a `User-Announcement: yes` trailer.
     pub announce_to_users: bool,
+    /// A push to this environment's branch (`develop` for `staging`) instead of `main`.
+    pub environment: Option<&'static str>,
+    /// The push to `main` is the merge of `release/v<this>`: its commit's second parent is
+    /// the commit of that version's push to `develop`.
+    pub merge_of: Option<&'static str>,
 }
 
 impl StartSpec {
@@ -157,6 +170,17 @@ impl StartSpec {
             checks: &[],
             reviewers: &["robin-reviewer"],
             announce_to_users: false,
+            environment: None,
+            merge_of: None,
+        }
+    }
+
+    /// The head commit the push carries: the version's own, or the merge of a release
+    /// branch whose head is `merge_of`'s.
+    pub fn commit(&self) -> String {
+        match self.merge_of {
+            Some(merged) => commit_for(&format!("merge of release/v{merged}")),
+            None => commit_for(self.version),
         }
     }
 }
@@ -220,6 +244,10 @@ pub fn push_messages(spec: &StartSpec, version: Version, base: Version) -> Vec<S
     messages.extend(spec.fixes.iter().map(|f| format!("fix: {f}")));
     if messages.is_empty() {
         messages.push(format!("feat: release {version}"));
+    }
+    // The merge of a release branch names its version, as GitHub writes it.
+    if let Some(merged) = spec.merge_of {
+        messages.push(format!("Merge branch 'release/v{merged}'"));
     }
     let mut trailers = Vec::new();
     if let Some(reason) = spec.bypass_reason {
@@ -351,14 +379,25 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
                     .map_err(|e| step_err(&e))?;
                 let world_file = runtime.data_dir.join("github.json");
                 let mut world = LocalGitHub::world(&world_file).map_err(|e| step_err(&e))?;
-                seed_evidence(&mut world, &runtime.config, spec, &commit_for(&tag));
+                let commit = spec.commit();
+                seed_evidence(&mut world, &runtime.config, spec, &commit);
                 LocalGitHub::save_world(&world_file, &world).map_err(|e| step_err(&e))?;
+                // A push to an environment's branch releases there.
+                let deps = &match spec.environment {
+                    Some(env) => deps.with_config(
+                        runtime
+                            .config
+                            .for_environment(env)
+                            .ok_or_else(|| step_err(&format!("no environment `{env}`")))?,
+                    ),
+                    None => deps.clone(),
+                };
                 let started = releases::start(
                     deps,
                     NewRelease {
-                        service: runtime.config.service.name.clone(),
+                        service: deps.config.service.name.clone(),
                         version,
-                        commit: commit_for(&tag),
+                        commit,
                         author: spec.author.into(),
                         changelog: Changelog {
                             features: spec.features.iter().map(|s| s.to_string()).collect(),
@@ -558,6 +597,16 @@ async fn drive(scenario: &Scenario, runtime: &Runtime) -> Result<ScenarioReport,
             Action::ExpectNoUserEmail { to } => {
                 runtime.run_due().await?;
                 problems.extend(local_user_email_problem(runtime, to, None)?);
+            }
+            Action::ExpectDeployedAsStaged { release, staged } => {
+                runtime.run_due().await?;
+                let production = deps.load(&id_of(*release)?).await;
+                let staged = deps.load(&id_of(*staged)?).await;
+                let (production, staged) = (
+                    production.map_err(|e| step_err(&e))?,
+                    staged.map_err(|e| step_err(&e))?,
+                );
+                problems.extend(deployed_as_staged_problem(&production, &staged));
             }
             Action::ExpectState { release, state } => {
                 runtime.run_due().await?;

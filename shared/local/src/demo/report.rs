@@ -25,6 +25,13 @@ pub struct ReleaseReport {
     pub release_id: String,
     pub version: String,
     pub release_type: ReleaseType,
+    pub commit: String,
+    /// The environment before production it deployed to (`staging`); none for production.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The image's digest, when it was deployed by digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
     pub final_state: ReleaseState,
     pub deploy_started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -68,6 +75,9 @@ impl From<&Release> for ReleaseReport {
             release_id: r.id.to_string(),
             version: r.semver.to_string(),
             release_type: r.release_type,
+            commit: r.commit.clone(),
+            environment: r.environment.clone(),
+            image_digest: r.image_digest.clone(),
             final_state: r.state,
             deploy_started_at: r.deploy_started_at,
             finished_at: r.finished_at,

@@ -676,5 +676,6 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
     .into_iter()
     .chain(super::procedure::scenarios(at))
+    .chain(super::staging::scenarios(at))
     .collect()
 }

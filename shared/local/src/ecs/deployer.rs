@@ -4,6 +4,14 @@ use super::*;
 
 #[async_trait]
 impl Deployer for SimulatedEcs {
+    /// The simulated registry holds every image: its digest is the hash of its reference.
+    async fn image_digest(&self, image: &str) -> Result<Option<String>, DeployError> {
+        Ok(Some(format!(
+            "sha256:{}",
+            shipgate_core::model::sha256_hex(image)
+        )))
+    }
+
     async fn current_task_definition(&self, target: &DeployTarget) -> Result<String, DeployError> {
         self.db.with_conn(|conn| {
             require_service(conn, target)?;

@@ -55,6 +55,9 @@ pub struct CommitReports {
     /// Pull request → its reviews, oldest first.
     #[serde(default)]
     pub reviews: BTreeMap<u64, Vec<Review>>,
+    /// Commit → its parents (a merge's second parent is the merged branch's head).
+    #[serde(default)]
+    pub parents: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     next_id: u64,
 }
@@ -113,10 +116,33 @@ impl CommitReports {
         number
     }
 
+    /// `commit` merges `merged` (a branch's head) into `first`.
+    pub fn merge(&mut self, commit: &str, first: &str, merged: &str) {
+        self.parents.insert(
+            commit.to_ascii_lowercase(),
+            vec![first.to_ascii_lowercase(), merged.to_ascii_lowercase()],
+        );
+    }
+
     /// GitHub's answer to a read of these reports, or `None` when `route` is not one.
     pub fn answer(&self, repository: &str, method: &str, route: &[&str]) -> Option<GitHubAnswer> {
         let ok = |body| Some(GitHubAnswer { status: 200, body });
         match (method, route) {
+            ("GET", ["commits", sha]) => {
+                let parents: Vec<Value> = self
+                    .parents
+                    .get(&sha.to_ascii_lowercase())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| json!({ "sha": p, "html_url": format!("https://github.com/{repository}/commit/{p}") }))
+                    .collect();
+                ok(json!({
+                    "sha": sha,
+                    "html_url": format!("https://github.com/{repository}/commit/{sha}"),
+                    "parents": parents,
+                }))
+            }
             ("GET", ["commits", sha, "check-runs"]) => {
                 // `filter=latest`: the newest run of each name.
                 let mut latest: Vec<&CheckRun> = Vec::new();
@@ -297,5 +323,19 @@ mod tests {
             &GitHubCall::Reviews { pull: 5 }.request("acme/api"),
         );
         assert_eq!(unknown.status, 404);
+    }
+
+    #[test]
+    fn given_a_merge_when_its_commit_is_read_then_the_merged_head_is_its_second_parent() {
+        let mut world = GitHubWorld::default();
+        let (main, head) = ("a".repeat(40), "b".repeat(40));
+        world.reports.merge(SHA, &main, &head);
+        let commit = read(&mut world, GitHubCall::GetCommit { commit: SHA.into() });
+        assert_eq!(commit["sha"], SHA);
+        assert_eq!(commit["parents"][0]["sha"], main.as_str());
+        assert_eq!(commit["parents"][1]["sha"], head.as_str());
+        // A commit the world knows nothing of has no parents recorded.
+        let other = read(&mut world, GitHubCall::GetCommit { commit: head });
+        assert_eq!(other["parents"], serde_json::json!([]));
     }
 }
