@@ -65,6 +65,7 @@ LISTTASKS_SCOPED = (
     "to scope it is the ecs:cluster condition, which the statement carries")
 ALLOWED = {
     ("EcsServicePolicy", "FindMigrationTasks", "RESOURCE_STAR"): (LISTTASKS_SCOPED, {"ecs:ListTasks"}),
+    ("StagingEcsPolicy", "FindStagingMigrationTasks", "RESOURCE_STAR"): (LISTTASKS_SCOPED, {"ecs:ListTasks"}),
     ("WindowFunctionRole", "ResumeQueuedRelease", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("AnnounceFunctionRole", "EndSupersededWaits", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),
     ("CallbackFunctionRole", "DecideApproval", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),

@@ -17,7 +17,9 @@ PARAMETERS = HERE / "parameters.json"
 ALL_OPTIONS = ("ParameterKmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
                "StatusPageUrl=https://status.example/api", "PublicUrl=https://shipgate.example",
                "LoadBalancerDimension=app/roleferry-prod/0123456789abcdef",
-               "TargetGroupDimension=targetgroup/api/0123456789abcdef")
+               "TargetGroupDimension=targetgroup/api/0123456789abcdef",
+               "StagingClusterName=roleferry-staging", "StagingServiceName=api-staging",
+               "StagingTaskFamily=roleferry-api-staging", "ImageRepositoryName=roleferry-api")
 
 
 def lint(template: Path, *args: str) -> subprocess.CompletedProcess:

@@ -119,8 +119,8 @@ def test_manifest_matches_the_template(twin):
         "SHIPGATE_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:shipgate-release",
         "SHIPGATE_SLACK_CHANNEL": "#releases",
     }
-    # Conditional variables: a status page (--parameter), no load balancer.
-    absent = {"SHIPGATE_LOAD_BALANCER", "SHIPGATE_TARGET_GROUP"}
+    # Conditional variables: a status page (--parameter), no load balancer, no image repository.
+    absent = {"SHIPGATE_LOAD_BALANCER", "SHIPGATE_TARGET_GROUP", "SHIPGATE_IMAGE_REPOSITORY"}
     scheduler_role = m["roles"]["SchedulerRole"]["arn"]
     for lid in functions:
         env = m["functions"][lid]["environment"]
