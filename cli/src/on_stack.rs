@@ -65,12 +65,17 @@ async fn run_release(stack: &str, command: release::Command) -> Result<ExitCode>
         ),
         release::Command::List { state, json } => {
             let op = Operator::connect(stack, Access::Read).await?;
-            // The stack's service, by its index: readers are granted no scan.
-            let filter = ReleaseFilter {
-                service: Some(op.deps.config.service.name.clone()),
-                states: state.into_iter().collect(),
-            };
-            let list = op.deps.store.list(&filter).await.map_err(|e| anyhow!(e))?;
+            // The stack's service and its environments', by their index: readers are
+            // granted no scan.
+            let mut list = Vec::new();
+            for service in op.deps.config.services() {
+                let filter = ReleaseFilter {
+                    service: Some(service),
+                    states: state.into_iter().collect(),
+                };
+                list.extend(op.deps.store.list(&filter).await.map_err(|e| anyhow!(e))?);
+            }
+            list.sort_by_key(|r| std::cmp::Reverse(r.created_at));
             print_list(&op.deps.config, &list, json)?;
             Ok(ExitCode::SUCCESS)
         }

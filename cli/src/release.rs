@@ -33,6 +33,10 @@ pub enum Command {
         /// Hotfix only: skip the window, for this reason (announced).
         #[arg(long)]
         bypass_window: Option<String>,
+        /// Release to this environment before production (`staging`), as a push to its
+        /// branch does: deployed at once, approved after its smoke tests.
+        #[arg(long)]
+        environment: Option<String>,
     },
     /// List releases, newest first.
     List {
@@ -98,14 +102,39 @@ async fn execute(runtime: &Runtime, command: Command) -> Result<ExitCode> {
             features,
             fixes,
             bypass_window,
+            environment,
         } => {
             if commit.trim().is_empty() || author.trim().is_empty() {
                 return Err(anyhow!("--commit and --author must not be empty"));
             }
+            let laid;
+            let deps = match environment.as_deref() {
+                Some(name) => {
+                    let config = runtime.config.for_environment(name).ok_or_else(|| {
+                        let known: Vec<&str> = runtime
+                            .config
+                            .environments
+                            .keys()
+                            .map(String::as_str)
+                            .collect();
+                        anyhow!(
+                            "no environment `{name}` in the configuration (configured: {})",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        )
+                    })?;
+                    laid = deps.with_config(config);
+                    &laid
+                }
+                None => deps,
+            };
             let started = releases::start(
                 deps,
                 NewRelease {
-                    service: runtime.config.service.name.clone(),
+                    service: deps.config.service.name.clone(),
                     version,
                     commit,
                     author,

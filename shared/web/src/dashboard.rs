@@ -81,20 +81,26 @@ pub fn view(config: &Config, release: &Release) -> Value {
     value
 }
 
-/// The configured service's releases: one index query (a whole-table scan is neither
-/// needed nor granted to the functions on AWS).
+/// The releases of the configured service and of its environments before production (staging),
+/// newest first: one index query each (a whole-table scan is neither needed nor granted to
+/// the functions on AWS).
 async fn all(state: &Shared) -> Result<Vec<Release>, Response> {
-    let filter = ReleaseFilter {
-        service: Some(state.deps.config.service.name.clone()),
-        states: Vec::new(),
-    };
-    state.deps.store.list(&filter).await.map_err(|e| {
-        problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Try again in a moment",
-            &format!("The releases could not be read: {e}"),
-        )
-    })
+    let mut all = Vec::new();
+    for service in state.deps.config.services() {
+        let filter = ReleaseFilter {
+            service: Some(service),
+            states: Vec::new(),
+        };
+        all.extend(state.deps.store.list(&filter).await.map_err(|e| {
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again in a moment",
+                &format!("The releases could not be read: {e}"),
+            )
+        })?);
+    }
+    all.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+    Ok(all)
 }
 
 async fn one(state: &Shared, id: &str) -> Result<Release, Response> {

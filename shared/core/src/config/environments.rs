@@ -160,6 +160,19 @@ impl Config {
             .map(|(name, _)| name.as_str())
     }
 
+    /// The services whose releases this configuration keeps: production's, then each
+    /// environment's before it.
+    pub fn services(&self) -> Vec<ServiceName> {
+        std::iter::once(self.service.name.clone())
+            .chain(
+                self.environments
+                    .values()
+                    .filter(|_| self.environment.is_none())
+                    .map(|env| env.service.clone()),
+            )
+            .collect()
+    }
+
     /// The environments production releases must pass first, by name.
     pub fn required_before_production(&self) -> impl Iterator<Item = &str> {
         self.environments

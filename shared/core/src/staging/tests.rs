@@ -47,6 +47,16 @@ async fn call(kit: &Kit, gate: Gate, payload: Value) -> Value {
 
 /// A push to `develop`, through staging until QA is asked; the release's id.
 async fn deployed_to_staging(kit: &Kit, commit: &str) -> ReleaseId {
+    let id = rolled_out_on_staging(kit, commit).await;
+    call(kit, Gate::HealthCheck, json!({"release_id": id})).await;
+    let monitored = call(kit, Gate::Monitor, json!({"release_id": id})).await;
+    assert_eq!(monitored["done"], true);
+    assert_eq!(kit.get(&id).await.state, AwaitingApproval);
+    id
+}
+
+/// A push to `develop`, deployed to staging and stable, before its smoke tests.
+async fn rolled_out_on_staging(kit: &Kit, commit: &str) -> ReleaseId {
     let staging = kit
         .deps
         .with_config(kit.deps.config.for_environment("staging").unwrap());
@@ -77,10 +87,7 @@ async fn deployed_to_staging(kit: &Kit, commit: &str) -> ReleaseId {
         json!({"action": "status", "release_id": id}),
     )
     .await;
-    call(kit, Gate::HealthCheck, json!({"release_id": id})).await;
-    let monitored = call(kit, Gate::Monitor, json!({"release_id": id})).await;
-    assert_eq!(monitored["done"], true);
-    assert_eq!(kit.get(&id).await.state, AwaitingApproval);
+    assert_eq!(kit.get(&id).await.state, HealthChecking);
     id
 }
 
@@ -339,4 +346,72 @@ async fn given_production_when_a_pending_release_is_queued_then_it_is_refused_wi
     assert!(err.to_string().contains("approved"), "{err}");
     assert_eq!(kit.get(&release.id).await.state, Pending);
     assert!(kit.store.get(&release.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn given_smoke_tests_failing_on_staging_when_rolled_back_then_production_is_held_with_the_reason()
+ {
+    let kit = kit();
+    let staged = rolled_out_on_staging(&kit, STAGED).await;
+    kit.probe
+        .statuses
+        .lock()
+        .unwrap()
+        .insert("/apply".into(), 500);
+    let failed = invoke(&kit.deps, Gate::HealthCheck, json!({"release_id": staged}))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.error_type(), "HealthCheck.Failed");
+    // The flow's Catch: staging's service goes back to what it ran, as production's would.
+    let caught = json!({"Error": "HealthCheck.Failed", "Cause": failed.to_string()});
+    call(
+        &kit,
+        Gate::Rollback,
+        json!({"release_id": staged, "error": caught}),
+    )
+    .await;
+    assert!(
+        kit.log().iter().any(|l| l == "ecs update arn:td/app:1"),
+        "{:?}",
+        kit.log()
+    );
+    kit.probe.statuses.lock().unwrap().clear();
+    let verified = call(
+        &kit,
+        Gate::Rollback,
+        json!({"release_id": staged, "step": "verify"}),
+    )
+    .await;
+    assert_eq!(verified["state"], "RolledBack");
+    let release = production(&kit, "0.2.0", STAGED).await;
+    assert_eq!(gather(&kit, &release.id).await, "held");
+    let item = staging_item(&kit.get(&release.id).await);
+    assert!(
+        item.detail.contains("RolledBack on staging") && item.detail.contains("/apply"),
+        "{item:?}"
+    );
+}
+
+#[tokio::test]
+async fn given_staging_with_a_window_of_its_own_when_queued_outside_it_then_it_waits_for_it() {
+    let mut config = with_staging();
+    let mut window = config.window.clone();
+    window.freezes.clear();
+    config.environments.get_mut("staging").unwrap().window = Some(window);
+    let kit = Kit::with_config(config, "2026-03-11T12:00:00Z");
+    let staging = kit
+        .deps
+        .with_config(kit.deps.config.for_environment("staging").unwrap());
+    let started = releases::start(&staging, new("api-staging", "0.2.0", STAGED))
+        .await
+        .unwrap();
+    let out = call(
+        &kit,
+        Gate::Window,
+        json!({"action": "enqueue", "release_id": started.release.id, "task_token": "t"}),
+    )
+    .await;
+    assert_eq!(out["dispatched"], Value::Null);
+    assert_eq!(out["next_check"], "2026-03-12T03:00:00Z");
+    assert_eq!(kit.get(&started.release.id).await.state, AwaitingWindow);
 }

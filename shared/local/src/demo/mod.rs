@@ -734,10 +734,21 @@ async fn report(
         .serving(&config.service.cluster, config.service.name.as_str())
         .map_err(|e| DemoError::Step(e.to_string()))?
         .map(|s| s.task_definition);
-    let tasks_run = runtime
+    // The one-off tasks of production's service and of each environment's, as they ran.
+    let mut tasks = runtime
         .ecs
         .tasks_run(&config.service.cluster, config.service.name.as_str())
-        .map_err(|e| DemoError::Step(e.to_string()))?
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    for env in config.environments.values() {
+        tasks.extend(
+            runtime
+                .ecs
+                .tasks_run(&env.cluster, env.service.as_str())
+                .map_err(|e| DemoError::Step(e.to_string()))?,
+        );
+    }
+    tasks.sort_by_key(|t| t.at);
+    let tasks_run = tasks
         .into_iter()
         .map(|t| format!("{} → exit {}", t.command.join(" "), t.exit_code))
         .collect();

@@ -56,6 +56,8 @@ fn given_the_commented_staging_section_when_uncommented_then_it_is_read_as_writt
         config.required_before_production().collect::<Vec<_>>(),
         ["staging"]
     );
+    let services: Vec<String> = config.services().iter().map(|s| s.to_string()).collect();
+    assert_eq!(services, ["api", "api-staging"]);
 }
 
 #[test]
