@@ -479,6 +479,9 @@ pub async fn manual_rollback(
             "a manual rollback needs a reason".into(),
         ));
     }
+    // A staging release is rolled back on staging's service.
+    let laid = deps.for_release(id);
+    let deps = laid.as_ref();
     let release = deps.load(id).await?;
     // Rolled back after it had finished: no pipeline runs for it any more.
     let after_success = rolled_back_after_success(&release);

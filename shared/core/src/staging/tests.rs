@@ -415,3 +415,24 @@ async fn given_staging_with_a_window_of_its_own_when_queued_outside_it_then_it_w
     assert_eq!(out["next_check"], "2026-03-12T03:00:00Z");
     assert_eq!(kit.get(&started.release.id).await.state, AwaitingWindow);
 }
+
+#[tokio::test]
+async fn given_a_release_that_passed_staging_when_rolled_back_by_hand_then_staging_s_service_is_restored()
+ {
+    let kit = kit();
+    let staged = deployed_to_staging(&kit, STAGED).await;
+    qa_approves(&kit, &staged).await;
+    let release = releases::manual_rollback(&kit.deps, &staged, "taylor", "bad seed data")
+        .await
+        .unwrap();
+    assert_eq!(release.state, RollingBack);
+    assert!(
+        kit.log().iter().any(|l| l == "ecs update arn:td/app:1"),
+        "{:?}",
+        kit.log()
+    );
+    // Its restore is watched by an execution run with staging's settings.
+    let (name, input) = kit.rec.inputs.lock().unwrap().last().unwrap().clone();
+    assert_eq!(name, format!("{staged}-restore"));
+    assert_eq!(input["settings"]["environment"], "staging");
+}
