@@ -36,8 +36,10 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
             lane::dispatch(deps, &deps.config.service.name).await
         }
         Input::Open {} => {
-            // Production's lane and each environment's.
+            // Production's lane and each environment's: one that cannot be dispatched
+            // now does not keep the others waiting.
             let mut output = Output::default();
+            let mut failed = None;
             for deps in deps.every_environment() {
                 // The window's daily opening and the end of every release are where a
                 // process that died mid-operation (a decision recorded but not handed on,
@@ -45,14 +47,23 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
                 if let Err(err) = releases::resume_interrupted(&deps).await {
                     tracing::warn!(error = %err, "could not resume interrupted releases");
                 }
-                let lane = lane::dispatch(&deps, &deps.config.service.name).await?;
+                let lane = match lane::dispatch(&deps, &deps.config.service.name).await {
+                    Ok(lane) => lane,
+                    Err(err) => {
+                        failed.get_or_insert(err);
+                        continue;
+                    }
+                };
                 output.dispatched = output.dispatched.or(lane.dispatched);
                 output.next_check = match (output.next_check, lane.next_check) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
             }
-            Ok(output)
+            match failed {
+                Some(err) => Err(err),
+                None => Ok(output),
+            }
         }
     }
 }

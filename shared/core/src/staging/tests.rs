@@ -55,18 +55,23 @@ async fn deployed_to_staging(kit: &Kit, commit: &str) -> ReleaseId {
     id
 }
 
-/// A push to `develop`, deployed to staging and stable, before its smoke tests.
-async fn rolled_out_on_staging(kit: &Kit, commit: &str) -> ReleaseId {
+/// A push to `develop`: the staging release it opens, not queued yet.
+async fn pushed_to_develop(kit: &Kit, commit: &str) -> ReleaseId {
     let staging = kit
         .deps
         .with_config(kit.deps.config.for_environment("staging").unwrap());
     let started = releases::start(&staging, new("api-staging", "0.2.0", commit))
         .await
         .unwrap();
-    let id = started.release.id.clone();
     assert_eq!(started.release.environment.as_deref(), Some("staging"));
     let input = kit.rec.inputs.lock().unwrap().last().unwrap().1.clone();
     assert_eq!(input["settings"]["environment"], "staging");
+    started.release.id
+}
+
+/// A push to `develop`, deployed to staging and stable, before its smoke tests.
+async fn rolled_out_on_staging(kit: &Kit, commit: &str) -> ReleaseId {
+    let id = pushed_to_develop(kit, commit).await;
     let out = call(
         kit,
         Gate::Window,
@@ -188,6 +193,12 @@ async fn gather(kit: &Kit, id: &ReleaseId) -> String {
     out["verdict"].as_str().unwrap().to_string()
 }
 
+/// Production release `id`, its evidence read: held, and staging's item says why.
+async fn held(kit: &Kit, id: &ReleaseId) -> crate::evidence::EvidenceItem {
+    assert_eq!(gather(kit, id).await, "held");
+    staging_item(&kit.get(id).await)
+}
+
 fn staging_item(release: &Release) -> crate::evidence::EvidenceItem {
     release
         .evidence
@@ -261,8 +272,7 @@ async fn given_code_that_passed_staging_when_released_then_production_deploys_th
 async fn given_code_never_staged_when_released_then_it_is_held_with_the_reason() {
     let kit = kit();
     let release = production(&kit, "0.2.0", &"b".repeat(40)).await;
-    assert_eq!(gather(&kit, &release.id).await, "held");
-    let item = staging_item(&kit.get(&release.id).await);
+    let item = held(&kit, &release.id).await;
     assert!(
         item.detail.contains("never deployed to staging"),
         "{item:?}"
@@ -324,8 +334,7 @@ async fn given_staging_still_at_work_or_failed_when_released_then_production_wai
     )
     .await
     .unwrap();
-    assert_eq!(gather(&kit, &release.id).await, "held");
-    let item = staging_item(&kit.get(&release.id).await);
+    let item = held(&kit, &release.id).await;
     assert!(
         item.detail.contains("Rejected on staging") && item.detail.contains("cover letter"),
         "{item:?}"
@@ -384,8 +393,7 @@ async fn given_smoke_tests_failing_on_staging_when_rolled_back_then_production_i
     .await;
     assert_eq!(verified["state"], "RolledBack");
     let release = production(&kit, "0.2.0", STAGED).await;
-    assert_eq!(gather(&kit, &release.id).await, "held");
-    let item = staging_item(&kit.get(&release.id).await);
+    let item = held(&kit, &release.id).await;
     assert!(
         item.detail.contains("RolledBack on staging") && item.detail.contains("/apply"),
         "{item:?}"
@@ -399,21 +407,16 @@ async fn given_staging_with_a_window_of_its_own_when_queued_outside_it_then_it_w
     window.freezes.clear();
     config.environments.get_mut("staging").unwrap().window = Some(window);
     let kit = Kit::with_config(config, "2026-03-11T12:00:00Z");
-    let staging = kit
-        .deps
-        .with_config(kit.deps.config.for_environment("staging").unwrap());
-    let started = releases::start(&staging, new("api-staging", "0.2.0", STAGED))
-        .await
-        .unwrap();
+    let id = pushed_to_develop(&kit, STAGED).await;
     let out = call(
         &kit,
         Gate::Window,
-        json!({"action": "enqueue", "release_id": started.release.id, "task_token": "t"}),
+        json!({"action": "enqueue", "release_id": id, "task_token": "t"}),
     )
     .await;
     assert_eq!(out["dispatched"], Value::Null);
     assert_eq!(out["next_check"], "2026-03-12T03:00:00Z");
-    assert_eq!(kit.get(&started.release.id).await.state, AwaitingWindow);
+    assert_eq!(kit.get(&id).await.state, AwaitingWindow);
 }
 
 #[tokio::test]
