@@ -33,10 +33,8 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, GateError> {
     if let Some(err) = rolled_back_elsewhere(&release) {
         return Err(err);
     }
-    let ended = match deps.config.stage() {
-        Some(_) => release.state == ReleaseState::AwaitingApproval,
-        None => false,
-    };
+    // Staging's watch ends with its approvers asked.
+    let ended = deps.config.stage().is_some() && release.state == ReleaseState::AwaitingApproval;
     if release.state == ReleaseState::Succeeded || ended {
         return Ok(Output {
             done: true,
