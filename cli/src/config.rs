@@ -35,6 +35,28 @@ pub(crate) async fn run(ctx: &Context, stack: Option<&str>, command: Command) ->
                 config.window.end.format("%H:%M"),
                 config.window.freezes.len()
             );
+            for (name, env) in &config.environments {
+                let when = match &env.window {
+                    Some(w) => format!(
+                        "in its own {}–{} UTC window",
+                        w.start.format("%H:%M"),
+                        w.end.format("%H:%M")
+                    ),
+                    None => "at once".to_string(),
+                };
+                println!(
+                    "  before production: {name} — pushes to {} deploy {} in {} {when}, approved by {} after the smoke tests{}",
+                    env.branch,
+                    env.service,
+                    env.cluster,
+                    env.approval_roles.join(" + "),
+                    if env.required_for_production {
+                        "; production ships only what passed it"
+                    } else {
+                        ""
+                    }
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Push { file } => {

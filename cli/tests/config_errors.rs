@@ -112,3 +112,38 @@ fn given_a_value_out_of_its_type_when_parsed_then_the_error_names_the_line() {
     assert!(err.contains("expires_after_hours"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn given_staging_configured_when_checked_then_the_summary_says_how_releases_reach_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let text = std::fs::read_to_string(repo().join("shipgate.toml")).expect("shipgate.toml");
+    let staging = "\n[[approvers]]\nid = \"quinn\"\nname = \"Quinn\"\nemail = \"qa@example.com\"\nroles = [\"QA\"]\n\n[environments.staging]\ncluster = \"roleferry-staging\"\nservice = \"api-staging\"\nhealth_base_url = \"https://staging.api.roleferry.com\"\n";
+    let path = dir.path().join("staged.toml");
+    std::fs::write(&path, format!("{text}{staging}")).expect("a temporary configuration");
+    let out = shipgate(&dir.path().join("data"), &path, &["config", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "before production: staging — pushes to develop deploy api-staging in roleferry-staging at once, approved by QA after the smoke tests; production ships only what passed it"
+        ),
+        "{stdout}"
+    );
+    // A role nobody holds is refused, naming the field.
+    let broken = format!(
+        "{text}{}",
+        staging.replace("roles = [\"QA\"]", "roles = [\"Ops\"]")
+    );
+    std::fs::write(&path, broken).expect("a temporary configuration");
+    let out = shipgate(&dir.path().join("data"), &path, &["config", "check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("environments.staging.approval_roles[0]"),
+        "{stderr}"
+    );
+}
