@@ -63,7 +63,12 @@ LISTTASKS_SCOPED = (
     "resource, but a ListTasks call filtered by cluster and startedBy names no container "
     "instance (Fargate tasks have none) and is authorized against \"*\" — the documented way "
     "to scope it is the ecs:cluster condition, which the statement carries")
+COMPOSITE_ALARMS = (
+    "cloudwatch:DescribeAlarms: CloudWatch returns composite alarms only to a DescribeAlarms "
+    "permission scoped to \"*\" (its API reference says so), and the monitor must see the "
+    "composite and staging alarms monitor.alarms names; the action only reads alarm states")
 ALLOWED = {
+    ("MonitorFunctionRole", "WatchedAlarms", "RESOURCE_STAR"): (COMPOSITE_ALARMS, {"cloudwatch:DescribeAlarms"}),
     ("EcsServicePolicy", "FindMigrationTasks", "RESOURCE_STAR"): (LISTTASKS_SCOPED, {"ecs:ListTasks"}),
     ("StagingEcsPolicy", "FindStagingMigrationTasks", "RESOURCE_STAR"): (LISTTASKS_SCOPED, {"ecs:ListTasks"}),
     ("WindowFunctionRole", "ResumeQueuedRelease", "RESOURCE_MISMATCH"): (SENDTASK_SCOPED, SENDTASK),

@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue,
+};
 use chrono::{DateTime, Utc};
 use shipgate_core::model::ServiceName;
 use shipgate_core::ports::{AlarmState, Alarms, AlarmsError, MetricsSample};
@@ -95,10 +97,14 @@ impl Alarms for CloudWatchAlarms {
         if names.is_empty() {
             return Ok(vec![]);
         }
+        // Both kinds: without `AlarmTypes` CloudWatch answers with metric alarms only, and
+        // a watched composite alarm would look unknown.
         let out = self
             .client
             .describe_alarms()
             .set_alarm_names(Some(names.to_vec()))
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
             .send()
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;

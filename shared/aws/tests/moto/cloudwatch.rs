@@ -109,3 +109,77 @@ async fn given_load_balancer_metrics_when_read_then_the_error_rate_is_errors_ove
         .unwrap();
     assert_eq!((sample.error_rate, sample.p99_latency_ms), (None, None));
 }
+
+/// CloudWatch's `DescribeAlarms` as its API reference describes `AlarmTypes` (moto returns
+/// both kinds whatever it says): without it, metric alarms only; composite alarms only
+/// when asked for. On 127.0.0.1, stopped when the test ends.
+async fn alarm_types_double() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/",
+        post(|body: String| async move {
+            let types: Vec<&str> = body
+                .split('&')
+                .filter(|p| p.starts_with("AlarmTypes.member."))
+                .filter_map(|p| p.split_once('=').map(|(_, v)| v))
+                .collect();
+            let metric = types.is_empty() || types.contains(&"MetricAlarm");
+            let composite = types.contains(&"CompositeAlarm");
+            let member = |name: &str, state: &str, reason: &str| {
+                format!("<member><AlarmName>{name}</AlarmName><StateValue>{state}</StateValue><StateReason>{reason}</StateReason></member>")
+            };
+            let metrics = if metric {
+                member("roleferry-api-5xx-rate", "OK", "Threshold not crossed")
+            } else {
+                String::new()
+            };
+            let composites = if composite {
+                member(
+                    "roleferry-api-health",
+                    "ALARM",
+                    "arn:aws:cloudwatch:us-east-1:123456789012:alarm:roleferry-api-p99-latency transitioned to ALARM",
+                )
+            } else {
+                String::new()
+            };
+            (
+                [("content-type", "text/xml")],
+                format!(
+                    "<DescribeAlarmsResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><DescribeAlarmsResult><MetricAlarms>{metrics}</MetricAlarms><CompositeAlarms>{composites}</CompositeAlarms></DescribeAlarmsResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></DescribeAlarmsResponse>"
+                ),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, server)
+}
+
+#[tokio::test]
+async fn given_a_composite_alarm_watched_when_read_then_it_is_asked_for_and_its_state_counts() {
+    let (url, server) = alarm_types_double().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&url)
+        .http_client(shipgate_aws::sdk::sdk_http_client())
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+            "testing", "testing", None, None, "double",
+        ))
+        .load()
+        .await;
+    let alarms = CloudWatchAlarms::new(Client::new(&sdk), None);
+    let states = alarms
+        .states(&[
+            "roleferry-api-5xx-rate".to_string(),
+            "roleferry-api-health".to_string(),
+        ])
+        .await
+        .unwrap();
+    server.abort();
+    assert!(!states[0].in_alarm, "{states:?}");
+    assert!(states[1].in_alarm, "{states:?}");
+    assert!(states[1].reason.contains("roleferry-api-p99-latency"));
+}
