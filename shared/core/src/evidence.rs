@@ -389,14 +389,11 @@ pub async fn gather(deps: &Deps, id: &ReleaseId) -> Result<(Verdict, ReleaseStat
     let state = release.state;
     let config = deps.config.github.as_ref().and_then(|g| g.evidence.clone());
     // Production ships only what passed the environments before it.
-    let stages: Vec<String> = match deps.config.environment {
-        Some(_) => vec![],
-        None => deps
-            .config
-            .required_before_production()
-            .map(String::from)
-            .collect(),
-    };
+    let stages: Vec<String> = deps
+        .config
+        .required_before_production()
+        .map(String::from)
+        .collect();
     if release.state != ReleaseState::Pending || (config.is_none() && stages.is_empty()) {
         return Ok((Verdict::Ready, state));
     }

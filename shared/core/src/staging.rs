@@ -53,12 +53,12 @@ async fn merged_head(deps: &Deps, commit: &str) -> Result<Option<String>, GateEr
 
 /// The releases of `commit` to the environment whose releases are kept under `service`,
 /// newest first.
-async fn releases_of(deps: &Deps, env: &Deps, commit: &str) -> Result<Vec<Release>, GateError> {
+async fn releases_of(env: &Deps, commit: &str) -> Result<Vec<Release>, GateError> {
     let filter = ReleaseFilter {
         service: Some(env.config.service.name.clone()),
         states: vec![],
     };
-    let mut found: Vec<Release> = deps
+    let mut found: Vec<Release> = env
         .store
         .list(&filter)
         .await?
@@ -107,12 +107,12 @@ pub async fn judge(deps: &Deps, name: &str, release: &Release) -> Result<Staged,
         detail,
         link,
     };
-    let mut candidates = releases_of(deps, &env, &release.commit).await?;
+    let mut candidates = releases_of(&env, &release.commit).await?;
     let mut via = String::new();
     if candidates.is_empty()
         && let Some(head) = merged_head(deps, &release.commit).await?
     {
-        candidates = releases_of(deps, &env, &head).await?;
+        candidates = releases_of(&env, &head).await?;
         via = format!(" (the merged branch's head {})", &head[..head.len().min(7)]);
     }
     let link = |r: &Release| {

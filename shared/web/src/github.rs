@@ -259,13 +259,10 @@ pub async fn webhook(State(state): State<Shared>, headers: HeaderMap, body: Byte
         Ok(None) => {}
         Err(err) => return unavailable(err.into()),
     }
-    let deps = match environment.as_deref() {
-        Some(name) => match config.for_environment(name) {
-            Some(laid) => state.deps.with_config(laid),
-            None => state.deps.clone(),
-        },
-        None => state.deps.clone(),
-    };
+    let deps = environment
+        .as_deref()
+        .and_then(|name| config.for_environment(name))
+        .map_or_else(|| state.deps.clone(), |laid| state.deps.with_config(laid));
     match start(&state, &deps, &push, head_commit).await {
         Ok((status, body, release_id, outcome)) => {
             let record = TriggerRecord {

@@ -173,11 +173,12 @@ impl Config {
             .collect()
     }
 
-    /// The environments production releases must pass first, by name.
+    /// The environments production releases must pass first, by name (none for an
+    /// environment's own releases).
     pub fn required_before_production(&self) -> impl Iterator<Item = &str> {
         self.environments
             .iter()
-            .filter(|(_, env)| env.required_for_production)
+            .filter(|(_, env)| env.required_for_production && self.environment.is_none())
             .map(|(name, _)| name.as_str())
     }
 
